@@ -1,0 +1,77 @@
+"""Non-NVIDIA GPUs on Linux from sysfs: AMD (amdgpu VRAM counters), Intel and others by name.
+
+``/sys/class/drm/cardN/device/`` holds ``vendor`` (0x1002 AMD, 0x8086 Intel, 0x10de NVIDIA),
+and for amdgpu ``mem_info_vram_total`` / ``mem_info_vram_used`` in bytes. An AMD APU shows a
+small carve-out as VRAM (often 512 MiB) and draws on GTT (system RAM) for the rest.
+"""
+
+from __future__ import annotations
+
+import re
+
+from gptoss_doctor.probe.model import GpuInfo, Note
+from gptoss_doctor.probe.sources import Sources
+
+VENDORS = {"0x1002": "amd", "0x8086": "intel", "0x10de": "nvidia", "0x1ae0": "google"}
+# An amdgpu device with no more VRAM than this is an APU's carve-out, not a discrete card.
+APU_VRAM_LIMIT_BYTES = 4 * 1024**3
+_CARD = re.compile(r"^card\d+$")
+
+
+def _int(text: str | None) -> int | None:
+    if text is None:
+        return None
+    text = text.strip()
+    return int(text) if text.isdigit() else None
+
+
+def _name(sources: Sources, device: str, vendor: str) -> str:
+    # amdgpu exposes a marketing name on recent kernels; otherwise fall back to PCI ids.
+    for leaf in ("product_name", "label"):
+        text = sources.read_text(f"{device}/{leaf}")
+        if text and text.strip():
+            return text.strip()
+    device_id = (sources.read_text(f"{device}/device") or "").strip()
+    return f"{vendor.upper()} GPU {device_id}".strip()
+
+
+def read_drm_gpus(sources: Sources) -> tuple[tuple[GpuInfo, ...], tuple[Note, ...]]:
+    """Every non-NVIDIA display device under ``/sys/class/drm`` (NVIDIA comes from NVML)."""
+    cards = sources.list_dir("/sys/class/drm")
+    if cards is None:
+        return (), ()
+    gpus: list[GpuInfo] = []
+    notes: list[Note] = []
+    for card in cards:
+        if not _CARD.match(card):
+            continue  # connectors such as card0-DP-1 and render nodes
+        device = f"/sys/class/drm/{card}/device"
+        vendor = VENDORS.get((sources.read_text(f"{device}/vendor") or "").strip(), "other")
+        if vendor == "nvidia":
+            continue
+        name = _name(sources, device, vendor)
+        total = _int(sources.read_text(f"{device}/mem_info_vram_total"))
+        used = _int(sources.read_text(f"{device}/mem_info_vram_used"))
+        if vendor == "amd" and total is not None:
+            apu = total <= APU_VRAM_LIMIT_BYTES
+            gpus.append(
+                GpuInfo(
+                    vendor="amd",
+                    name=name,
+                    source="sysfs",
+                    index=int(card.removeprefix("card")),
+                    vram_total_bytes=None if apu else total,
+                    vram_free_bytes=None if apu or used is None else total - used,
+                    unified_memory=apu,
+                    discrete=not apu,
+                )
+            )
+            if apu:
+                notes.append(Note("sysfs", f"{name}: APU with a {total / 1024**2:.0f} MiB "
+                                  "carve-out; it shares system RAM"))
+            continue
+        gpus.append(GpuInfo(vendor=vendor, name=name, source="sysfs",
+                            index=int(card.removeprefix("card")), discrete=None))
+        notes.append(Note("sysfs", f"{name}: {vendor} GPU found; gptoss-doctor does not plan "
+                          "for it (llama.cpp's Vulkan build may still use it)"))
+    return tuple(gpus), tuple(notes)

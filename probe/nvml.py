@@ -1,0 +1,157 @@
+"""NVIDIA GPUs through NVML: the only module that imports ``pynvml`` (nvidia-ml-py).
+
+``read_nvml()`` turns live NVML calls into a plain JSON-able record (errors included);
+``parse_nvml_record()`` is the pure parser the tests feed with recorded records.
+Record shape::
+
+    {"status": "ok" | "<NVML error name>", "error": str?, "driver_version": str?,
+     "cuda_driver_version": int?,   # NVML's 12040 -> "12.4"
+     "devices": [{"index", "name", "memory": {"total", "free", "used"} | {"error"},
+                  "cuda_compute_capability": [major, minor]?, "pci_bus_id"?,
+                  "memory_bus_width_bits"?, "memory_clock_max_mhz"?}]}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from gptoss_doctor.probe.model import GpuInfo, Note
+
+
+def _error_name(exc: BaseException) -> str:
+    """``NVMLError_NotSupported`` -> ``NotSupported``; anything else keeps its class name."""
+    name = type(exc).__name__
+    return name.removeprefix("NVMLError_") if name.startswith("NVMLError_") else name
+
+
+def _call(record: dict[str, Any], key: str, fn: Callable[[], Any]) -> None:
+    """One defensive NVML call: a value lands in ``record[key]``, an error in ``key_error``."""
+    try:
+        value = fn()
+    except Exception as exc:  # NVML raises a zoo of NVMLError_* classes
+        record[f"{key}_error"] = _error_name(exc)
+        return
+    record[key] = value.decode() if isinstance(value, bytes) else value
+
+
+def read_nvml() -> dict[str, Any]:
+    """Query NVML on this machine. Never raises; failures are in the record."""
+    try:
+        import pynvml
+    except ImportError:
+        return {"status": "ModuleNotFound", "error": "nvidia-ml-py is not installed"}
+    try:
+        pynvml.nvmlInit()
+    except Exception as exc:
+        return {"status": _error_name(exc), "error": str(exc)}
+    record: dict[str, Any] = {"status": "ok", "devices": []}
+    try:
+        _call(record, "driver_version", pynvml.nvmlSystemGetDriverVersion)
+        _call(record, "cuda_driver_version", pynvml.nvmlSystemGetCudaDriverVersion)
+        count = pynvml.nvmlDeviceGetCount()
+        for index in range(count):
+            handle = pynvml.nvmlDeviceGetHandleByIndex(index)
+            device: dict[str, Any] = {"index": index}
+            _call(device, "name", lambda h=handle: pynvml.nvmlDeviceGetName(h))
+            try:
+                mem = pynvml.nvmlDeviceGetMemoryInfo(handle)
+                device["memory"] = {"total": mem.total, "free": mem.free, "used": mem.used}
+            except Exception as exc:
+                device["memory"] = {"error": _error_name(exc)}
+            _call(
+                device,
+                "cuda_compute_capability",
+                lambda h=handle: list(pynvml.nvmlDeviceGetCudaComputeCapability(h)),
+            )
+            _call(device, "pci_bus_id", lambda h=handle: pynvml.nvmlDeviceGetPciInfo(h).busId)
+            _call(
+                device,
+                "memory_bus_width_bits",
+                lambda h=handle: pynvml.nvmlDeviceGetMemoryBusWidth(h),
+            )
+            _call(
+                device,
+                "memory_clock_max_mhz",
+                lambda h=handle: pynvml.nvmlDeviceGetMaxClockInfo(h, pynvml.NVML_CLOCK_MEM),
+            )
+            record["devices"].append(device)
+    except Exception as exc:
+        record["status"] = _error_name(exc)
+        record["error"] = str(exc)
+    finally:
+        try:
+            pynvml.nvmlShutdown()
+        except Exception:
+            pass
+    return record
+
+
+_STATUS_EXPLAINED = {
+    "LibraryNotFound": "NVML library not found (no NVIDIA driver installed)",
+    "ModuleNotFound": "nvidia-ml-py is not installed",
+    "DriverNotLoaded": "the NVIDIA driver is installed but not loaded",
+    "NoPermission": "no permission to query the NVIDIA driver",
+    "Uninitialized": "NVML could not be initialised",
+}
+
+
+def cuda_version_string(value: Any) -> str | None:
+    """NVML's integer CUDA driver version (12040) as ``"12.4"``."""
+    if not isinstance(value, int) or value <= 0:
+        return None
+    return f"{value // 1000}.{(value % 1000) // 10}"
+
+
+def parse_nvml_record(record: dict[str, Any]) -> tuple[tuple[GpuInfo, ...], tuple[Note, ...]]:
+    """Turn a record from ``read_nvml`` into GPUs and notes (pure)."""
+    status = record.get("status", "error")
+    if status != "ok":
+        reason = _STATUS_EXPLAINED.get(status, f"NVML failed: {record.get('error', status)}")
+        return (), (Note("nvml", reason),)
+    notes: list[Note] = []
+    driver = record.get("driver_version")
+    cuda = cuda_version_string(record.get("cuda_driver_version"))
+    gpus: list[GpuInfo] = []
+    for device in record.get("devices", []):
+        name = str(device.get("name") or "NVIDIA GPU")
+        memory = device.get("memory") or {}
+        total = memory.get("total")
+        free = memory.get("free")
+        # GB10 (DGX Spark) and Jetson answer NotSupported or a zero total: their GPU shares
+        # host RAM (NVIDIA DGX Spark known issues: "nvidia-smi reports memory usage Not
+        # Supported").
+        unified = "error" in memory or not total
+        if unified:
+            notes.append(
+                Note(
+                    "nvml",
+                    f"{name}: NVML reports no dedicated memory "
+                    f"({memory.get('error', 'total 0')}); treating it as unified memory "
+                    "sized from host RAM",
+                )
+            )
+        capability = device.get("cuda_compute_capability")
+        gpus.append(
+            GpuInfo(
+                vendor="nvidia",
+                name=name,
+                source="nvml",
+                index=device.get("index"),
+                vram_total_bytes=None if unified else int(total),
+                vram_free_bytes=None if unified or free is None else int(free),
+                unified_memory=unified,
+                discrete=not unified,
+                driver_version=driver,
+                cuda_driver_version=cuda,
+                compute_capability=(
+                    f"{capability[0]}.{capability[1]}"
+                    if isinstance(capability, list) and len(capability) == 2
+                    else None
+                ),
+                pci_bus_id=device.get("pci_bus_id"),
+                memory_bus_width_bits=device.get("memory_bus_width_bits"),
+                memory_clock_max_mhz=device.get("memory_clock_max_mhz"),
+            )
+        )
+    return tuple(gpus), tuple(notes)

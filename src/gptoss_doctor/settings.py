@@ -1,0 +1,46 @@
+"""Every environment-driven path and setting, read in one place.
+
+Tests point all of them at a temporary folder through one autouse fixture, so no test
+touches the user's home directory.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Paths and switches derived from the environment at call time."""
+
+    home: Path
+    models_dir: Path
+    hf_home: Path
+    lmstudio_home: Path
+    debug: bool
+    lmstudio_url: str
+
+
+def current(environ: dict[str, str] | None = None) -> Settings:
+    """Read the settings from ``environ`` (default: the process environment)."""
+    env = dict(os.environ) if environ is None else environ
+    home = Path(env.get("HOME") or Path.home())
+    hf_home = Path(env["HF_HOME"]) if env.get("HF_HOME") else home / ".cache" / "huggingface"
+    models_dir = (
+        Path(env["GPTOSS_MODELS_DIR"])
+        if env.get("GPTOSS_MODELS_DIR")
+        else home / ".cache" / "gptoss-doctor" / "models"
+    )
+    lmstudio_home = (
+        Path(env["LMSTUDIO_HOME"]) if env.get("LMSTUDIO_HOME") else home / ".lmstudio"
+    )
+    return Settings(
+        home=home,
+        models_dir=models_dir,
+        hf_home=hf_home,
+        lmstudio_home=lmstudio_home,
+        debug=env.get("GPTOSS_DEBUG", "") not in ("", "0"),
+        lmstudio_url=env.get("GPTOSS_LMSTUDIO_URL", "http://127.0.0.1:1234"),
+    )
