@@ -1,0 +1,260 @@
+"""The verdict for each model on one machine: pure ``assess(snapshot) -> Assessment``.
+
+For every model the planner tries placements from fastest to slowest and keeps the first
+that fits, with the largest context that still fits with margin:
+
+1. MLX on Apple Silicon, when the model fits 0.9 x Metal working set - 3 GiB;
+2. every layer on the GPU (llama.cpp CUDA/ROCm/Metal);
+3. expert offload: attention, router and KV on the GPU, the experts of the first
+   ``n_cpu_moe`` layers in host RAM (llama.cpp ``--n-cpu-moe``);
+4. CPU only (llama.cpp, loaded without mmap so the repacked copy is the only copy).
+
+Every choice carries its reasons; a model that does not fit says what would make it fit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from gptoss_doctor.install import speed
+from gptoss_doctor.install.catalog import CATALOG, CONTEXT_CHOICES, ModelEntry
+from gptoss_doctor.install.estimate import GIB, LoadSettings, MemoryEstimate, estimate
+from gptoss_doctor.install.resources import Resources, resources
+from gptoss_doctor.probe.model import HardwareSnapshot
+
+MLX_BUDGET_FACTOR = 0.9
+MLX_RESERVE_BYTES = 3 * GIB
+MLX_RUNTIME_BYTES = 1 * GIB  # prefill activations and the Python process
+CMAKE_ARGS = {"CUDA": "-DGGML_CUDA=on", "ROCm": "-DGGML_HIP=on", "Vulkan": "-DGGML_VULKAN=on",
+              "Metal": "-DGGML_METAL=on", "CPU": ""}
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryNeeds:
+    """Bytes the chosen placement needs, beside the budgets it was checked against."""
+
+    gpu_bytes: int
+    cpu_bytes: int
+    gpu_budget_bytes: int | None
+    ram_budget_bytes: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class ModelVerdict:
+    """Can ``model`` run here, how, and how fast (an estimate)."""
+
+    model: str
+    key: str
+    status: str  # "runs" | "slow" | "does-not-fit"
+    engine: str | None = None  # "llama.cpp" | "mlx"
+    backend: str | None = None  # "CUDA" | "ROCm" | "Metal" | "CPU" | "MLX"
+    placement: str | None = None  # "gpu" | "expert-offload" | "cpu" | "unified"
+    n_cpu_moe: int | None = None
+    context_length: int | None = None
+    memory: MemoryNeeds | None = None
+    predicted_tokens_per_s: float | None = None
+    roofline_tokens_per_s: float | None = None
+    speed_basis: str | None = None
+    load_settings: dict[str, object] = field(default_factory=dict)
+    cmake_args: str | None = None
+    reasons: tuple[str, ...] = ()
+    fixes: tuple[str, ...] = ()
+    install_command: str | None = None
+
+    @property
+    def can_run(self) -> bool:
+        return self.status != "does-not-fit"
+
+
+@dataclass(frozen=True, slots=True)
+class Assessment:
+    """Verdicts for every model plus the machine-level reasons behind them."""
+
+    verdicts: tuple[ModelVerdict, ...]
+    resource_reasons: tuple[str, ...]
+    advice: tuple[str, ...]
+
+    def verdict(self, key: str) -> ModelVerdict:
+        return next(v for v in self.verdicts if v.key == key)
+
+
+def _gib(value: int) -> str:
+    return f"{value / GIB:.1f} GiB"
+
+
+def _fits(est: MemoryEstimate, res: Resources) -> bool:
+    ram = res.ram_budget_bytes
+    if not est.on_gpu:
+        return ram is not None and est.cpu_total_bytes <= ram
+    if res.gpu_budget_bytes is None or est.gpu_total_bytes > res.gpu_budget_bytes:
+        return False
+    if ram is None:
+        return False
+    if res.unified:  # GPU and CPU parts come out of the same RAM
+        return est.gpu_total_bytes + est.cpu_total_bytes <= ram
+    return est.cpu_total_bytes <= ram
+
+
+def _settings(ctx: int, on_cpu: bool) -> LoadSettings:
+    # DESIGN.md (measured): llama-cpp-python's defaults (no flash attention, full-size SWA
+    # cache, mmap + CPU repack) double gpt-oss's memory; these settings do not.
+    return LoadSettings(n_ctx=ctx, flash_attn=True, swa_full=False, use_mmap=not on_cpu,
+                        repack=on_cpu)
+
+
+def _load_dict(settings: LoadSettings, n_gpu_layers: int, n_cpu_moe: int) -> dict[str, object]:
+    values: dict[str, object] = {
+        "n_ctx": settings.n_ctx, "n_ubatch": settings.n_ubatch, "n_batch": 2048,
+        "flash_attn": settings.flash_attn, "swa_full": settings.swa_full,
+        "use_mmap": settings.use_mmap, "n_gpu_layers": n_gpu_layers,
+    }
+    if n_cpu_moe:
+        values["n_cpu_moe"] = n_cpu_moe
+    return values
+
+
+def _try_mlx(entry: ModelEntry, res: Resources) -> ModelVerdict | None:
+    if res.apple_budget_bytes is None:
+        return None
+    limit = int(MLX_BUDGET_FACTOR * res.apple_budget_bytes) - MLX_RESERVE_BYTES
+    shape = entry.shape
+    for ctx in CONTEXT_CHOICES:
+        kv = shape.n_full_layers * ctx * 2 * shape.kv_embd * 2  # sliding layers rotate at 128
+        need = shape.weights_bytes + kv + MLX_RUNTIME_BYTES
+        if need <= limit:
+            rate = speed.predict(entry.shape, res, placement="unified", n_cpu_moe=0)
+            return ModelVerdict(
+                model=shape.name, key=entry.key, status=speed.status(rate), engine="mlx",
+                backend="MLX", placement="unified", context_length=ctx,
+                memory=MemoryNeeds(need, 0, limit, res.ram_budget_bytes),
+                predicted_tokens_per_s=rate.expected, roofline_tokens_per_s=rate.ceiling,
+                speed_basis=rate.basis, load_settings={"max_kv_size": ctx},
+                reasons=(f"MLX: {_gib(need)} fits 0.9 x Metal working set - 3 GiB = "
+                         f"{_gib(limit)} at {ctx} context",),
+                install_command=f"gptoss-doctor install --model {entry.key} --engine mlx")
+    return None
+
+
+def _verdict(entry: ModelEntry, res: Resources, placement: str, ctx: int, n_cpu_moe: int,
+             est: MemoryEstimate, reasons: list[str]) -> ModelVerdict:
+    on_gpu = placement != "cpu"
+    rate = speed.predict(entry.shape, res, placement=placement, n_cpu_moe=n_cpu_moe,
+                         cpu_cores=res.cpu_cores)
+    backend = res.backend if on_gpu else "CPU"
+    settings = _settings(ctx, on_cpu=not on_gpu)
+    return ModelVerdict(
+        model=entry.shape.name, key=entry.key, status=speed.status(rate), engine="llama.cpp",
+        backend=backend, placement=placement, n_cpu_moe=n_cpu_moe if n_cpu_moe else None,
+        context_length=ctx,
+        memory=MemoryNeeds(est.gpu_total_bytes, est.cpu_total_bytes, res.gpu_budget_bytes,
+                           res.ram_budget_bytes),
+        predicted_tokens_per_s=rate.expected, roofline_tokens_per_s=rate.ceiling,
+        speed_basis=rate.basis,
+        load_settings=_load_dict(settings, -1 if on_gpu else 0, n_cpu_moe),
+        cmake_args=CMAKE_ARGS.get(res.backend if on_gpu else "CPU", ""),
+        reasons=tuple(reasons),
+        install_command=f"gptoss-doctor install --model {entry.key}")
+
+
+def _try_gpu(entry: ModelEntry, res: Resources) -> ModelVerdict | None:
+    if res.gpu_budget_bytes is None:
+        return None
+    for ctx in CONTEXT_CHOICES:
+        est = estimate(entry.shape, _settings(ctx, on_cpu=False), on_gpu=True)
+        if _fits(est, res):
+            where = ", ".join(res.gpu_names) or res.backend
+            return _verdict(entry, res, "gpu", ctx, 0, est, [
+                f"all layers on the GPU ({where}): {_gib(est.gpu_total_bytes)} needed of "
+                f"{_gib(res.gpu_budget_bytes)} at {ctx} context"])
+    return None
+
+
+def _min_cpu_moe(entry: ModelEntry, res: Resources, ctx: int) -> tuple[int, MemoryEstimate] | None:
+    for n_cpu_moe in range(1, entry.shape.n_layer + 1):
+        est = estimate(entry.shape, _settings(ctx, on_cpu=False), on_gpu=True,
+                       n_cpu_moe=n_cpu_moe)
+        if _fits(est, res):
+            return n_cpu_moe, est
+    return None
+
+
+def _try_offload(entry: ModelEntry, res: Resources) -> ModelVerdict | None:
+    if res.gpu_budget_bytes is None or not entry.shape.expert_bytes_per_layer:
+        return None
+    for ctx in CONTEXT_CHOICES:
+        found = _min_cpu_moe(entry, res, ctx)
+        if found is None:
+            continue
+        n_cpu_moe, est = found
+        reasons = [f"the whole model does not fit the GPU budget "
+                   f"({_gib(res.gpu_budget_bytes)}): experts of {n_cpu_moe} of "
+                   f"{entry.shape.n_layer} layers stay in RAM ({_gib(est.cpu_total_bytes)}), "
+                   f"the rest on the GPU ({_gib(est.gpu_total_bytes)}) at {ctx} context"]
+        smaller = _min_cpu_moe(entry, res, CONTEXT_CHOICES[-1])
+        if smaller is not None and smaller[0] < n_cpu_moe:
+            reasons.append(f"a {CONTEXT_CHOICES[-1]} context would keep only {smaller[0]} "
+                           "layers' experts on the CPU, which generates faster")
+        return _verdict(entry, res, "expert-offload", ctx, n_cpu_moe, est, reasons)
+    return None
+
+
+def _try_cpu(entry: ModelEntry, res: Resources) -> ModelVerdict | None:
+    for ctx in CONTEXT_CHOICES:
+        est = estimate(entry.shape, _settings(ctx, on_cpu=True), on_gpu=False)
+        if _fits(est, res):
+            assert res.ram_budget_bytes is not None
+            reason = (f"CPU only: {_gib(est.cpu_total_bytes)} of RAM needed of "
+                      f"{_gib(res.ram_budget_bytes)} at {ctx} context")
+            return _verdict(entry, res, "cpu", ctx, 0, est, [reason])
+    return None
+
+
+def _does_not_fit(entry: ModelEntry, res: Resources) -> ModelVerdict:
+    small = CONTEXT_CHOICES[-1]
+    cpu = estimate(entry.shape, _settings(small, on_cpu=True), on_gpu=False)
+    gpu = estimate(entry.shape, _settings(small, on_cpu=False), on_gpu=True)
+    offload = estimate(entry.shape, _settings(small, on_cpu=False), on_gpu=True,
+                       n_cpu_moe=entry.shape.n_layer)
+    ram = res.ram_budget_bytes
+    reasons = [f"needs {_gib(cpu.cpu_total_bytes)} of RAM to run on the CPU at {small} context"
+               + (f"; this machine has a {_gib(ram)} budget" if ram is not None else "")]
+    if res.gpu_budget_bytes is not None:
+        reasons.append(f"needs {_gib(gpu.gpu_total_bytes)} of GPU memory for a full offload; "
+                       f"the GPU budget is {_gib(res.gpu_budget_bytes)}")
+    fixes = [f"a machine with at least {_gib(cpu.cpu_total_bytes + GIB)} of free RAM "
+             "(CPU only, slow)",
+             f"a GPU with at least {_gib(gpu.gpu_total_bytes + GIB)} of free VRAM "
+             "(fast), or several whose VRAM adds up to it",
+             f"a GPU with {_gib(offload.gpu_total_bytes + GIB)}+ of VRAM and "
+             f"{_gib(offload.cpu_total_bytes + GIB)}+ of RAM (experts on the CPU)"]
+    return ModelVerdict(model=entry.shape.name, key=entry.key, status="does-not-fit",
+                        reasons=tuple(reasons), fixes=tuple(fixes))
+
+
+def evaluate(entry: ModelEntry, res: Resources) -> ModelVerdict:
+    """The fastest placement of ``entry`` that fits ``res``."""
+    for attempt in (_try_mlx, _try_gpu, _try_offload, _try_cpu):
+        verdict = attempt(entry, res)
+        if verdict is not None:
+            return verdict
+    return _does_not_fit(entry, res)
+
+
+def _advice(snap: HardwareSnapshot, res: Resources) -> tuple[str, ...]:
+    advice: list[str] = []
+    if res.datacenter:
+        advice.append("Datacenter GPU: to serve many users at once, vLLM batches requests "
+                      "far better than llama.cpp; `gptoss-doctor bench --endpoint URL` "
+                      "measures a running vLLM, LM Studio, Ollama or llama-server endpoint.")
+    if snap.cpu.arch in ("x86_64", "AMD64") and not snap.cpu.has_avx2 and snap.cpu.flags:
+        advice.append("This CPU lacks AVX2: llama.cpp's CPU kernels will be several times "
+                      "slower than on a recent CPU.")
+    return tuple(advice)
+
+
+def assess(snap: HardwareSnapshot, catalog: tuple[ModelEntry, ...] = CATALOG) -> Assessment:
+    """Verdicts for every model in ``catalog`` on the machine in ``snap`` (pure)."""
+    res = resources(snap)
+    verdicts = tuple(evaluate(entry, res) for entry in catalog)
+    return Assessment(verdicts=verdicts, resource_reasons=res.reasons,
+                      advice=_advice(snap, res))

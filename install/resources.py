@@ -1,0 +1,120 @@
+"""What a snapshot offers a model: memory budgets, backend and bandwidth, with reasons.
+
+Margins follow llama.cpp's own ``--fit`` (1 GiB kept free per device) and DESIGN.md
+(Windows/WSL drivers need 2-3 GiB more headroom on the GPU).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gptoss_doctor.install import bandwidth
+from gptoss_doctor.probe.model import GpuInfo, HardwareSnapshot
+
+GIB = 1024**3
+GPU_MARGIN_BYTES = 1 * GIB
+GPU_MARGIN_WSL_BYTES = 5 * GIB // 2
+RAM_MARGIN_BYTES = 1 * GIB
+# macOS keeps a few GiB of unified memory for itself and the window server whatever
+# "available" says at the moment of probing, so Macs are budgeted from total RAM.
+MACOS_RESERVE_BYTES = 3 * GIB
+DATACENTER_MARKERS = ("H100", "H200", "GH200", "B200", "A100", "L40S", "MI300", "MI250")
+
+
+@dataclass(frozen=True, slots=True)
+class Resources:
+    """The memory and bandwidth a plan may use on one machine."""
+
+    backend: str  # "CUDA" | "ROCm" | "Metal" | "CPU"
+    gpu_names: tuple[str, ...]
+    gpu_budget_bytes: int | None  # None: no usable GPU
+    ram_budget_bytes: int | None
+    unified: bool  # the GPU draws on the same RAM as the CPU
+    gpu_bandwidth: bandwidth.Bandwidth | None
+    cpu_bandwidth: bandwidth.Bandwidth
+    apple_budget_bytes: int | None  # Metal working set, for the MLX rule
+    datacenter: bool
+    cpu_cores: int | None
+    reasons: tuple[str, ...]
+
+
+def _gib(value: int) -> str:
+    return f"{value / GIB:.1f} GiB"
+
+
+def _usable_gpus(snap: HardwareSnapshot) -> tuple[str, list[GpuInfo]]:
+    nvidia = [g for g in snap.gpus if g.vendor == "nvidia"]
+    if nvidia:
+        return "CUDA", nvidia
+    amd = [g for g in snap.gpus if g.vendor == "amd" and g.discrete]
+    if amd:
+        return "ROCm", amd
+    if snap.apple is not None:
+        return "Metal", [g for g in snap.gpus if g.vendor == "apple"]
+    return "CPU", []
+
+
+def _ram_budget(snap: HardwareSnapshot) -> int | None:
+    memory = snap.memory
+    if snap.apple is not None and snap.apple.unified_memory_bytes is not None:
+        return max(0, snap.apple.unified_memory_bytes - MACOS_RESERVE_BYTES)
+    available = memory.ram_available_bytes
+    if memory.cgroup_limit_bytes is not None:
+        available = min(available or memory.cgroup_limit_bytes, memory.cgroup_limit_bytes)
+    return None if available is None else max(0, available - RAM_MARGIN_BYTES)
+
+
+def resources(snap: HardwareSnapshot) -> Resources:
+    """Derive budgets from the snapshot; every figure carries a reason."""
+    reasons: list[str] = []
+    backend, gpus = _usable_gpus(snap)
+    ram = _ram_budget(snap)
+    if ram is not None and snap.apple is not None:
+        reasons.append(f"RAM budget {_gib(ram)} (unified memory minus 3 GiB for macOS)")
+    elif ram is not None:
+        reasons.append(f"host RAM budget {_gib(ram)} (available RAM minus a 1 GiB margin)")
+    windows_like = snap.os.is_wsl or snap.os.system == "Windows"
+    margin = GPU_MARGIN_WSL_BYTES if windows_like else GPU_MARGIN_BYTES
+    gpu_budget: int | None = None
+    unified = False
+    gpu_bw: bandwidth.Bandwidth | None = None
+    apple_budget: int | None = None
+    if backend == "Metal" and snap.apple is not None:
+        unified = True
+        apple_budget = snap.apple.gpu_budget_bytes
+        if apple_budget is not None:
+            gpu_budget = max(0, apple_budget - GPU_MARGIN_BYTES)
+            reasons.append(f"Metal working set {_gib(apple_budget)} "
+                           f"(source: {snap.apple.gpu_budget_source}), minus 1 GiB margin")
+        gpu_bw = bandwidth.lookup_gpu(snap.apple.chip or "")
+    elif gpus:
+        unified = all(g.unified_memory for g in gpus)
+        if unified:
+            # GB10/Jetson: the GPU allocates from host RAM; RAM is the budget.
+            gpu_budget = ram
+            reasons.append(f"{gpus[0].name} shares host RAM: GPU budget = RAM budget")
+        else:
+            per_gpu = [(g.vram_free_bytes if g.vram_free_bytes is not None
+                        else g.vram_total_bytes) or 0 for g in gpus]
+            gpu_budget = sum(max(0, free - margin) for free in per_gpu)
+            split = " across {} GPUs (llama.cpp splits layers)".format(len(gpus)) \
+                if len(gpus) > 1 else ""
+            reasons.append(f"GPU budget {_gib(gpu_budget)}: free VRAM minus "
+                           f"{_gib(margin)} per device{split}"
+                           + (" (WSL/Windows drivers need extra headroom)" if windows_like
+                              else ""))
+        figures = [bandwidth.lookup_gpu(g.name)
+                   or bandwidth.from_bus(g.memory_bus_width_bits, g.memory_clock_max_mhz)
+                   for g in gpus]
+        known = [f for f in figures if f is not None]
+        gpu_bw = min(known, key=lambda f: f.bytes_per_s) if known else None
+    cpu_bw = bandwidth.cpu_default()
+    if unified and gpu_bw is not None:
+        cpu_bw = gpu_bw  # one memory system for both
+    datacenter = any(marker in g.name for g in gpus for marker in DATACENTER_MARKERS)
+    return Resources(backend=backend, gpu_names=tuple(g.name for g in gpus),
+                     gpu_budget_bytes=gpu_budget, ram_budget_bytes=ram, unified=unified,
+                     gpu_bandwidth=gpu_bw, cpu_bandwidth=cpu_bw,
+                     apple_budget_bytes=apple_budget, datacenter=datacenter,
+                     cpu_cores=snap.cpu.cores_physical or snap.cpu.cores_logical,
+                     reasons=tuple(reasons))

@@ -1,0 +1,1 @@
+"""Presentation: terminal output, JSON envelopes, the CLI (and later HTML reports)."""
