@@ -31,7 +31,7 @@ GPU_BANDWIDTH_GBPS: dict[str, float] = {
     # AMD
     "MI300X": 5300, "MI250X": 3277, "RX 7900 XTX": 960, "RX 7900 XT": 800,
     "RX 7900 GRE": 576, "RX 7800 XT": 624, "RX 6900 XT": 512, "RX 6800 XT": 512,
-    "RX 9070 XT": 640, "Radeon PRO W7900": 864,
+    "RX 9070 XT": 640, "Navi 21": 512, "Navi 31": 800, "Radeon PRO W7900": 864,
     # Apple Silicon (unified memory; binned Max/Pro parts have the lower figure)
     "Apple M1 Ultra": 800, "Apple M1 Max": 400, "Apple M1 Pro": 200, "Apple M1": 68,
     "Apple M2 Ultra": 800, "Apple M2 Max": 400, "Apple M2 Pro": 200, "Apple M2": 100,

@@ -138,6 +138,11 @@ def _try_mlx(entry: ModelEntry, res: Resources) -> ModelVerdict | None:
 def _verdict(entry: ModelEntry, res: Resources, placement: str, ctx: int, n_cpu_moe: int,
              est: MemoryEstimate, reasons: list[str]) -> ModelVerdict:
     on_gpu = placement != "cpu"
+    host_need = est.cpu_total_bytes + (est.gpu_total_bytes if res.unified else 0)
+    free_now = res.ram_free_now_bytes
+    if free_now is not None and host_need > free_now:
+        reasons = [*reasons, f"only {_gib(free_now)} of RAM is free right now and this needs "
+                   f"{_gib(host_need)}: close other programs before loading the model"]
     rate = speed.predict(entry.shape, res, placement=placement, n_cpu_moe=n_cpu_moe,
                          cpu_cores=res.cpu_cores)
     backend = res.backend if on_gpu else "CPU"
@@ -192,8 +197,9 @@ def _try_offload(entry: ModelEntry, res: Resources) -> ModelVerdict | None:
                    f"the rest on the GPU ({_gib(est.gpu_total_bytes)}) at {ctx} context"]
         smaller = _min_cpu_moe(entry, res, CONTEXT_CHOICES[-1])
         if smaller is not None and smaller[0] < n_cpu_moe:
+            layers = "layer's" if smaller[0] == 1 else "layers'"
             reasons.append(f"a {CONTEXT_CHOICES[-1]} context would keep only {smaller[0]} "
-                           "layers' experts on the CPU, which generates faster")
+                           f"{layers} experts on the CPU, which generates faster")
         return _verdict(entry, res, "expert-offload", ctx, n_cpu_moe, est, reasons)
     return None
 

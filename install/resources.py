@@ -15,6 +15,10 @@ GIB = 1024**3
 GPU_MARGIN_BYTES = 1 * GIB
 GPU_MARGIN_WSL_BYTES = 5 * GIB // 2
 RAM_MARGIN_BYTES = 1 * GIB
+# The OS and a desktop keep about 2 GiB whatever else runs; verdicts are made against installed
+# RAM less this reserve and the margin, so they do not depend on which programs happen to be
+# open. What is free right now is compared separately and only warned about.
+OS_RESERVE_BYTES = 2 * GIB
 # macOS keeps a few GiB of unified memory for itself and the window server whatever
 # "available" says at the moment of probing, so Macs are budgeted from total RAM.
 MACOS_RESERVE_BYTES = 3 * GIB
@@ -29,6 +33,7 @@ class Resources:
     gpu_names: tuple[str, ...]
     gpu_budget_bytes: int | None  # None: no usable GPU
     ram_budget_bytes: int | None
+    ram_free_now_bytes: int | None  # available RAM minus the margin, at probe time
     unified: bool  # the GPU draws on the same RAM as the CPU
     gpu_bandwidth: bandwidth.Bandwidth | None
     cpu_bandwidth: bandwidth.Bandwidth
@@ -55,13 +60,19 @@ def _usable_gpus(snap: HardwareSnapshot) -> tuple[str, list[GpuInfo]]:
 
 
 def _ram_budget(snap: HardwareSnapshot) -> int | None:
-    memory = snap.memory
     if snap.apple is not None and snap.apple.unified_memory_bytes is not None:
         return max(0, snap.apple.unified_memory_bytes - MACOS_RESERVE_BYTES)
-    available = memory.ram_available_bytes
-    if memory.cgroup_limit_bytes is not None:
-        available = min(available or memory.cgroup_limit_bytes, memory.cgroup_limit_bytes)
-    return None if available is None else max(0, available - RAM_MARGIN_BYTES)
+    total = snap.memory.usable_total_bytes
+    return None if total is None else max(0, total - OS_RESERVE_BYTES - RAM_MARGIN_BYTES)
+
+
+def _ram_free_now(snap: HardwareSnapshot) -> int | None:
+    available = snap.memory.ram_available_bytes
+    if available is None or snap.apple is not None:
+        return None  # macOS reports compressible memory as used; its figure misleads
+    if snap.memory.cgroup_limit_bytes is not None:
+        available = min(available, snap.memory.cgroup_limit_bytes)
+    return max(0, available - RAM_MARGIN_BYTES)
 
 
 def resources(snap: HardwareSnapshot) -> Resources:
@@ -72,7 +83,8 @@ def resources(snap: HardwareSnapshot) -> Resources:
     if ram is not None and snap.apple is not None:
         reasons.append(f"RAM budget {_gib(ram)} (unified memory minus 3 GiB for macOS)")
     elif ram is not None:
-        reasons.append(f"host RAM budget {_gib(ram)} (available RAM minus a 1 GiB margin)")
+        reasons.append(f"host RAM budget {_gib(ram)} (installed RAM minus 2 GiB for the OS and "
+                       "a 1 GiB margin)")
     windows_like = snap.os.is_wsl or snap.os.system == "Windows"
     margin = GPU_MARGIN_WSL_BYTES if windows_like else GPU_MARGIN_BYTES
     gpu_budget: int | None = None
@@ -113,7 +125,8 @@ def resources(snap: HardwareSnapshot) -> Resources:
         cpu_bw = gpu_bw  # one memory system for both
     datacenter = any(marker in g.name for g in gpus for marker in DATACENTER_MARKERS)
     return Resources(backend=backend, gpu_names=tuple(g.name for g in gpus),
-                     gpu_budget_bytes=gpu_budget, ram_budget_bytes=ram, unified=unified,
+                     gpu_budget_bytes=gpu_budget, ram_budget_bytes=ram,
+                     ram_free_now_bytes=_ram_free_now(snap), unified=unified,
                      gpu_bandwidth=gpu_bw, cpu_bandwidth=cpu_bw,
                      apple_budget_bytes=apple_budget, datacenter=datacenter,
                      cpu_cores=snap.cpu.cores_physical or snap.cpu.cores_logical,

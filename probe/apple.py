@@ -15,10 +15,12 @@ from gptoss_doctor.probe.sources import Sources
 
 SYSCTL_KEYS = ("hw.memsize", "machdep.cpu.brand_string", "hw.model", "hw.ncpu",
                "hw.physicalcpu", "iogpu.wired_limit_mb")
-GB = 1000**3
-# Apple's default split, as observed in recommendedMaxWorkingSetSize across machines
-# (ml-explore/mlx discussions; llama.cpp's Metal backend logs the same value at start-up).
-SMALL_MAC_LIMIT_BYTES = 36 * GB
+GIB = 1024**3
+# Apple's default split, as llama.cpp's Metal backend logs recommendedMaxWorkingSetSize:
+# 16 GiB -> 10922.67 MiB and 32 GiB -> 21845.34 MiB (2/3); 64 GiB -> 49152 MiB and
+# 96 GiB -> 73728 MiB (3/4). Recent macOS gives more on large Macs (107.52 GiB of 128,
+# antirez/ds4#893), which only the Metal figure itself (method 1) captures.
+SMALL_MAC_LIMIT_BYTES = 36 * GIB
 SMALL_MAC_RATIO = 2 / 3
 LARGE_MAC_RATIO = 3 / 4
 

@@ -16,6 +16,18 @@ VENDORS = {"0x1002": "amd", "0x8086": "intel", "0x10de": "nvidia", "0x1ae0": "go
 # An amdgpu device with no more VRAM than this is an APU's carve-out, not a discrete card.
 APU_VRAM_LIMIT_BYTES = 4 * 1024**3
 _CARD = re.compile(r"^card\d+$")
+# PCI device ids -> names (from the PCI ID database) for cards whose driver exposes no name.
+KNOWN_DEVICES = {
+    "0x73bf": "Navi 21 [Radeon RX 6800/6800 XT / 6900 XT]",
+    "0x744c": "Navi 31 [Radeon RX 7900 XT/7900 XTX]",
+    "0x164e": "Raphael (Ryzen 7000 integrated graphics)",
+    "0x1586": "Strix Halo [Radeon 8060S]",
+    "0xa7a0": "Raptor Lake-P [Iris Xe Graphics]",
+    "0x46a6": "Alder Lake-P [Iris Xe Graphics]",
+    "0x28a0": "AD107M [GeForce RTX 4060 Laptop GPU]",
+    "0x2204": "GA102 [GeForce RTX 3090]",
+    "0x1c82": "GP107 [GeForce GTX 1050 Ti]",
+}
 
 
 def _int(text: str | None) -> int | None:
@@ -32,11 +44,16 @@ def _name(sources: Sources, device: str, vendor: str) -> str:
         if text and text.strip():
             return text.strip()
     device_id = (sources.read_text(f"{device}/device") or "").strip()
-    return f"{vendor.upper()} GPU {device_id}".strip()
+    return KNOWN_DEVICES.get(device_id, f"{vendor.upper()} GPU {device_id}".strip())
 
 
-def read_drm_gpus(sources: Sources) -> tuple[tuple[GpuInfo, ...], tuple[Note, ...]]:
-    """Every non-NVIDIA display device under ``/sys/class/drm`` (NVIDIA comes from NVML)."""
+def read_drm_gpus(sources: Sources, nvidia_found: bool = True
+                  ) -> tuple[tuple[GpuInfo, ...], tuple[Note, ...]]:
+    """Every non-NVIDIA display device under ``/sys/class/drm`` (NVIDIA comes from NVML).
+
+    With ``nvidia_found=False`` an NVIDIA card seen here means its driver is missing or
+    broken (NVML and nvidia-smi both failed): that becomes a warning with the fix.
+    """
     cards = sources.list_dir("/sys/class/drm")
     if cards is None:
         return (), ()
@@ -48,6 +65,10 @@ def read_drm_gpus(sources: Sources) -> tuple[tuple[GpuInfo, ...], tuple[Note, ..
         device = f"/sys/class/drm/{card}/device"
         vendor = VENDORS.get((sources.read_text(f"{device}/vendor") or "").strip(), "other")
         if vendor == "nvidia":
+            if not nvidia_found:
+                notes.append(Note("sysfs", f"an NVIDIA GPU ({_name(sources, device, vendor)}) "
+                                  "is installed but its driver cannot be used: install or "
+                                  "repair the NVIDIA driver to run models on it", "warning"))
             continue
         name = _name(sources, device, vendor)
         total = _int(sources.read_text(f"{device}/mem_info_vram_total"))

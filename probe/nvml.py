@@ -93,6 +93,8 @@ _STATUS_EXPLAINED = {
     "DriverNotLoaded": "the NVIDIA driver is installed but not loaded",
     "NoPermission": "no permission to query the NVIDIA driver",
     "Uninitialized": "NVML could not be initialised",
+    "LibRmVersionMismatch": "the NVIDIA kernel driver and its library differ (usually after "
+    "a driver update): reboot to load the new driver",
 }
 
 

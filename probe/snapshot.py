@@ -149,7 +149,8 @@ def snapshot(sources: Sources | None = None, settings: Settings | None = None,
                 gpus.extend(smi_gpus)
                 notes.extend(smi_notes)
         if system == "Linux":
-            drm_gpus, drm_notes = read_drm_gpus(sources)
+            nvidia_found = any(g.vendor == "nvidia" for g in gpus)
+            drm_gpus, drm_notes = read_drm_gpus(sources, nvidia_found)
             gpus.extend(drm_gpus)
             notes.extend(drm_notes)
         mlx_info = mlx_future.result()

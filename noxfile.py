@@ -1,0 +1,34 @@
+"""Developer sessions: ``nox`` runs tests, lint and typecheck (the README's test command).
+
+The ``tests`` session installs the llama.cpp extra: llama-cpp-python compiles from source
+(about 10 minutes on 2 cores) once per machine; pip's wheel cache keeps the build.
+"""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["tests", "lint", "typecheck"]
+nox.options.reuse_existing_virtualenvs = True
+
+
+@nox.session(python="3.11")
+def tests(session: nox.Session) -> None:
+    """The whole test suite, including the llama.cpp estimator checks."""
+    session.env["CMAKE_BUILD_PARALLEL_LEVEL"] = session.env.get("CMAKE_BUILD_PARALLEL_LEVEL", "2")
+    session.install(".[test,llama]")
+    session.run("pytest", *session.posargs)
+
+
+@nox.session(python="3.11")
+def lint(session: nox.Session) -> None:
+    session.install("ruff")
+    session.run("ruff", "check", ".")
+
+
+@nox.session(python="3.11")
+def typecheck(session: nox.Session) -> None:
+    # Installed non-editable: mypy cannot follow setuptools' editable import hooks, and the
+    # installed tree is exactly what users import.
+    session.install(".", "mypy", "types-psutil")
+    session.run("mypy", "-p", "gptoss_doctor")
