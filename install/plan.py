@@ -195,6 +195,10 @@ def _try_offload(entry: ModelEntry, res: Resources) -> ModelVerdict | None:
                    f"({_gib(res.gpu_budget_bytes)}): experts of {n_cpu_moe} of "
                    f"{entry.shape.n_layer} layers stay in RAM ({_gib(est.cpu_total_bytes)}), "
                    f"the rest on the GPU ({_gib(est.gpu_total_bytes)}) at {ctx} context"]
+        indices = "|".join(str(i) for i in range(n_cpu_moe))
+        layers = indices if n_cpu_moe == 1 else f"({indices})"
+        reasons.append(f"llama.cpp: `llama-server --n-cpu-moe {n_cpu_moe}`; in-process the same "
+                       f"as the tensor override `blk\\.{layers}\\.ffn_.*_exps=CPU`")
         smaller = _min_cpu_moe(entry, res, CONTEXT_CHOICES[-1])
         if smaller is not None and smaller[0] < n_cpu_moe:
             layers = "layer's" if smaller[0] == 1 else "layers'"

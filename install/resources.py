@@ -109,7 +109,7 @@ def resources(snap: HardwareSnapshot) -> Resources:
             per_gpu = [(g.vram_free_bytes if g.vram_free_bytes is not None
                         else g.vram_total_bytes) or 0 for g in gpus]
             gpu_budget = sum(max(0, free - margin) for free in per_gpu)
-            split = " across {} GPUs (llama.cpp splits layers)".format(len(gpus)) \
+            split = f" across {len(gpus)} GPUs (llama.cpp splits layers)" \
                 if len(gpus) > 1 else ""
             reasons.append(f"GPU budget {_gib(gpu_budget)}: free VRAM minus "
                            f"{_gib(margin)} per device{split}"

@@ -13,6 +13,7 @@ Record shape::
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -25,10 +26,10 @@ def _error_name(exc: BaseException) -> str:
     return name.removeprefix("NVMLError_") if name.startswith("NVMLError_") else name
 
 
-def _call(record: dict[str, Any], key: str, fn: Callable[[], Any]) -> None:
+def _call(record: dict[str, Any], key: str, fn: Callable[..., Any], *args: Any) -> None:
     """One defensive NVML call: a value lands in ``record[key]``, an error in ``key_error``."""
     try:
-        value = fn()
+        value = fn(*args)
     except Exception as exc:  # NVML raises a zoo of NVMLError_* classes
         record[f"{key}_error"] = _error_name(exc)
         return
@@ -53,37 +54,31 @@ def read_nvml() -> dict[str, Any]:
         for index in range(count):
             handle = pynvml.nvmlDeviceGetHandleByIndex(index)
             device: dict[str, Any] = {"index": index}
-            _call(device, "name", lambda h=handle: pynvml.nvmlDeviceGetName(h))
+            _call(device, "name", pynvml.nvmlDeviceGetName, handle)
             try:
                 mem = pynvml.nvmlDeviceGetMemoryInfo(handle)
                 device["memory"] = {"total": mem.total, "free": mem.free, "used": mem.used}
             except Exception as exc:
                 device["memory"] = {"error": _error_name(exc)}
-            _call(
-                device,
-                "cuda_compute_capability",
-                lambda h=handle: list(pynvml.nvmlDeviceGetCudaComputeCapability(h)),
-            )
-            _call(device, "pci_bus_id", lambda h=handle: pynvml.nvmlDeviceGetPciInfo(h).busId)
-            _call(
-                device,
-                "memory_bus_width_bits",
-                lambda h=handle: pynvml.nvmlDeviceGetMemoryBusWidth(h),
-            )
-            _call(
-                device,
-                "memory_clock_max_mhz",
-                lambda h=handle: pynvml.nvmlDeviceGetMaxClockInfo(h, pynvml.NVML_CLOCK_MEM),
-            )
+            _call(device, "cuda_compute_capability",
+                  pynvml.nvmlDeviceGetCudaComputeCapability, handle)
+            if isinstance(device.get("cuda_compute_capability"), tuple):
+                device["cuda_compute_capability"] = list(device["cuda_compute_capability"])
+            _call(device, "pci_info", pynvml.nvmlDeviceGetPciInfo, handle)
+            pci = device.pop("pci_info", None)
+            if pci is not None:
+                bus = pci.busId
+                device["pci_bus_id"] = bus.decode() if isinstance(bus, bytes) else str(bus)
+            _call(device, "memory_bus_width_bits", pynvml.nvmlDeviceGetMemoryBusWidth, handle)
+            _call(device, "memory_clock_max_mhz", pynvml.nvmlDeviceGetMaxClockInfo, handle,
+                  pynvml.NVML_CLOCK_MEM)
             record["devices"].append(device)
     except Exception as exc:
         record["status"] = _error_name(exc)
         record["error"] = str(exc)
     finally:
-        try:
+        with contextlib.suppress(Exception):
             pynvml.nvmlShutdown()
-        except Exception:
-            pass
     return record
 
 
@@ -140,7 +135,7 @@ def parse_nvml_record(record: dict[str, Any]) -> tuple[tuple[GpuInfo, ...], tupl
                 name=name,
                 source="nvml",
                 index=device.get("index"),
-                vram_total_bytes=None if unified else int(total),
+                vram_total_bytes=None if unified or total is None else int(total),
                 vram_free_bytes=None if unified or free is None else int(free),
                 unified_memory=unified,
                 discrete=not unified,

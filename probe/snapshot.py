@@ -15,6 +15,7 @@ from gptoss_doctor.probe import cpu, linux, software
 from gptoss_doctor.probe.apple import read_apple
 from gptoss_doctor.probe.gpu_sysfs import read_drm_gpus
 from gptoss_doctor.probe.model import (
+    CpuInfo,
     DiskInfo,
     GpuInfo,
     HardwareSnapshot,
@@ -76,7 +77,7 @@ def _memory(sources: Sources, system: str) -> tuple[MemoryInfo, list[Note]]:
     return MemoryInfo(total, available, swap, limit), notes
 
 
-def _cpu(sources: Sources, facts: dict[str, str]) -> cpu.CpuInfo:
+def _cpu(sources: Sources, facts: dict[str, str]) -> CpuInfo:
     brand: str | None = None
     flags: tuple[str, ...] = ()
     text = sources.read_text("/proc/cpuinfo") if facts.get("system") == "Linux" else None
@@ -89,8 +90,10 @@ def _cpu(sources: Sources, facts: dict[str, str]) -> cpu.CpuInfo:
     return cpu.build_cpu(brand, flags, facts.get("machine") or None, sources.cpu_counts())
 
 
-def _software(sources: Sources, settings: Settings, llama: dict[str, Any] | None,
-              mlx: dict[str, Any] | None, lmstudio_body: str | None) -> tuple[SoftwareInfo, list[Note]]:
+def _software(
+    sources: Sources, settings: Settings, llama: dict[str, Any] | None,
+    mlx: dict[str, Any] | None, lmstudio_body: str | None,
+) -> tuple[SoftwareInfo, list[Note]]:
     notes: list[Note] = []
     build, build_notes = software.parse_llama_cpp_info(llama)
     notes.extend(build_notes)

@@ -34,7 +34,9 @@ def parse_system_info(text: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(found))
 
 
-def parse_llama_cpp_info(info: dict[str, Any] | None) -> tuple[LlamaCppBuild | None, tuple[Note, ...]]:
+def parse_llama_cpp_info(
+    info: dict[str, Any] | None,
+) -> tuple[LlamaCppBuild | None, tuple[Note, ...]]:
     """The child process's report on an installed llama-cpp-python."""
     if info is None:
         return None, ()

@@ -219,8 +219,8 @@ class LiveSources:
 
     def http_get(self, url: str, timeout_s: float = 0.5) -> str | None:
         request = urllib.request.Request(url, headers={"Accept": "application/json"})
-        with contextlib.suppress(OSError, ValueError, urllib.error.URLError):
-            with urllib.request.urlopen(request, timeout=timeout_s) as response:
-                body: bytes = response.read(1_000_000)
-                return body.decode("utf-8", "replace")
+        with (contextlib.suppress(OSError, ValueError, urllib.error.URLError),
+              urllib.request.urlopen(request, timeout=timeout_s) as response):
+            body: bytes = response.read(1_000_000)
+            return body.decode("utf-8", "replace")
         return None

@@ -16,8 +16,8 @@ from rich.console import Console
 
 from gptoss_doctor import __version__
 from gptoss_doctor.errors import UsageError
-from gptoss_doctor.probe import snapshot as take_snapshot
 from gptoss_doctor.probe import serialize
+from gptoss_doctor.probe import snapshot as take_snapshot
 from gptoss_doctor.probe.model import HardwareSnapshot
 from gptoss_doctor.reports import doctor, errors
 from gptoss_doctor.settings import current

@@ -1,0 +1,186 @@
+"""Replayed real machines: the probe reads them right and the verdicts follow.
+
+Each folder under ``fixtures/machines`` holds outputs recorded or transcribed from public
+reports (its SOURCE.md names them). Expected verdicts were checked by hand against the
+budgets: e.g. an RTX 3060 (11 GiB usable) cannot hold 20b's 10.7 GiB of GPU weights plus
+3 GiB of 131k KV cache, so experts of some layers stay on the CPU.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import pytest
+
+from gptoss_doctor.install.plan import Assessment, assess
+from gptoss_doctor.probe.model import HardwareSnapshot
+from gptoss_doctor.probe.replay import ReplaySources
+from gptoss_doctor.probe.snapshot import snapshot
+from gptoss_doctor.settings import current
+
+from conftest import MACHINES
+
+GIB = 1024**3
+
+
+class Expect(NamedTuple):
+    status: str
+    engine: str | None = None
+    backend: str | None = None
+    placement: str | None = None
+    n_cpu_moe: int | None = None
+    context: int | None = None
+
+
+NO = Expect("does-not-fit")
+CASES = {
+    # machine: (gpt-oss-20b, gpt-oss-120b)
+    "h100-80gb": (Expect("runs", "llama.cpp", "CUDA", "gpu", None, 131072),
+                  Expect("runs", "llama.cpp", "CUDA", "gpu", None, 131072)),
+    "rtx4090-24gb": (Expect("runs", "llama.cpp", "CUDA", "gpu", None, 131072),
+                     Expect("runs", "llama.cpp", "CUDA", "expert-offload", 26, 131072)),
+    "rtx3060-12gb": (Expect("runs", "llama.cpp", "CUDA", "expert-offload", 8, 131072), NO),
+    "laptop-rtx4060-8gb-igpu": (
+        Expect("runs", "llama.cpp", "CUDA", "expert-offload", 20, 131072), NO),
+    "gb10-dgx-spark": (Expect("runs", "llama.cpp", "CUDA", "gpu", None, 131072),
+                       Expect("runs", "llama.cpp", "CUDA", "gpu", None, 131072)),
+    "a100-40gb-x2": (Expect("runs", "llama.cpp", "CUDA", "gpu", None, 131072),
+                     Expect("runs", "llama.cpp", "CUDA", "gpu", None, 131072)),
+    "mac-m1-16gb": (Expect("runs", "llama.cpp", "Metal", "expert-offload", 6, 32768), NO),
+    "mac-m3pro-36gb": (Expect("runs", "mlx", "MLX", "unified", None, 131072), NO),
+    "mac-m5max-128gb": (Expect("runs", "mlx", "MLX", "unified", None, 131072),
+                        Expect("runs", "mlx", "MLX", "unified", None, 131072)),
+    "amd-rx6800-linux": (Expect("runs", "llama.cpp", "ROCm", "gpu", None, 131072), NO),
+    "cpu-only-16gb": (Expect("slow", "llama.cpp", "CPU", "cpu", None, 8192), NO),
+    "cpu-only-64gb": (Expect("slow", "llama.cpp", "CPU", "cpu", None, 131072), NO),
+    "nvml-missing-nvidia-card": (Expect("slow", "llama.cpp", "CPU", "cpu", None, 131072), NO),
+    "nvml-init-fails": (Expect("slow", "llama.cpp", "CPU", "cpu", None, 131072), NO),
+    "wsl-rtx4070": (Expect("runs", "llama.cpp", "CUDA", "expert-offload", 13, 131072), NO),
+}
+
+
+def _load(machine: str) -> tuple[HardwareSnapshot, Assessment]:
+    snap = snapshot(ReplaySources(MACHINES / machine), current({"HOME": "/home/user"}))
+    return snap, assess(snap)
+
+
+def test_every_recorded_machine_has_a_case_and_a_source() -> None:
+    folders = {p.name for p in MACHINES.iterdir() if p.is_dir()}
+    assert folders == set(CASES)
+    for folder in folders:
+        assert "(" in (MACHINES / folder / "SOURCE.md").read_text()  # cites a report
+
+
+@pytest.mark.parametrize("machine", sorted(CASES))
+def test_verdicts_for_both_models(machine: str) -> None:
+    _snap, assessment = _load(machine)
+    for verdict, expect in zip(assessment.verdicts, CASES[machine], strict=True):
+        got = Expect(verdict.status, verdict.engine, verdict.backend, verdict.placement,
+                     verdict.n_cpu_moe, verdict.context_length)
+        assert got == expect, f"{machine} {verdict.model}"
+        assert verdict.reasons, "every verdict explains itself"
+        if verdict.can_run:
+            assert verdict.install_command and verdict.key in verdict.install_command
+            assert verdict.memory is not None
+        else:
+            assert verdict.fixes, "a model that does not fit says what would make it fit"
+
+
+def test_llama_cpp_verdicts_load_with_flash_attention_and_a_small_swa_cache() -> None:
+    _snap, assessment = _load("rtx3060-12gb")
+    settings = assessment.verdict("20b").load_settings
+    assert settings["flash_attn"] is True and settings["swa_full"] is False
+    assert settings["n_cpu_moe"] == 8 and settings["n_gpu_layers"] == -1
+    _snap, cpu_assessment = _load("cpu-only-64gb")
+    assert cpu_assessment.verdict("20b").load_settings["use_mmap"] is False
+
+
+def test_h100_probe_facts_and_vllm_advice() -> None:
+    snap, assessment = _load("h100-80gb")
+    (gpu,) = snap.gpus
+    assert (gpu.name, gpu.compute_capability, gpu.cuda_driver_version) == \
+        ("NVIDIA H100 80GB HBM3", "9.0", "12.2")
+    assert snap.os.container == "docker"
+    assert any("vLLM" in line for line in assessment.advice)
+
+
+def test_gb10_is_unified_and_sized_from_host_ram() -> None:
+    snap, assessment = _load("gb10-dgx-spark")
+    assert snap.gpus[0].unified_memory and snap.gpus[0].vram_total_bytes is None
+    assert snap.memory.ram_total_bytes == 127600748 * 1024
+    assert snap.cpu.arch == "aarch64" and "neon" in snap.cpu.flags
+    memory = assessment.verdict("120b").memory
+    assert memory is not None and memory.gpu_budget_bytes == memory.ram_budget_bytes
+
+
+def test_laptop_sees_the_intel_igpu_but_plans_on_the_nvidia_gpu() -> None:
+    snap, assessment = _load("laptop-rtx4060-8gb-igpu")
+    vendors = [g.vendor for g in snap.gpus]
+    assert vendors == ["nvidia", "intel"]
+    assert snap.gpus[1].name == "Raptor Lake-P [Iris Xe Graphics]"
+    assert assessment.verdict("20b").backend == "CUDA"
+
+
+def test_wsl_falls_back_to_nvidia_smi_in_the_wsl_folder_and_keeps_more_headroom() -> None:
+    snap, assessment = _load("wsl-rtx4070")
+    assert snap.os.is_wsl
+    (gpu,) = snap.gpus
+    assert gpu.source == "nvidia-smi" and gpu.vram_total_bytes == 12282 * 1024**2
+    assert any("WSL" in reason for reason in assessment.resource_reasons)
+
+
+def test_broken_nvidia_driver_is_explained_and_the_card_still_noticed() -> None:
+    snap, _assessment = _load("nvml-init-fails")
+    messages = " | ".join(n.message for n in snap.notes)
+    assert "reboot" in messages
+    assert "Driver/library version mismatch" in messages
+    assert "GA102 [GeForce RTX 3090]" in messages and "driver cannot be used" in messages
+    assert snap.gpus == ()
+
+
+def test_missing_nvidia_driver_with_a_card_present_warns() -> None:
+    snap, _assessment = _load("nvml-missing-nvidia-card")
+    warnings = [n for n in snap.notes if n.severity == "warning"]
+    assert any("GTX 1050 Ti" in n.message for n in warnings)
+
+
+def test_amd_discrete_and_apu_are_told_apart() -> None:
+    snap, _assessment = _load("amd-rx6800-linux")
+    discrete, apu = snap.gpus
+    assert discrete.discrete and discrete.vram_total_bytes == 17163091968
+    assert discrete.vram_free_bytes == 17163091968 - 692142080
+    assert apu.unified_memory and apu.vram_total_bytes is None
+
+
+@pytest.mark.parametrize(("machine", "source", "budget_gib"), [
+    pytest.param("mac-m1-16gb", "ratio", 16 * 2 / 3, id="16 GB M1 uses Apple's 2/3 ratio"),
+    pytest.param("mac-m3pro-36gb", "ratio", 24.0, id="36 GB M3 Pro is still on the 2/3 side"),
+    pytest.param("mac-m5max-128gb", "metal", 107.52, id="128 GB M5 Max reads Metal's figure"),
+])
+def test_apple_working_set_source(machine: str, source: str, budget_gib: float) -> None:
+    snap, _assessment = _load(machine)
+    assert snap.apple is not None
+    assert snap.apple.gpu_budget_source == source
+    assert snap.apple.gpu_budget_bytes is not None
+    assert snap.apple.gpu_budget_bytes / GIB == pytest.approx(budget_gib, abs=0.01)
+
+
+def test_cpu_only_16gb_warns_that_too_little_is_free_right_now() -> None:
+    _snap, assessment = _load("cpu-only-16gb")
+    assert any("free right now" in r for r in assessment.verdict("20b").reasons)
+
+
+def test_unknown_bandwidth_gives_no_speed_rather_than_a_guess() -> None:
+    _snap, assessment = _load("mac-m5max-128gb")
+    verdict = assessment.verdict("20b")
+    assert verdict.predicted_tokens_per_s is None
+    assert verdict.speed_basis is not None and "unknown" in verdict.speed_basis
+
+
+def test_cpu_only_build_on_a_gpu_machine_is_caught() -> None:
+    from gptoss_doctor.reports.checks import checks
+
+    snap, assessment = _load("rtx3060-12gb")
+    line = next(c for c in checks(snap, assessment) if c.name == "llama-cpp-python")
+    assert line.status == "fail" and "CPU-only build" in line.summary
+    assert "GGML_CUDA=on" in line.details[0]
