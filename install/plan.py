@@ -19,7 +19,13 @@ from dataclasses import dataclass, field
 from gptoss_doctor.install import speed
 from gptoss_doctor.install.catalog import CATALOG, CONTEXT_CHOICES, ModelEntry
 from gptoss_doctor.install.estimate import GIB, LoadSettings, MemoryEstimate, estimate
-from gptoss_doctor.install.resources import Resources, resources
+from gptoss_doctor.install.resources import (
+    GPU_MARGIN_BYTES,
+    OS_RESERVE_BYTES,
+    RAM_MARGIN_BYTES,
+    Resources,
+    resources,
+)
 from gptoss_doctor.probe.model import HardwareSnapshot
 
 MLX_BUDGET_FACTOR = 0.9
@@ -95,11 +101,13 @@ def _fits(est: MemoryEstimate, res: Resources) -> bool:
     return est.cpu_total_bytes <= ram
 
 
-def _settings(ctx: int, on_cpu: bool) -> LoadSettings:
+def _settings(ctx: int, weights_on_cpu: bool) -> LoadSettings:
     # DESIGN.md (measured): llama-cpp-python's defaults (no flash attention, full-size SWA
-    # cache, mmap + CPU repack) double gpt-oss's memory; these settings do not.
-    return LoadSettings(n_ctx=ctx, flash_attn=True, swa_full=False, use_mmap=not on_cpu,
-                        repack=on_cpu)
+    # cache, mmap + CPU repack) double gpt-oss's memory; these settings do not. Whenever
+    # expert weights live in host RAM (CPU only or expert offload) the CPU backend repacks
+    # them, so mmap would keep a second copy: load without it.
+    return LoadSettings(n_ctx=ctx, flash_attn=True, swa_full=False,
+                        use_mmap=not weights_on_cpu, repack=weights_on_cpu)
 
 
 def _load_dict(settings: LoadSettings, n_gpu_layers: int, n_cpu_moe: int) -> dict[str, object]:
@@ -146,7 +154,7 @@ def _verdict(entry: ModelEntry, res: Resources, placement: str, ctx: int, n_cpu_
     rate = speed.predict(entry.shape, res, placement=placement, n_cpu_moe=n_cpu_moe,
                          cpu_cores=res.cpu_cores)
     backend = res.backend if on_gpu else "CPU"
-    settings = _settings(ctx, on_cpu=not on_gpu)
+    settings = _settings(ctx, weights_on_cpu=placement != "gpu")
     return ModelVerdict(
         model=entry.shape.name, key=entry.key, status=speed.status(rate), engine="llama.cpp",
         backend=backend, placement=placement, n_cpu_moe=n_cpu_moe if n_cpu_moe else None,
@@ -165,7 +173,7 @@ def _try_gpu(entry: ModelEntry, res: Resources) -> ModelVerdict | None:
     if res.gpu_budget_bytes is None:
         return None
     for ctx in CONTEXT_CHOICES:
-        est = estimate(entry.shape, _settings(ctx, on_cpu=False), on_gpu=True)
+        est = estimate(entry.shape, _settings(ctx, weights_on_cpu=False), on_gpu=True)
         if _fits(est, res):
             where = ", ".join(res.gpu_names) or res.backend
             return _verdict(entry, res, "gpu", ctx, 0, est, [
@@ -176,7 +184,7 @@ def _try_gpu(entry: ModelEntry, res: Resources) -> ModelVerdict | None:
 
 def _min_cpu_moe(entry: ModelEntry, res: Resources, ctx: int) -> tuple[int, MemoryEstimate] | None:
     for n_cpu_moe in range(1, entry.shape.n_layer + 1):
-        est = estimate(entry.shape, _settings(ctx, on_cpu=False), on_gpu=True,
+        est = estimate(entry.shape, _settings(ctx, weights_on_cpu=True), on_gpu=True,
                        n_cpu_moe=n_cpu_moe)
         if _fits(est, res):
             return n_cpu_moe, est
@@ -210,7 +218,7 @@ def _try_offload(entry: ModelEntry, res: Resources) -> ModelVerdict | None:
 
 def _try_cpu(entry: ModelEntry, res: Resources) -> ModelVerdict | None:
     for ctx in CONTEXT_CHOICES:
-        est = estimate(entry.shape, _settings(ctx, on_cpu=True), on_gpu=False)
+        est = estimate(entry.shape, _settings(ctx, weights_on_cpu=True), on_gpu=False)
         if _fits(est, res):
             assert res.ram_budget_bytes is not None
             reason = (f"CPU only: {_gib(est.cpu_total_bytes)} of RAM needed of "
@@ -221,22 +229,24 @@ def _try_cpu(entry: ModelEntry, res: Resources) -> ModelVerdict | None:
 
 def _does_not_fit(entry: ModelEntry, res: Resources) -> ModelVerdict:
     small = CONTEXT_CHOICES[-1]
-    cpu = estimate(entry.shape, _settings(small, on_cpu=True), on_gpu=False)
-    gpu = estimate(entry.shape, _settings(small, on_cpu=False), on_gpu=True)
-    offload = estimate(entry.shape, _settings(small, on_cpu=False), on_gpu=True,
+    cpu = estimate(entry.shape, _settings(small, weights_on_cpu=True), on_gpu=False)
+    gpu = estimate(entry.shape, _settings(small, weights_on_cpu=False), on_gpu=True)
+    offload = estimate(entry.shape, _settings(small, weights_on_cpu=True), on_gpu=True,
                        n_cpu_moe=entry.shape.n_layer)
+    # Budgets are installed RAM minus the OS reserve and margin, VRAM minus the margin:
+    # state requirements in the same terms.
+    host_extra = OS_RESERVE_BYTES + RAM_MARGIN_BYTES
     ram = res.ram_budget_bytes
     reasons = [f"needs {_gib(cpu.cpu_total_bytes)} of RAM to run on the CPU at {small} context"
                + (f"; this machine has a {_gib(ram)} budget" if ram is not None else "")]
     if res.gpu_budget_bytes is not None:
         reasons.append(f"needs {_gib(gpu.gpu_total_bytes)} of GPU memory for a full offload; "
                        f"the GPU budget is {_gib(res.gpu_budget_bytes)}")
-    fixes = [f"a machine with at least {_gib(cpu.cpu_total_bytes + GIB)} of free RAM "
-             "(CPU only, slow)",
-             f"a GPU with at least {_gib(gpu.gpu_total_bytes + GIB)} of free VRAM "
-             "(fast), or several whose VRAM adds up to it",
-             f"a GPU with {_gib(offload.gpu_total_bytes + GIB)}+ of VRAM and "
-             f"{_gib(offload.cpu_total_bytes + GIB)}+ of RAM (experts on the CPU)"]
+    fixes = [f"at least {_gib(cpu.cpu_total_bytes + host_extra)} of RAM (CPU only, slow)",
+             f"a GPU with at least {_gib(gpu.gpu_total_bytes + GPU_MARGIN_BYTES)} of free "
+             "VRAM (fast), or several whose VRAM adds up to it",
+             f"a GPU with {_gib(offload.gpu_total_bytes + GPU_MARGIN_BYTES)}+ of free VRAM and "
+             f"{_gib(offload.cpu_total_bytes + host_extra)}+ of RAM (experts on the CPU)"]
     return ModelVerdict(model=entry.shape.name, key=entry.key, status="does-not-fit",
                         reasons=tuple(reasons), fixes=tuple(fixes))
 

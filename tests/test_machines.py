@@ -184,3 +184,21 @@ def test_cpu_only_build_on_a_gpu_machine_is_caught() -> None:
     line = next(c for c in checks(snap, assessment) if c.name == "llama-cpp-python")
     assert line.status == "fail" and "CPU-only build" in line.summary
     assert "GGML_CUDA=on" in line.details[0]
+
+
+def test_the_ram_a_does_not_fit_verdict_asks_for_is_enough() -> None:
+    import dataclasses
+    import re
+
+    snap, assessment = _load("cpu-only-64gb")
+    fix = assessment.verdict("120b").fixes[0]
+    match = re.match(r"at least ([0-9.]+) GiB of RAM", fix)
+    assert match, fix
+    asked = int((float(match.group(1)) + 0.05) * GIB)  # the message rounds to 0.1 GiB
+    bigger = dataclasses.replace(snap, memory=dataclasses.replace(
+        snap.memory, ram_total_bytes=asked, ram_available_bytes=asked))
+    verdict = assess(bigger).verdict("120b")
+    assert verdict.placement == "cpu" and verdict.context_length == 4096
+    smaller = dataclasses.replace(snap, memory=dataclasses.replace(
+        snap.memory, ram_total_bytes=asked - GIB // 2, ram_available_bytes=asked))
+    assert not assess(smaller).verdict("120b").can_run
