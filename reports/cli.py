@@ -20,6 +20,7 @@ from gptoss_doctor.probe import serialize
 from gptoss_doctor.probe import snapshot as take_snapshot
 from gptoss_doctor.probe.model import HardwareSnapshot
 from gptoss_doctor.reports import doctor, errors
+from gptoss_doctor.reports.synth_cmd import synth_command
 from gptoss_doctor.settings import current
 
 
@@ -66,6 +67,9 @@ def probe_command(save_to: Path | None) -> None:
         raise UsageError(f"folder {save_to.parent} does not exist")
     serialize.save(snap, save_to)
     click.echo(f"snapshot saved to {save_to}", err=True)
+
+
+cli.add_command(synth_command)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -19,6 +19,7 @@ FENCES = {
     "mlx": {"bench/mlx_engine.py"},
     "mlx_lm": {"bench/mlx_engine.py"},
     "jinja2": {"reports/html.py"},
+    "gguf": {"bench/synth.py"},
 }
 
 
