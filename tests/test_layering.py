@@ -19,7 +19,8 @@ FENCES = {
     "mlx": {"bench/mlx_engine.py"},
     "mlx_lm": {"bench/mlx_engine.py"},
     "jinja2": {"reports/html.py"},
-    "gguf": {"bench/synth.py"},
+    "gguf": {"bench/synth.py", "bench/gguf_info.py"},
+    "openai_harmony": {"bench/harmony.py"},
 }
 
 

@@ -17,6 +17,7 @@ class Settings:
 
     home: Path
     models_dir: Path
+    cache_dir: Path
     hf_home: Path
     lmstudio_home: Path
     debug: bool
@@ -33,12 +34,15 @@ def current(environ: dict[str, str] | None = None) -> Settings:
         if env.get("GPTOSS_MODELS_DIR")
         else home / ".cache" / "gptoss-doctor" / "models"
     )
+    cache_dir = (Path(env["GPTOSS_CACHE_DIR"]) if env.get("GPTOSS_CACHE_DIR")
+                 else home / ".cache" / "gptoss-doctor")
     lmstudio_home = (
         Path(env["LMSTUDIO_HOME"]) if env.get("LMSTUDIO_HOME") else home / ".lmstudio"
     )
     return Settings(
         home=home,
         models_dir=models_dir,
+        cache_dir=cache_dir,
         hf_home=hf_home,
         lmstudio_home=lmstudio_home,
         debug=env.get("GPTOSS_DEBUG", "") not in ("", "0"),

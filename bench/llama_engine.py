@@ -1,0 +1,134 @@
+"""The llama.cpp engine adapter: the only module that imports ``llama_cpp``.
+
+It loads a GGUF with the plan's settings, records the buffer sizes llama.cpp reports while
+loading (its own log, captured through ``llama_log_set``), and exposes the raw decode loop
+the speed suite times — the same calls llama-bench makes: ``llama_batch_get_one`` chunks of
+at most ``n_batch`` tokens, ``llama_decode``, then ``llama_synchronize``.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gptoss_doctor.bench.llama_log import LoadBuffers, parse_load_log
+from gptoss_doctor.errors import DoctorError
+
+
+class EngineError(DoctorError):
+    """The engine could not load or run the model."""
+
+
+@dataclass(frozen=True, slots=True)
+class LlamaSettings:
+    """Load settings, named like ``llama_cpp.Llama``'s arguments."""
+
+    n_ctx: int = 4096
+    n_batch: int = 2048
+    n_ubatch: int = 512
+    n_threads: int | None = None
+    n_gpu_layers: int = 0
+    flash_attn: bool = True
+    swa_full: bool = False
+    use_mmap: bool = False
+    n_cpu_moe: int = 0
+
+
+def build_info() -> dict[str, Any]:
+    """Version, GPU offload support and ``llama_print_system_info`` of the installed build."""
+    import llama_cpp
+
+    raw = llama_cpp.llama_print_system_info()
+    return {"llama_cpp_python": llama_cpp.__version__,
+            "gpu_offload": bool(llama_cpp.llama_supports_gpu_offload()),
+            "system_info": raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)}
+
+
+class LlamaEngine:
+    """A loaded model plus the decode loop. ``close()`` frees it."""
+
+    def __init__(self, model_path: Path, settings: LlamaSettings) -> None:
+        import llama_cpp
+        from llama_cpp import _logger
+
+        if settings.n_cpu_moe:
+            # llama-cpp-python 0.3.36 declares tensor_buft_overrides but never fills it
+            # (DESIGN.md), so experts cannot be pinned to the CPU in-process.
+            raise EngineError("expert offload (n_cpu_moe) is not available in-process",
+                              "benchmark llama-server --n-cpu-moe N with --endpoint instead")
+        self.settings = settings
+        self.model_path = model_path
+        lines: list[str] = []
+
+        @llama_cpp.llama_log_callback  # type: ignore[untyped-decorator]
+        def collect(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
+            lines.append(text.decode("utf-8", "replace"))
+
+        llama_cpp.llama_log_set(collect, ctypes.c_void_p(0))
+        threads = settings.n_threads or max(1, (os.cpu_count() or 2))
+        try:
+            self._llm = llama_cpp.Llama(
+                model_path=str(model_path), n_ctx=settings.n_ctx, n_batch=settings.n_batch,
+                n_ubatch=settings.n_ubatch, n_threads=threads, n_threads_batch=threads,
+                n_gpu_layers=settings.n_gpu_layers, flash_attn=settings.flash_attn,
+                swa_full=settings.swa_full, use_mmap=settings.use_mmap, verbose=False)
+        except (ValueError, RuntimeError) as exc:
+            last = next((ln.strip() for ln in reversed(lines) if "error" in ln.lower()), "")
+            raise EngineError(f"llama.cpp could not load {model_path.name}: "
+                              f"{last or exc}") from None
+        finally:
+            llama_cpp.llama_log_set(_logger.llama_log_callback, ctypes.c_void_p(0))
+        self.threads = threads
+        self.load_log = "".join(lines)
+        self.buffers: LoadBuffers = parse_load_log(self.load_log)
+        self._ctx = self._llm.ctx
+        vocab = llama_cpp.llama_model_get_vocab(self._llm.model)
+        self.n_vocab = int(llama_cpp.llama_vocab_n_tokens(vocab))
+        self.n_ctx = int(llama_cpp.llama_n_ctx(self._ctx))
+        self.description = _describe(self._llm)
+        self.n_params = int(llama_cpp.llama_model_n_params(self._llm.model))
+        self.model_size_bytes = int(llama_cpp.llama_model_size(self._llm.model))
+
+    def reset(self) -> None:
+        """Empty the KV cache (llama-bench clears memory before every repetition)."""
+        import llama_cpp
+
+        llama_cpp.llama_memory_clear(llama_cpp.llama_get_memory(self._ctx), True)
+
+    def decode(self, tokens: Sequence[int]) -> None:
+        """Append ``tokens`` to the context in chunks of ``n_batch``; wait for the device."""
+        import llama_cpp
+
+        step = self.settings.n_batch
+        for start in range(0, len(tokens), step):
+            chunk = tokens[start:start + step]
+            array = (llama_cpp.llama_token * len(chunk))(*chunk)
+            status = llama_cpp.llama_decode(self._ctx,
+                                            llama_cpp.llama_batch_get_one(array, len(chunk)))
+            if status != 0:
+                raise EngineError(f"llama_decode failed with status {status}",
+                                  "the context may be full: lower the depth or the prompt")
+        llama_cpp.llama_synchronize(self._ctx)
+
+    def argmax_next(self) -> int:
+        """Greedy next token from the last decoded position's logits."""
+        import llama_cpp
+        import numpy as np
+
+        logits = llama_cpp.llama_get_logits_ith(self._ctx, -1)
+        return int(np.argmax(np.ctypeslib.as_array(logits, shape=(self.n_vocab,))))
+
+    def close(self) -> None:
+        self._llm.close()
+
+
+def _describe(llm: Any) -> str:
+    import llama_cpp
+
+    buffer = ctypes.create_string_buffer(256)
+    llama_cpp.llama_model_desc(llm.model, buffer, len(buffer))
+    return buffer.value.decode("utf-8", "replace")

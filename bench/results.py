@@ -1,0 +1,89 @@
+"""Results files: one versioned JSON per run, written atomically, loaded with migrations.
+
+Layout (``schema_version`` 1)::
+
+    kind, schema_version, tool_version, created_at, suite ("speed"), status
+    machine        the probe's snapshot
+    software       python, llama-cpp-python and the embedded llama.cpp build, backends
+    model          path, file, sha256, size, architecture, file type, synthetic
+    config         engine settings, threads, reps, tests, seed
+    load_buffers   MiB per buffer kind as llama.cpp reported them at load
+    tests          every test with samples, mean, stddev, status, reason
+    chat           TTFT and generation through a harmony prompt (or why it was skipped)
+    memory         peak RSS; roofline           bytes per token, bandwidth, % for tg tests
+    key_properties what must match for two runs to be compared
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from gptoss_doctor.errors import UsageError
+
+RESULTS_KIND = "gptoss-doctor/results"
+SCHEMA_VERSION = 1
+# version -> function that upgrades a record of that version to the next one
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+REQUIRED = ("kind", "schema_version", "suite", "machine", "software", "model", "config",
+            "tests", "key_properties")
+
+
+class ResultsError(UsageError):
+    """A results file that cannot be read, or belongs to something else."""
+
+
+def key_properties(record: dict[str, Any]) -> dict[str, Any]:
+    """The facts that decide whether two runs measure the same thing."""
+    machine, model, config = record["machine"], record["model"], record["config"]
+    return {
+        "cpu": machine["cpu"]["brand"],
+        "gpus": [g["name"] for g in machine["gpus"]],
+        "engine": config["engine"],
+        "backends": record["software"].get("backends", []),
+        "model_sha256": model.get("sha256"),
+        "model_file": model.get("file_name"),
+        "synthetic": model.get("synthetic"),
+        "threads": config.get("threads"),
+        "n_gpu_layers": config.get("n_gpu_layers"),
+        "flash_attn": config.get("flash_attn"),
+        "n_batch": config.get("n_batch"),
+        "n_ubatch": config.get("n_ubatch"),
+        "tests": [t["name"] for t in record["tests"]],
+    }
+
+
+def save(record: dict[str, Any], path: Path) -> None:
+    """Write atomically: a temporary file beside the target, then rename."""
+    path = path.resolve()
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    tmp.replace(path)
+
+
+def load(path: Path) -> dict[str, Any]:
+    """Read a results file, upgrading older schema versions; newer ones are refused."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ResultsError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except (ValueError, UnicodeDecodeError):
+        raise ResultsError(f"{path} is not a JSON results file") from None
+    if not isinstance(data, dict) or data.get("kind") != RESULTS_KIND:
+        raise ResultsError(f"{path} is not a gptoss-doctor results file")
+    version = data.get("schema_version")
+    if not isinstance(version, int) or version < 1:
+        raise ResultsError(f"{path} has no valid schema_version")
+    if version > SCHEMA_VERSION:
+        raise ResultsError(f"{path} uses results schema {version}; this gptoss-doctor reads up "
+                           f"to {SCHEMA_VERSION}", "upgrade gptoss-doctor")
+    record: dict[str, Any] = data
+    while version < SCHEMA_VERSION:
+        record = MIGRATIONS[version](record)
+        version = record["schema_version"]
+    missing = [key for key in REQUIRED if key not in record]
+    if missing:
+        raise ResultsError(f"{path} lacks {', '.join(missing)}")
+    return record

@@ -1,0 +1,240 @@
+"""``gptoss-doctor bench speed``: llama-bench-comparable speed tests, TTFT and chat speed.
+
+Composes the layers: the probe's snapshot and the plan's bandwidth figures, the engine and
+suite from ``bench``, and a results file. Progress goes to stderr, the table to stdout.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import resource
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from gptoss_doctor import __version__
+from gptoss_doctor.bench import gguf_info, results, speed
+from gptoss_doctor.bench.synth import SHAPES, write_synthetic
+from gptoss_doctor.install.catalog import CATALOG, ModelShape
+from gptoss_doctor.install.resources import resources
+from gptoss_doctor.probe import snapshot as take_snapshot
+from gptoss_doctor.probe.model import HardwareSnapshot
+from gptoss_doctor.probe.serialize import to_dict
+from gptoss_doctor.settings import current
+
+CHAT_TOKENS = 64
+CHAT_REPS = 3
+
+
+@click.group("bench")
+def bench_group() -> None:
+    """Benchmarks whose results files can be published and compared."""
+
+
+def _synthetic_model(shape: str, console: Console) -> Path:
+    folder = current().models_dir / "synthetic"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"gpt-oss-{shape}-synthetic-seed0.gguf"
+    if path.exists():
+        return path  # written atomically, so an existing file is complete
+    with Progress(console=console, transient=True) as bar:
+        task = bar.add_task(f"writing synthetic {shape}", total=None)
+        write_synthetic(shape, path, seed=0,
+                        progress=lambda done, total: bar.update(task, completed=done,
+                                                                total=total))
+    return path
+
+
+def _hash(path: Path, console: Console) -> str:
+    """sha256 of the model, cached by (path, size, mtime) so a re-run does not re-read 12 GB."""
+    cache_file = current().cache_dir / "hashes.json"
+    stat = path.stat()
+    key = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
+    try:
+        cache: dict[str, str] = json.loads(cache_file.read_text())
+    except (OSError, ValueError):
+        cache = {}
+    if key in cache:
+        return cache[key]
+    with Progress(console=console, transient=True) as bar:
+        task = bar.add_task(f"sha256 {path.name}", total=stat.st_size)
+        digest = gguf_info.sha256_file(path, lambda done: bar.update(task, completed=done))
+    cache[key] = digest
+    cache_file.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cache_file.with_name(".hashes.json.tmp")
+    tmp.write_text(json.dumps(cache))
+    tmp.replace(cache_file)
+    return digest
+
+
+def _gpt_oss_shape(info: gguf_info.ModelInfo, n_tensors: int) -> ModelShape | None:
+    for entry in CATALOG:
+        if info.is_gpt_oss and n_tensors == 3 + 19 * entry.shape.n_layer:
+            return entry.shape
+    return None
+
+
+def _roofline(snap: HardwareSnapshot, info: gguf_info.ModelInfo, on_gpu: bool,
+              tests: list[dict[str, Any]]) -> dict[str, Any]:
+    res = resources(snap)
+    shape = _gpt_oss_shape(info, info.n_tensors)
+    per_token = shape.active_bytes_per_token if shape else info.size_bytes
+    bandwidth = res.gpu_bandwidth if on_gpu and res.gpu_bandwidth else res.cpu_bandwidth
+    ceiling = bandwidth.bytes_per_s / per_token
+    percent = {t["name"]: round(100 * t["mean_ts"] / ceiling, 1)
+               for t in tests if t["kind"] == "tg" and t["mean_ts"]}
+    return {"bytes_per_token": per_token,
+            "bytes_per_token_basis": "active gpt-oss weights" if shape else "whole file (dense)",
+            "bandwidth_bytes_per_s": bandwidth.bytes_per_s, "bandwidth_source": bandwidth.source,
+            "ceiling_tokens_per_s": round(ceiling, 2), "tg_percent_of_ceiling": percent}
+
+
+def _peak_rss_bytes() -> int:
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(peak if sys.platform == "darwin" else peak * 1024)  # KiB on Linux
+
+
+def _table(record: dict[str, Any]) -> Table:
+    table = Table(title=f"{record['model']['file_name']} — {record['config']['engine']}, "
+                  f"{record['config']['threads']} threads")
+    for column in ("test", "t/s", "samples", "status"):
+        table.add_column(column)
+    for test in record["tests"]:
+        rate = (f"{test['mean_ts']:.2f} ± {test['stddev_ts']:.2f}" if test["mean_ts"] is not None
+                else "—")
+        samples = ", ".join(f"{s:.2f}" for s in test["samples_ts"])
+        table.add_row(test["name"], rate, samples, test["status"] + (
+            f": {test['reason']}" if test["reason"] else ""))
+    return table
+
+
+@bench_group.command("speed")
+@click.option("--model", "model_path", type=click.Path(path_type=Path, dir_okay=False),
+              help="A GGUF file to measure.")
+@click.option("--synthetic", type=click.Choice(sorted(SHAPES)),
+              help="Measure a synthetic gpt-oss of this shape (written on first use).")
+@click.option("--reps", type=click.IntRange(min=1), default=5, show_default=True)
+@click.option("--tests", "tests_text", default=None, help="e.g. pp512,tg128 (default).")
+@click.option("--depths", default=None, help="Comma-separated KV depths, e.g. 0,4096.")
+@click.option("--protocol", type=click.Choice(sorted(speed.PROTOCOLS)), default=None,
+              help="ggml: pp2048 and tg32 at depths 0..32768, as ggml-org publishes.")
+@click.option("--threads", type=click.IntRange(min=1), default=None,
+              help="CPU threads (default: physical cores, like llama-bench).")
+@click.option("--n-gpu-layers", type=int, default=None,
+              help="Layers to offload (default: all when the build can use a GPU).")
+@click.option("--chat/--no-chat", default=True, show_default=True,
+              help="Also measure TTFT and generation through a harmony prompt (gpt-oss).")
+@click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False),
+              help="Results file (default: gptoss-bench-speed-<time>.json).")
+@click.option("--json", "as_json", is_flag=True, help="Print the results record as JSON.")
+def speed_command(model_path: Path | None, synthetic: str | None, reps: int,
+                  tests_text: str | None, depths: str | None, protocol: str | None,
+                  threads: int | None, n_gpu_layers: int | None, chat: bool,
+                  output: Path | None, as_json: bool) -> None:
+    """Speed tests named and measured like llama-bench, plus TTFT and chat speed."""
+    if (model_path is None) == (synthetic is None):
+        raise click.UsageError("give exactly one of --model PATH or --synthetic SHAPE")
+    if protocol and (tests_text or depths):
+        raise click.UsageError("--protocol sets the tests and depths; drop --tests/--depths")
+    try:
+        depth_list = tuple(int(d) for d in depths.split(",")) if depths else (0,)
+    except ValueError:
+        raise click.UsageError(f"bad --depths {depths!r}: use numbers like 0,4096") from None
+    tests = (speed.protocol_tests(protocol) if protocol
+             else speed.parse_tests(tests_text or "pp512,tg128", depth_list))
+    target = output or Path(f"gptoss-bench-speed-{dt.datetime.now():%Y%m%d-%H%M%S}.json")
+    if not target.resolve().parent.is_dir():
+        raise click.UsageError(f"folder {target.parent} does not exist")
+    err = Console(stderr=True)
+    path = _synthetic_model(synthetic, err) if synthetic else model_path
+    assert path is not None
+    info = gguf_info.read_info(path, require_gpt_oss=synthetic is not None)
+    snap = take_snapshot()
+    digest = _hash(path, err)
+
+    from gptoss_doctor.bench import harmony
+    from gptoss_doctor.bench.llama_engine import LlamaEngine, LlamaSettings, build_info
+
+    build = build_info()
+    layers = n_gpu_layers if n_gpu_layers is not None else (99 if build["gpu_offload"] else 0)
+    prompt = harmony.chat_prompt() if chat and info.is_gpt_oss else []
+    n_ctx = max([t.depth + t.n_tokens for t in tests] + [len(prompt) + CHAT_TOKENS])
+    settings = LlamaSettings(n_ctx=-(-n_ctx // 256) * 256, n_threads=threads
+                             or snap.cpu.cores_physical or snap.cpu.cores_logical,
+                             n_gpu_layers=layers)
+    err.print(f"loading {path.name} ({info.size_bytes / 1024**3:.2f} GiB"
+              f"{', synthetic random weights' if info.synthetic else ''})")
+    engine = LlamaEngine(path, settings)
+    try:
+        with Progress(console=err, transient=True) as bar:
+            task = bar.add_task("warming up", total=len(tests) * reps)
+
+            def advance(name: str, rep: int, total: int) -> None:
+                bar.update(task, description=f"{name} ({rep + 1}/{total})",
+                           completed=tests.index(next(t for t in tests if t.name == name))
+                           * total + rep)
+
+            outcomes, interrupted = speed.run_suite(engine, tests, reps, progress=advance)
+        chat_result: dict[str, Any]
+        if not chat:
+            chat_result = {"status": "skipped", "reason": "--no-chat"}
+        elif not info.is_gpt_oss:
+            chat_result = {"status": "skipped",
+                           "reason": f"{info.architecture} model: the harmony prompt is gpt-oss's"}
+        elif interrupted:
+            chat_result = {"status": "skipped", "reason": "stopped by Ctrl-C"}
+        else:
+            err.print("chat: TTFT and generation through a harmony prompt")
+            chat_result = _asdict(speed.run_chat(engine, prompt, CHAT_TOKENS, CHAT_REPS))
+            interrupted = chat_result["status"] == "interrupted"
+    finally:
+        engine.close()
+    test_dicts = [_asdict(t) for t in outcomes]
+    record: dict[str, Any] = {
+        "kind": results.RESULTS_KIND, "schema_version": results.SCHEMA_VERSION,
+        "tool_version": __version__, "created_at": dt.datetime.now(dt.UTC).isoformat(
+            timespec="seconds"),
+        "suite": "speed", "status": "interrupted" if interrupted else "complete",
+        "machine": to_dict(snap),
+        "software": {"python": snap.os.python_version, **build,
+                     "backends": list(snap.software.llama_cpp.backends)
+                     if snap.software.llama_cpp else []},
+        "model": {**_asdict(info), "sha256": digest},
+        "config": {"engine": "llama.cpp", "threads": engine.threads, "reps": reps,
+                   "n_ctx": settings.n_ctx, "n_batch": settings.n_batch,
+                   "n_ubatch": settings.n_ubatch, "n_gpu_layers": layers,
+                   "flash_attn": settings.flash_attn, "swa_full": settings.swa_full,
+                   "use_mmap": settings.use_mmap, "seed": 0, "protocol": protocol},
+        "load_buffers": _asdict(engine.buffers),
+        "tests": test_dicts,
+        "chat": chat_result,
+        "memory": {"peak_rss_bytes": _peak_rss_bytes()},
+        "roofline": _roofline(snap, info, layers > 0, test_dicts),
+    }
+    record["key_properties"] = results.key_properties(record)
+    results.save(record, target)
+    if as_json:
+        click.echo(json.dumps(record, indent=2))
+    else:
+        Console(highlight=False).print(_table(record))
+        if chat_result.get("ttft_mean_s") is not None:
+            click.echo(f"chat (harmony prompt, {chat_result['prompt_tokens']} tokens): TTFT "
+                       f"{chat_result['ttft_mean_s']:.3f} s, generation "
+                       f"{chat_result['generation_mean_ts']:.2f} t/s")
+        click.echo(f"results: {target}")
+    if interrupted:
+        err.print("interrupted: finished tests were kept")
+        sys.exit(130)
+
+
+def _asdict(value: Any) -> dict[str, Any]:
+    import dataclasses
+
+    converted: dict[str, Any] = dataclasses.asdict(value)
+    return converted

@@ -1,0 +1,110 @@
+"""`gptoss-doctor bench speed` end to end on real models, and its bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from gptoss_doctor.bench import gguf_info, results, synth
+
+pytestmark = pytest.mark.llama
+try:
+    import llama_cpp  # noqa: F401
+except ImportError:  # pragma: no cover - CI installs the llama extra
+    if os.environ.get("CI"):
+        raise
+    pytest.skip("llama-cpp-python is not installed", allow_module_level=True)
+
+
+def bench(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "gptoss_doctor", "bench", "speed", *args],
+                          capture_output=True, text=True, timeout=600, check=False)
+
+
+def _check_tests(record: dict[str, object], reps: int) -> None:
+    for test in record["tests"]:  # type: ignore[attr-defined]
+        assert test["status"] == "ok"
+        assert len(test["samples_ts"]) == reps == len(test["durations_s"])
+        assert test["mean_ts"] == pytest.approx(statistics.mean(test["samples_ts"]))
+        assert test["stddev_ts"] == pytest.approx(statistics.stdev(test["samples_ts"]))
+        for rate, seconds in zip(test["samples_ts"], test["durations_s"], strict=True):
+            assert rate == pytest.approx(test["n_tokens"] / seconds)
+
+
+def test_synthetic_tiny_gpt_oss_end_to_end(tmp_path: Path) -> None:
+    out = tmp_path / "run.json"
+    done = bench("--synthetic", "tiny", "--reps", "2", "--tests", "pp64,tg8", "-o", str(out))
+    assert done.returncode == 0, done.stderr
+    assert "pp64" in done.stdout and "tg8" in done.stdout and "TTFT" in done.stdout
+    record = results.load(out)
+    assert record["status"] == "complete" and record["model"]["synthetic"] is True
+    assert record["model"]["architecture"] == "gpt-oss" and len(record["model"]["sha256"]) == 64
+    assert [t["name"] for t in record["tests"]] == ["pp64", "tg8"]
+    _check_tests(record, reps=2)
+    chat = record["chat"]
+    assert chat["status"] == "ok" and chat["prompt_tokens"] > 50
+    assert len(chat["ttft_s"]) == 3 and all(t > 0 for t in chat["ttft_s"])
+    assert record["load_buffers"]["kv_mib"] > 0 and record["load_buffers"]["compute_mib"] > 0
+    assert record["memory"]["peak_rss_bytes"] > 10 * 1024**2
+    assert "tg8" in record["roofline"]["tg_percent_of_ceiling"]
+    assert record["key_properties"]["model_sha256"] == record["model"]["sha256"]
+    assert record["key_properties"]["tests"] == ["pp64", "tg8"]
+
+
+def test_smollm2_end_to_end_with_depth_and_json(tmp_path: Path, smollm_gguf: Path) -> None:
+    out = tmp_path / "smol.json"
+    done = bench("--model", str(smollm_gguf), "--reps", "2", "--tests", "pp32,tg4",
+                 "--depths", "0,64", "-o", str(out), "--json")
+    assert done.returncode == 0, done.stderr
+    printed = json.loads(done.stdout)
+    assert printed == results.load(out)
+    assert [t["name"] for t in printed["tests"]] == ["pp32", "pp32 @ d64", "tg4", "tg4 @ d64"]
+    _check_tests(printed, reps=2)
+    assert printed["chat"]["status"] == "skipped" and "llama model" in printed["chat"]["reason"]
+    assert printed["model"]["synthetic"] is False
+
+
+@pytest.mark.parametrize(("make", "message"), [
+    pytest.param(lambda p: p.write_text("not a model"), "is not a GGUF file", id="not a GGUF"),
+    pytest.param(None, "truncated", id="truncated GGUF"),
+])
+def test_bad_model_files_fail_in_one_line_without_a_results_file(tmp_path: Path, make: object,
+                                                                 message: str) -> None:
+    model = tmp_path / "model.gguf"
+    if make is None:
+        data = synth.write_synthetic("tiny", tmp_path / "full.gguf").path.read_bytes()
+        model.write_bytes(data[: len(data) // 2])
+    else:
+        make(model)  # type: ignore[operator]
+    out = tmp_path / "r.json"
+    done = bench("--model", str(model), "-o", str(out))
+    assert done.returncode == 1
+    assert message in done.stderr and "Traceback" not in done.stderr
+    assert done.stderr.strip().count("\n") == 0
+    assert not out.exists() and not list(tmp_path.glob(".r.json*"))
+
+
+def test_gpt_oss_is_required_where_it_must_be(smollm_gguf: Path) -> None:
+    with pytest.raises(gguf_info.ModelFileError, match="is a llama model, not gpt-oss"):
+        gguf_info.read_info(smollm_gguf, require_gpt_oss=True)
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    pytest.param(("--synthetic", "tiny", "--model", "x.gguf"), "exactly one of",
+                 id="model and synthetic together"),
+    pytest.param((), "exactly one of", id="neither model nor synthetic"),
+    pytest.param(("--synthetic", "tiny", "--tests", "pp"), "bad test", id="bad test name"),
+    pytest.param(("--synthetic", "tiny", "--protocol", "ggml", "--tests", "pp8"),
+                 "--protocol sets", id="protocol with tests"),
+    pytest.param(("--synthetic", "tiny", "--depths", "a,b"), "bad --depths", id="bad depths"),
+    pytest.param(("--synthetic", "tiny", "--reps", "0"), "reps", id="zero reps"),
+])
+def test_usage_errors_exit_two(args: tuple[str, ...], message: str) -> None:
+    done = bench(*args)
+    assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr

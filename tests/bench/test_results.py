@@ -1,0 +1,50 @@
+"""Results files: atomic save, loading, refusal of files that are not ours or too new."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from gptoss_doctor.bench import results
+
+MINIMAL = {"kind": results.RESULTS_KIND, "schema_version": 1, "suite": "speed",
+           "machine": {}, "software": {}, "model": {}, "config": {}, "tests": [],
+           "key_properties": {}}
+
+
+def test_round_trip_and_no_temp_file_left(tmp_path: Path) -> None:
+    path = tmp_path / "r.json"
+    results.save(MINIMAL, path)
+    assert results.load(path) == MINIMAL
+    assert not list(tmp_path.glob(".r.json*"))
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    pytest.param("{", "not a JSON results file", id="not JSON"),
+    pytest.param(json.dumps({"kind": "something-else"}), "not a gptoss-doctor results file",
+                 id="another tool's JSON"),
+    pytest.param(json.dumps({**MINIMAL, "schema_version": 9}), "upgrade", id="newer schema"),
+    pytest.param(json.dumps({**MINIMAL, "schema_version": "1"}), "no valid schema_version",
+                 id="schema version not a number"),
+    pytest.param(json.dumps({k: v for k, v in MINIMAL.items() if k != "tests"}), "lacks tests",
+                 id="missing section"),
+])
+def test_bad_results_files_are_refused(tmp_path: Path, content: str, message: str) -> None:
+    path = tmp_path / "r.json"
+    path.write_text(content)
+    with pytest.raises(results.ResultsError) as info:
+        results.load(path)
+    assert message in info.value.message + (info.value.hint or "")
+
+
+def test_key_properties_name_what_makes_runs_comparable() -> None:
+    record = {"machine": {"cpu": {"brand": "AMD EPYC"}, "gpus": [{"name": "RTX 4090"}]},
+              "model": {"sha256": "ab", "file_name": "m.gguf", "synthetic": True},
+              "config": {"engine": "llama.cpp", "threads": 2, "flash_attn": True},
+              "software": {"backends": ["CUDA", "CPU"]},
+              "tests": [{"name": "pp512"}, {"name": "tg128"}]}
+    keys = results.key_properties(record)
+    assert keys["gpus"] == ["RTX 4090"] and keys["model_sha256"] == "ab"
+    assert keys["tests"] == ["pp512", "tg128"] and keys["backends"] == ["CUDA", "CPU"]
