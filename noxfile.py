@@ -32,3 +32,10 @@ def typecheck(session: nox.Session) -> None:
     # installed tree is exactly what users import.
     session.install(".", "mypy", "types-psutil")
     session.run("mypy", "-p", "gptoss_doctor")
+
+
+@nox.session(python="3.11", default=False)
+def agreement(session: nox.Session) -> None:
+    """Benchmark: our speed suite against llama-bench built from the same llama.cpp sources."""
+    session.install(".[llama]")
+    session.run("python", "tests/benchmarks/llama_bench_agreement.py", *session.posargs)

@@ -2,11 +2,15 @@
 
 Generating one token reads every active weight once: the attention and router weights of
 every layer, ``n_expert_used`` of ``n_expert`` experts per layer, and the output matrix.
-Ceiling = bandwidth / bytes read per token; real engines reach roughly half of it
-(``EFFICIENCY``). With expert offload the bytes are split between GPU and host memory,
-whose times add up. A CPU with few cores is compute-bound before it is bandwidth-bound:
-measured here, 2 cores of this project's CI machine generate 4.63 tok/s on the 20b shape
-(llama-bench, DESIGN.md), about 2.3 tok/s per core for 3.6 B active parameters.
+Ceiling = bandwidth / bytes read per token. GPUs reach roughly half of it with llama.cpp
+(``EFFICIENCY``; e.g. 120b on a DGX Spark's 273 GB/s), CPUs more (``CPU_EFFICIENCY``).
+With expert offload the bytes are split between GPU and host memory, whose times add up. A CPU
+with few cores is compute-bound before it is bandwidth-bound.
+
+Calibration, measured on this project's 2-core CI machine (2026-11-25): llama-bench built
+from the llama.cpp sources of llama-cpp-python 0.3.36, synthetic 20b, 2 threads, flash
+attention, no mmap: tg32 16.39 +/- 0.53 tok/s (our suite: 16.42; README). That is 82% of the
+assumed 51.2 GB/s ceiling, and 8.2 tok/s per core for 3.6 B active parameters.
 """
 
 from __future__ import annotations
@@ -17,7 +21,8 @@ from gptoss_doctor.install.catalog import ModelShape
 from gptoss_doctor.install.resources import Resources
 
 EFFICIENCY = 0.5
-CPU_TOKENS_PER_S_PER_CORE_AT_3_6B = 2.3
+CPU_EFFICIENCY = 0.8
+CPU_TOKENS_PER_S_PER_CORE_AT_3_6B = 8.2
 SLOW_TOKENS_PER_S = 10.0
 
 
@@ -49,7 +54,7 @@ def predict(shape: ModelShape, res: Resources, *, placement: str, n_cpu_moe: int
             seconds += cpu_share / res.cpu_bandwidth.bytes_per_s
             basis += f"; offloaded experts: host memory, {res.cpu_bandwidth.source}"
     ceiling = 1 / seconds
-    expected = ceiling * EFFICIENCY
+    expected = ceiling * (CPU_EFFICIENCY if placement == "cpu" else EFFICIENCY)
     if placement == "cpu" and cpu_cores:
         compute_cap = (cpu_cores * CPU_TOKENS_PER_S_PER_CORE_AT_3_6B
                        * 3.6e9 / max(shape.active_params, 1))

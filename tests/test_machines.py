@@ -51,10 +51,10 @@ CASES = {
     "mac-m5max-128gb": (Expect("runs", "mlx", "MLX", "unified", None, 131072),
                         Expect("runs", "mlx", "MLX", "unified", None, 131072)),
     "amd-rx6800-linux": (Expect("runs", "llama.cpp", "ROCm", "gpu", None, 131072), NO),
-    "cpu-only-16gb": (Expect("slow", "llama.cpp", "CPU", "cpu", None, 8192), NO),
-    "cpu-only-64gb": (Expect("slow", "llama.cpp", "CPU", "cpu", None, 131072), NO),
-    "nvml-missing-nvidia-card": (Expect("slow", "llama.cpp", "CPU", "cpu", None, 131072), NO),
-    "nvml-init-fails": (Expect("slow", "llama.cpp", "CPU", "cpu", None, 131072), NO),
+    "cpu-only-16gb": (Expect("runs", "llama.cpp", "CPU", "cpu", None, 8192), NO),
+    "cpu-only-64gb": (Expect("runs", "llama.cpp", "CPU", "cpu", None, 131072), NO),
+    "nvml-missing-nvidia-card": (Expect("runs", "llama.cpp", "CPU", "cpu", None, 131072), NO),
+    "nvml-init-fails": (Expect("runs", "llama.cpp", "CPU", "cpu", None, 131072), NO),
     "wsl-rtx4070": (Expect("runs", "llama.cpp", "CUDA", "expert-offload", 13, 131072), NO),
 }
 

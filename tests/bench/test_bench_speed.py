@@ -108,3 +108,27 @@ def test_gpt_oss_is_required_where_it_must_be(smollm_gguf: Path) -> None:
 def test_usage_errors_exit_two(args: tuple[str, ...], message: str) -> None:
     done = bench(*args)
     assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr
+
+
+def test_ctrl_c_keeps_finished_tests_in_the_results_file(tmp_path: Path,
+                                                          smollm_gguf: Path) -> None:
+    import signal
+    import time
+
+    out = tmp_path / "r.json"
+    # pp16 finishes within a second; one repetition of tg4000 takes tens of seconds, so the
+    # interrupt lands inside it.
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gptoss_doctor", "bench", "speed", "--model", str(smollm_gguf),
+         "--tests", "pp16,tg4000", "--reps", "2", "-o", str(out)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(8)
+    process.send_signal(signal.SIGINT)
+    _stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    record = results.load(out)
+    assert record["status"] == "interrupted"
+    assert [(t["name"], t["status"]) for t in record["tests"]] == [
+        ("pp16", "ok"), ("tg4000", "interrupted")]
+    assert len(record["tests"][0]["samples_ts"]) == 2
+    assert "Traceback" not in stderr
