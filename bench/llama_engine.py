@@ -4,6 +4,11 @@ It loads a GGUF with the plan's settings, records the buffer sizes llama.cpp rep
 loading (its own log, captured through ``llama_log_set``), and exposes the raw decode loop
 the speed suite times — the same calls llama-bench makes: ``llama_batch_get_one`` chunks of
 at most ``n_batch`` tokens, ``llama_decode``, then ``llama_synchronize``.
+
+Expert offload (llama.cpp's ``--n-cpu-moe N``): llama-cpp-python 0.3.36 declares the model
+parameter ``tensor_buft_overrides`` as an unused ``void *`` (DESIGN.md), so we fill it by
+hand: a NULL-terminated array of ``{pattern, buffer type}`` with the CPU device's buffer type
+from ggml, placed into the parameters ``Llama`` builds while it loads.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gptoss_doctor.bench.llama_log import LoadBuffers, parse_load_log
+from gptoss_doctor.bench.llama_log import LoadBuffers, parse_load_log, parse_overrides
 from gptoss_doctor.errors import DoctorError
 
 
@@ -38,6 +43,44 @@ class LlamaSettings:
     n_cpu_moe: int = 0
 
 
+class _Override(ctypes.Structure):
+    # llama.h: struct llama_model_tensor_buft_override {
+    #     const char * pattern; ggml_backend_buffer_type_t buft; };
+    _fields_ = (("pattern", ctypes.c_char_p), ("buft", ctypes.c_void_p))
+
+
+def expert_pattern(n_cpu_moe: int) -> str:
+    """The regex llama.cpp matches against tensor names for the first ``n_cpu_moe`` layers."""
+    layers = "|".join(str(i) for i in range(n_cpu_moe))
+    return rf"blk\.({layers})\.ffn_(up|down|gate)_exps"
+
+
+def _cpu_buffer_type() -> int:
+    """ggml's CPU buffer type, from the libraries llama-cpp-python ships."""
+    import glob
+
+    import llama_cpp
+
+    folder = os.path.join(os.path.dirname(llama_cpp.__file__), "lib")
+
+    def library(stem: str) -> ctypes.CDLL:
+        found = sorted(glob.glob(os.path.join(folder, f"{stem}.*")))
+        if not found:
+            raise EngineError(f"{stem} is missing from llama-cpp-python's build",
+                              "reinstall llama-cpp-python")
+        return ctypes.CDLL(found[0])
+
+    by_type = library("libggml").ggml_backend_dev_by_type
+    by_type.restype, by_type.argtypes = ctypes.c_void_p, [ctypes.c_int]
+    buffer_type = library("libggml-base").ggml_backend_dev_buffer_type
+    buffer_type.restype, buffer_type.argtypes = ctypes.c_void_p, [ctypes.c_void_p]
+    device = by_type(0)  # GGML_BACKEND_DEVICE_TYPE_CPU
+    buft = buffer_type(device) if device else None
+    if not buft:
+        raise EngineError("llama.cpp's CPU buffer type is not available for expert offload")
+    return int(buft)
+
+
 def build_info() -> dict[str, Any]:
     """Version, GPU offload support and ``llama_print_system_info`` of the installed build."""
     import llama_cpp
@@ -54,12 +97,8 @@ class LlamaEngine:
     def __init__(self, model_path: Path, settings: LlamaSettings) -> None:
         import llama_cpp
         from llama_cpp import _logger
+        from llama_cpp import llama as llama_module
 
-        if settings.n_cpu_moe:
-            # llama-cpp-python 0.3.36 declares tensor_buft_overrides but never fills it
-            # (DESIGN.md), so experts cannot be pinned to the CPU in-process.
-            raise EngineError("expert offload (n_cpu_moe) is not available in-process",
-                              "benchmark llama-server --n-cpu-moe N with --endpoint instead")
         self.settings = settings
         self.model_path = model_path
         lines: list[str] = []
@@ -70,6 +109,18 @@ class LlamaEngine:
 
         llama_cpp.llama_log_set(collect, ctypes.c_void_p(0))
         threads = settings.n_threads or max(1, (os.cpu_count() or 2))
+        defaults = llama_module.llama_cpp.llama_model_default_params
+        if settings.n_cpu_moe:
+            self._overrides = (_Override * 2)()
+            self._overrides[0].pattern = expert_pattern(settings.n_cpu_moe).encode()
+            self._overrides[0].buft = _cpu_buffer_type()  # [1] stays NULL: the terminator
+
+            def with_overrides() -> Any:
+                params = defaults()
+                params.tensor_buft_overrides = ctypes.cast(self._overrides, ctypes.c_void_p)
+                return params
+
+            llama_module.llama_cpp.llama_model_default_params = with_overrides
         try:
             self._llm = llama_cpp.Llama(
                 model_path=str(model_path), n_ctx=settings.n_ctx, n_batch=settings.n_batch,
@@ -81,10 +132,12 @@ class LlamaEngine:
             raise EngineError(f"llama.cpp could not load {model_path.name}: "
                               f"{last or exc}") from None
         finally:
+            llama_module.llama_cpp.llama_model_default_params = defaults
             llama_cpp.llama_log_set(_logger.llama_log_callback, ctypes.c_void_p(0))
         self.threads = threads
         self.load_log = "".join(lines)
         self.buffers: LoadBuffers = parse_load_log(self.load_log)
+        self.overridden_tensors = parse_overrides(self.load_log)
         self._ctx = self._llm.ctx
         vocab = llama_cpp.llama_model_get_vocab(self._llm.model)
         self.n_vocab = int(llama_cpp.llama_vocab_n_tokens(vocab))

@@ -21,6 +21,14 @@ _LINE = re.compile(
 MIB = 1024 * 1024
 
 
+_OVERRIDE = re.compile(r"tensor (?P<name>\S+) \(.*?\) buffer type overridden to (?P<buft>\S+)")
+
+
+def parse_overrides(text: str) -> dict[str, str]:
+    """Tensor name -> buffer type, from llama.cpp's "buffer type overridden to" lines."""
+    return {m["name"]: m["buft"] for m in _OVERRIDE.finditer(text)}
+
+
 @dataclass(frozen=True, slots=True)
 class LoadBuffers:
     """MiB per buffer kind, and per (kind, buffer type) for the detail."""

@@ -48,6 +48,7 @@ def key_properties(record: dict[str, Any]) -> dict[str, Any]:
         "synthetic": model.get("synthetic"),
         "threads": config.get("threads"),
         "n_gpu_layers": config.get("n_gpu_layers"),
+        "n_cpu_moe": config.get("n_cpu_moe"),
         "flash_attn": config.get("flash_attn"),
         "n_batch": config.get("n_batch"),
         "n_ubatch": config.get("n_ubatch"),

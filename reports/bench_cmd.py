@@ -22,9 +22,11 @@ from gptoss_doctor import __version__
 from gptoss_doctor.bench import gguf_info, results, speed
 from gptoss_doctor.bench.synth import SHAPES, write_synthetic
 from gptoss_doctor.install.catalog import CATALOG, ModelShape
+from gptoss_doctor.install.plan import assess
 from gptoss_doctor.install.resources import resources
 from gptoss_doctor.probe import snapshot as take_snapshot
 from gptoss_doctor.probe.model import HardwareSnapshot
+from gptoss_doctor.probe.nvml import parse_nvml_record, read_nvml
 from gptoss_doctor.probe.serialize import to_dict
 from gptoss_doctor.settings import current
 
@@ -73,11 +75,31 @@ def _hash(path: Path, console: Console) -> str:
     return digest
 
 
-def _gpt_oss_shape(info: gguf_info.ModelInfo, n_tensors: int) -> ModelShape | None:
+def _gpt_oss_key(info: gguf_info.ModelInfo) -> str | None:
+    """"20b"/"120b" when the file has that model's layout (real or synthetic)."""
     for entry in CATALOG:
-        if info.is_gpt_oss and n_tensors == 3 + 19 * entry.shape.n_layer:
-            return entry.shape
+        if info.is_gpt_oss and info.n_tensors == 3 + 19 * entry.shape.n_layer:
+            return entry.key
     return None
+
+
+def _gpt_oss_shape(info: gguf_info.ModelInfo, n_tensors: int) -> ModelShape | None:
+    key = _gpt_oss_key(info)
+    return next((e.shape for e in CATALOG if e.key == key), None)
+
+
+def _planned(snap: HardwareSnapshot, info: gguf_info.ModelInfo, gpu_build: bool
+             ) -> tuple[int, int, bool, str]:
+    """(n_gpu_layers, n_cpu_moe, use_mmap, why) from the doctor's plan for this model."""
+    key = _gpt_oss_key(info)
+    verdict = assess(snap).verdict(key) if key else None
+    if verdict is None or verdict.engine != "llama.cpp":
+        layers = 99 if gpu_build else 0
+        return layers, 0, layers > 0, "no plan for this model: all layers where the build can"
+    on_gpu = verdict.load_settings.get("n_gpu_layers") == -1 and gpu_build
+    n_cpu_moe = int(verdict.n_cpu_moe or 0) if on_gpu else 0
+    use_mmap = bool(verdict.load_settings.get("use_mmap")) and on_gpu
+    return (99 if on_gpu else 0), n_cpu_moe, use_mmap, f"the doctor's plan for gpt-oss-{key}"
 
 
 def _roofline(snap: HardwareSnapshot, info: gguf_info.ModelInfo, on_gpu: bool,
@@ -93,6 +115,14 @@ def _roofline(snap: HardwareSnapshot, info: gguf_info.ModelInfo, on_gpu: bool,
             "bytes_per_token_basis": "active gpt-oss weights" if shape else "whole file (dense)",
             "bandwidth_bytes_per_s": bandwidth.bytes_per_s, "bandwidth_source": bandwidth.source,
             "ceiling_tokens_per_s": round(ceiling, 2), "tg_percent_of_ceiling": percent}
+
+
+def _gpu_used_bytes() -> int | None:
+    """Memory in use on all NVIDIA GPUs right now (None without a readable NVIDIA GPU)."""
+    gpus, _notes = parse_nvml_record(read_nvml())
+    used = [g.vram_total_bytes - g.vram_free_bytes for g in gpus
+            if g.vram_total_bytes is not None and g.vram_free_bytes is not None]
+    return sum(used) if used else None
 
 
 def _peak_rss_bytes() -> int:
@@ -127,7 +157,9 @@ def _table(record: dict[str, Any]) -> Table:
 @click.option("--threads", type=click.IntRange(min=1), default=None,
               help="CPU threads (default: physical cores, like llama-bench).")
 @click.option("--n-gpu-layers", type=int, default=None,
-              help="Layers to offload (default: all when the build can use a GPU).")
+              help="Layers to offload (default: the doctor's plan).")
+@click.option("--n-cpu-moe", type=click.IntRange(min=0), default=None,
+              help="Keep the experts of the first N layers on the CPU (default: the plan).")
 @click.option("--chat/--no-chat", default=True, show_default=True,
               help="Also measure TTFT and generation through a harmony prompt (gpt-oss).")
 @click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False),
@@ -135,7 +167,8 @@ def _table(record: dict[str, Any]) -> Table:
 @click.option("--json", "as_json", is_flag=True, help="Print the results record as JSON.")
 def speed_command(model_path: Path | None, synthetic: str | None, reps: int,
                   tests_text: str | None, depths: str | None, protocol: str | None,
-                  threads: int | None, n_gpu_layers: int | None, chat: bool,
+                  threads: int | None, n_gpu_layers: int | None, n_cpu_moe: int | None,
+                  chat: bool,
                   output: Path | None, as_json: bool) -> None:
     """Speed tests named and measured like llama-bench, plus TTFT and chat speed."""
     if (model_path is None) == (synthetic is None):
@@ -162,15 +195,20 @@ def speed_command(model_path: Path | None, synthetic: str | None, reps: int,
     from gptoss_doctor.bench.llama_engine import LlamaEngine, LlamaSettings, build_info
 
     build = build_info()
-    layers = n_gpu_layers if n_gpu_layers is not None else (99 if build["gpu_offload"] else 0)
+    planned_layers, planned_moe, use_mmap, settings_source = _planned(
+        snap, info, bool(build["gpu_offload"]))
+    layers = n_gpu_layers if n_gpu_layers is not None else planned_layers
+    moe = n_cpu_moe if n_cpu_moe is not None else planned_moe
     prompt = harmony.chat_prompt() if chat and info.is_gpt_oss else []
     n_ctx = max([t.depth + t.n_tokens for t in tests] + [len(prompt) + CHAT_TOKENS])
     settings = LlamaSettings(n_ctx=-(-n_ctx // 256) * 256, n_threads=threads
                              or snap.cpu.cores_physical or snap.cpu.cores_logical,
-                             n_gpu_layers=layers)
+                             n_gpu_layers=layers, n_cpu_moe=moe, use_mmap=use_mmap)
     err.print(f"loading {path.name} ({info.size_bytes / 1024**3:.2f} GiB"
               f"{', synthetic random weights' if info.synthetic else ''})")
+    gpu_before = _gpu_used_bytes()
     engine = LlamaEngine(path, settings)
+    gpu_after = _gpu_used_bytes()
     try:
         with Progress(console=err, transient=True) as bar:
             task = bar.add_task("warming up", total=len(tests) * reps)
@@ -210,11 +248,18 @@ def speed_command(model_path: Path | None, synthetic: str | None, reps: int,
                    "n_ctx": settings.n_ctx, "n_batch": settings.n_batch,
                    "n_ubatch": settings.n_ubatch, "n_gpu_layers": layers,
                    "flash_attn": settings.flash_attn, "swa_full": settings.swa_full,
-                   "use_mmap": settings.use_mmap, "seed": 0, "protocol": protocol},
+                   "use_mmap": settings.use_mmap, "n_cpu_moe": settings.n_cpu_moe,
+                   "settings_source": settings_source, "seed": 0, "protocol": protocol},
         "load_buffers": _asdict(engine.buffers),
+        "overridden_tensors": engine.overridden_tensors,
         "tests": test_dicts,
         "chat": chat_result,
-        "memory": {"peak_rss_bytes": _peak_rss_bytes()},
+        "memory": {"peak_rss_bytes": _peak_rss_bytes(),
+                   "gpu_used_by_model_bytes": (gpu_after - gpu_before
+                                               if gpu_after is not None
+                                               and gpu_before is not None else None),
+                   "gpu_note": None if gpu_after is not None
+                   else "no NVIDIA GPU readable through NVML"},
         "roofline": _roofline(snap, info, layers > 0, test_dicts),
     }
     record["key_properties"] = results.key_properties(record)

@@ -52,6 +52,9 @@ def test_synthetic_tiny_gpt_oss_end_to_end(tmp_path: Path) -> None:
     assert len(chat["ttft_s"]) == 3 and all(t > 0 for t in chat["ttft_s"])
     assert record["load_buffers"]["kv_mib"] > 0 and record["load_buffers"]["compute_mib"] > 0
     assert record["memory"]["peak_rss_bytes"] > 10 * 1024**2
+    if record["machine"]["gpus"] == []:
+        assert record["memory"]["gpu_used_by_model_bytes"] is None
+        assert record["memory"]["gpu_note"]
     assert "tg8" in record["roofline"]["tg_percent_of_ceiling"]
     assert record["key_properties"]["model_sha256"] == record["model"]["sha256"]
     assert record["key_properties"]["tests"] == ["pp64", "tg8"]
@@ -132,3 +135,15 @@ def test_ctrl_c_keeps_finished_tests_in_the_results_file(tmp_path: Path,
         ("pp16", "ok"), ("tg4000", "interrupted")]
     assert len(record["tests"][0]["samples_ts"]) == 2
     assert "Traceback" not in stderr
+
+
+def test_expert_offload_setting_reaches_llama_cpp(tmp_path: Path) -> None:
+    out = tmp_path / "moe.json"
+    done = bench("--synthetic", "tiny", "--tests", "pp8", "--reps", "1", "--no-chat",
+                 "--n-cpu-moe", "1", "-o", str(out))
+    assert done.returncode == 0, done.stderr
+    record = results.load(out)
+    assert record["config"]["n_cpu_moe"] == 1 and record["key_properties"]["n_cpu_moe"] == 1
+    assert "blk.0.ffn_up_exps.weight" in record["overridden_tensors"]
+    assert not any(name.startswith("blk.1.") for name in record["overridden_tensors"])
+    assert record["chat"] == {"status": "skipped", "reason": "--no-chat"}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gptoss_doctor.bench.llama_log import parse_load_log
+from gptoss_doctor.bench.llama_log import parse_load_log, parse_overrides
 
 RECORDED = """\
 load_tensors:   CPU_Mapped model buffer size =    92.10 MiB
@@ -32,3 +32,12 @@ def test_several_devices_add_up() -> None:
 
 def test_unrelated_text_gives_zeros() -> None:
     assert parse_load_log("hello\n").model_mib == 0.0
+
+
+def test_override_lines_name_tensor_and_buffer_type() -> None:
+    # recorded from llama-cpp-python 0.3.36 loading the tiny synthetic gpt-oss, n_cpu_moe=1
+    text = ("tensor blk.0.ffn_gate_exps.weight (0 MiB mxfp4) buffer type overridden to "
+            "CPU_REPACK\ntensor blk.0.ffn_gate_exps.bias (0 MiB f32) buffer type overridden "
+            "to CPU\nllama_model_loader: tensor overrides to CPU are used with mmap enabled\n")
+    assert parse_overrides(text) == {"blk.0.ffn_gate_exps.weight": "CPU_REPACK",
+                                     "blk.0.ffn_gate_exps.bias": "CPU"}
