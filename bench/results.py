@@ -35,6 +35,16 @@ class ResultsError(UsageError):
     """A results file that cannot be read, or belongs to something else."""
 
 
+def schema() -> dict[str, Any]:
+    """The JSON Schema of results files (shipped with the package)."""
+    from importlib import resources
+
+    text = resources.files("gptoss_doctor.bench").joinpath(
+        "schemas/results.schema.json").read_text(encoding="utf-8")
+    loaded: dict[str, Any] = json.loads(text)
+    return loaded
+
+
 def key_properties(record: dict[str, Any]) -> dict[str, Any]:
     """The facts that decide whether two runs measure the same thing."""
     machine, model, config = record["machine"], record["model"], record["config"]

@@ -20,6 +20,7 @@ def test_wheel_contains_only_the_gptoss_doctor_package(tmp_path: Path) -> None:
     for expected in ("gptoss_doctor/probe/nvml.py", "gptoss_doctor/install/plan.py",
                      "gptoss_doctor/bench/llama_log.py", "gptoss_doctor/reports/cli.py",
                      "gptoss_doctor/reports/schemas/doctor.schema.json",
+                     "gptoss_doctor/bench/schemas/results.schema.json",
                      "gptoss_doctor/py.typed"):
         assert expected in names
     assert not any(name.startswith(("install/", "bench/", "probe/", "reports/", "tests/"))

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 from gptoss_doctor.bench import gguf_info, results, synth
@@ -43,6 +44,7 @@ def test_synthetic_tiny_gpt_oss_end_to_end(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "pp64" in done.stdout and "tg8" in done.stdout and "TTFT" in done.stdout
     record = results.load(out)
+    jsonschema.validate(record, results.schema())
     assert record["status"] == "complete" and record["model"]["synthetic"] is True
     assert record["model"]["architecture"] == "gpt-oss" and len(record["model"]["sha256"]) == 64
     assert [t["name"] for t in record["tests"]] == ["pp64", "tg8"]
@@ -67,6 +69,7 @@ def test_smollm2_end_to_end_with_depth_and_json(tmp_path: Path, smollm_gguf: Pat
     assert done.returncode == 0, done.stderr
     printed = json.loads(done.stdout)
     assert printed == results.load(out)
+    jsonschema.validate(printed, results.schema())
     assert [t["name"] for t in printed["tests"]] == ["pp32", "pp32 @ d64", "tg4", "tg4 @ d64"]
     _check_tests(printed, reps=2)
     assert printed["chat"]["status"] == "skipped" and "llama model" in printed["chat"]["reason"]
@@ -130,6 +133,7 @@ def test_ctrl_c_keeps_finished_tests_in_the_results_file(tmp_path: Path,
     _stdout, stderr = process.communicate(timeout=120)
     assert process.returncode == 130, stderr
     record = results.load(out)
+    jsonschema.validate(record, results.schema())
     assert record["status"] == "interrupted"
     assert [(t["name"], t["status"]) for t in record["tests"]] == [
         ("pp16", "ok"), ("tg4000", "interrupted")]
