@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -14,13 +13,10 @@ import pytest
 
 from gptoss_doctor.bench import gguf_info, results, synth
 
+from conftest import require_llama_cpp
+
 pytestmark = pytest.mark.llama
-try:
-    import llama_cpp  # noqa: F401
-except ImportError:  # pragma: no cover - CI installs the llama extra
-    if os.environ.get("CI"):
-        raise
-    pytest.skip("llama-cpp-python is not installed", allow_module_level=True)
+require_llama_cpp()
 
 
 def bench(*args: str) -> subprocess.CompletedProcess[str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
@@ -10,13 +9,16 @@ import pytest
 
 from gptoss_doctor.bench import synth
 
+from conftest import require_llama_cpp
+
 pytestmark = pytest.mark.llama
-try:
-    from gptoss_doctor.bench.llama_engine import LlamaEngine, LlamaSettings, expert_pattern
-except ImportError:  # pragma: no cover - CI installs the llama extra
-    if os.environ.get("CI"):
-        raise
-    pytest.skip("llama-cpp-python is not installed", allow_module_level=True)
+require_llama_cpp()
+from gptoss_doctor.bench.llama_engine import (  # noqa: E402
+    EngineError,
+    LlamaEngine,
+    LlamaSettings,
+    expert_pattern,
+)
 
 
 def test_expert_pattern_matches_only_the_first_n_layers() -> None:
@@ -59,8 +61,6 @@ def test_without_offload_nothing_is_overridden_and_buffers_are_reported(tiny: Pa
 
 
 def test_an_unloadable_file_is_one_engine_error(tmp_path: Path) -> None:
-    from gptoss_doctor.bench.llama_engine import EngineError
-
     bad = tmp_path / "bad.gguf"
     bad.write_bytes(b"GGUF" + b"\0" * 64)
     with pytest.raises(EngineError, match=r"could not load bad\.gguf"):

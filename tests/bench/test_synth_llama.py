@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from gptoss_doctor.bench import synth, vocab
 
+from conftest import require_llama_cpp
+
 pytestmark = pytest.mark.llama
-try:
-    from llama_cpp import Llama
-except ImportError:  # pragma: no cover - CI installs the llama extra
-    if os.environ.get("CI"):
-        raise
-    pytest.skip("llama-cpp-python is not installed", allow_module_level=True)
+require_llama_cpp()
+from llama_cpp import Llama  # noqa: E402
 
 BANNED = {vocab.RETURN_ID: -100.0, vocab.CALL_ID: -100.0, 199999: -100.0}
 

@@ -7,7 +7,6 @@ built from the GGUF's own metadata and tensor table.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -18,15 +17,10 @@ from gptoss_doctor.bench.llama_log import parse_load_log
 from gptoss_doctor.install.catalog import ModelShape
 from gptoss_doctor.install.estimate import MIB, LoadSettings, compute_buffer, kv_cache
 
-pytestmark = pytest.mark.llama
+from conftest import require_llama_cpp
 
-try:
-    import llama_cpp  # noqa: F401  (only checks that the engine is installed)
-except ImportError:  # pragma: no cover - CI installs the llama extra
-    if os.environ.get("CI"):
-        raise
-    pytest.skip("llama-cpp-python is not installed (`pip install .[llama]`)",
-                allow_module_level=True)
+pytestmark = pytest.mark.llama
+require_llama_cpp()
 
 
 def _shape(path: Path) -> ModelShape:
