@@ -175,6 +175,13 @@ class LlamaEngine:
         logits = llama_cpp.llama_get_logits_ith(self._ctx, -1)
         return int(np.argmax(np.ctypeslib.as_array(logits, shape=(self.n_vocab,))))
 
+    def tokenize(self, text: str) -> list[int]:
+        return list(self._llm.tokenize(text.encode("utf-8"), add_bos=True, special=False))
+
+    def detokenize(self, tokens: list[int]) -> str:
+        raw: bytes = self._llm.detokenize(tokens)
+        return raw.decode("utf-8", "replace")
+
     def close(self) -> None:
         self._llm.close()
 

@@ -251,12 +251,18 @@ def _does_not_fit(entry: ModelEntry, res: Resources) -> ModelVerdict:
                         reasons=tuple(reasons), fixes=tuple(fixes))
 
 
-def evaluate(entry: ModelEntry, res: Resources) -> ModelVerdict:
-    """The fastest placement of ``entry`` that fits ``res``."""
-    for attempt in (_try_mlx, _try_gpu, _try_offload, _try_cpu):
+def evaluate(entry: ModelEntry, res: Resources, engine: str = "auto") -> ModelVerdict:
+    """The fastest placement of ``entry`` that fits ``res`` (``engine`` may force one)."""
+    attempts = {"auto": (_try_mlx, _try_gpu, _try_offload, _try_cpu), "mlx": (_try_mlx,),
+                "llama.cpp": (_try_gpu, _try_offload, _try_cpu)}[engine]
+    for attempt in attempts:
         verdict = attempt(entry, res)
         if verdict is not None:
             return verdict
+    if engine == "mlx" and res.apple_budget_bytes is None:
+        return ModelVerdict(model=entry.shape.name, key=entry.key, status="does-not-fit",
+                            reasons=("MLX runs on Apple Silicon; this machine has none",),
+                            fixes=("--engine llama.cpp (or auto)",))
     return _does_not_fit(entry, res)
 
 
@@ -272,9 +278,10 @@ def _advice(snap: HardwareSnapshot, res: Resources) -> tuple[str, ...]:
     return tuple(advice)
 
 
-def assess(snap: HardwareSnapshot, catalog: tuple[ModelEntry, ...] = CATALOG) -> Assessment:
+def assess(snap: HardwareSnapshot, catalog: tuple[ModelEntry, ...] = CATALOG,
+           engine: str = "auto") -> Assessment:
     """Verdicts for every model in ``catalog`` on the machine in ``snap`` (pure)."""
     res = resources(snap)
-    verdicts = tuple(evaluate(entry, res) for entry in catalog)
+    verdicts = tuple(evaluate(entry, res, engine) for entry in catalog)
     return Assessment(verdicts=verdicts, resource_reasons=res.reasons,
                       advice=_advice(snap, res))

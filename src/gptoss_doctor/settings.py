@@ -22,6 +22,8 @@ class Settings:
     lmstudio_home: Path
     debug: bool
     lmstudio_url: str
+    hf_endpoint: str | None  # HF_ENDPOINT; None means huggingface_hub's default
+    hf_offline: bool  # HF_HUB_OFFLINE
 
 
 def current(environ: dict[str, str] | None = None) -> Settings:
@@ -47,4 +49,6 @@ def current(environ: dict[str, str] | None = None) -> Settings:
         lmstudio_home=lmstudio_home,
         debug=env.get("GPTOSS_DEBUG", "") not in ("", "0"),
         lmstudio_url=env.get("GPTOSS_LMSTUDIO_URL", "http://127.0.0.1:1234"),
+        hf_endpoint=env.get("HF_ENDPOINT") or None,
+        hf_offline=env.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"),
     )

@@ -1,0 +1,75 @@
+"""Carrying out an ``InstallPlan``: the engine build and the weight files.
+
+Only this module (and ``download``) touches the disk or the network for an install. Every
+failure ends in a ``DoctorError`` with one line and a fix; nothing half-written is left where
+it would be used (downloads are renamed into place only once verified; pip's own log is kept).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+from gptoss_doctor.errors import DoctorError
+from gptoss_doctor.install import download, hub, verify
+from gptoss_doctor.install.install_plan import EngineStep, InstallPlan
+
+LOG_TAIL_LINES = 12
+
+
+class EngineInstallError(DoctorError):
+    """pip could not install or build the engine."""
+
+
+def run_engine_step(step: EngineStep, log_dir: Path,
+                    runner: Callable[..., subprocess.CompletedProcess[str]] = subprocess.run,
+                    ) -> Path | None:
+    """Run the pip command (if any); the full log is kept, its tail shown on failure."""
+    if step.action == "keep":
+        return None
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log = log_dir / f"engine-{dt.datetime.now():%Y%m%d-%H%M%S}.log"
+    env = {**os.environ, **dict(step.env)}
+    done = runner(list(step.command), capture_output=True, text=True, env=env, check=False)
+    log.write_text(f"$ {' '.join(step.command)}\n{done.stdout}\n{done.stderr}")
+    if done.returncode != 0:
+        tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-LOG_TAIL_LINES:])
+        raise EngineInstallError(
+            f"installing {step.engine} failed (pip exit {done.returncode}); last lines:\n{tail}",
+            f"full log: {log}")
+    return log
+
+
+def fetch_files(plan: InstallPlan, endpoint: str | None, partial_dir: Path, hash_cache: Path,
+                progress: Callable[[str, int, int], None] | None = None) -> list[Path]:
+    """Download or resume what the plan says; returns every file's local path, in order."""
+    paths: list[Path] = []
+    headers = hub.request_headers() if any(f.action != "reuse" for f in plan.files) else {}
+    for step in plan.files:
+        target = Path(step.local_path)
+        if step.action != "reuse":
+            if step.sha256 is None:
+                raise download.DownloadError(f"the Hub publishes no sha256 for {step.path}",
+                                             "this file cannot be verified")
+            remote = hub.RemoteFile(step.repo, step.path, step.size_bytes, step.sha256,
+                                    step.commit)
+            download.fetch(hub.file_url(remote, endpoint), headers, target, step.size_bytes,
+                           step.sha256, partial_dir, _per_file(progress, step.path))
+            verify.remember(target, step.sha256, hash_cache)
+        paths.append(target)
+    return paths
+
+
+def _per_file(progress: Callable[[str, int, int], None] | None,
+              name: str) -> Callable[[int, int], None] | None:
+    if progress is None:
+        return None
+
+    def report(done: int, total: int) -> None:
+        progress(name, done, total)
+
+    return report
+

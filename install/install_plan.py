@@ -1,0 +1,150 @@
+"""What ``gptoss-doctor install`` will do, decided before anything is touched (pure).
+
+Inputs are facts gathered read-only: the snapshot, the doctor's verdict, the Hub's file
+metadata and the local copies that were already verified against it. The plan lists the
+engine step (keep, install, rebuild; pip command and CMAKE_ARGS), every file (reuse,
+resume or download, with bytes), disk space before and after, and anything that blocks.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+
+from gptoss_doctor.install.catalog import ModelEntry
+from gptoss_doctor.install.hub import RemoteFile
+from gptoss_doctor.install.plan import CMAKE_ARGS, ModelVerdict
+from gptoss_doctor.probe.model import HardwareSnapshot
+
+LLAMA_CPP_PYTHON = "llama-cpp-python==0.3.36"
+# Older bindings mangle gpt-oss chats: < 0.3.24 HTML-escapes tool results, < 0.3.20 drops
+# template settings such as reasoning effort (DESIGN.md appendix).
+MIN_LLAMA_CPP_PYTHON = (0, 3, 24)
+DISK_MARGIN_BYTES = 1024**3
+GIB = 1024**3
+
+
+@dataclass(frozen=True, slots=True)
+class EngineStep:
+    engine: str  # "llama.cpp" | "mlx"
+    backend: str
+    action: str  # "keep" | "install" | "rebuild" | "upgrade"
+    command: tuple[str, ...]
+    env: tuple[tuple[str, str], ...]
+    reasons: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class FileStep:
+    repo: str
+    path: str
+    size_bytes: int
+    sha256: str | None
+    action: str  # "reuse" | "resume" | "download"
+    source: str  # "models-dir" | "hf-cache" | "lmstudio" | "model-path" | "hub"
+    local_path: str
+    present_bytes: int  # already on disk (whole file for reuse, partial for resume)
+    commit: str  # the repository revision the metadata (and any download) refers to
+
+    @property
+    def to_download_bytes(self) -> int:
+        return 0 if self.action == "reuse" else self.size_bytes - self.present_bytes
+
+
+@dataclass(frozen=True, slots=True)
+class InstallPlan:
+    model: str
+    key: str
+    verdict: ModelVerdict
+    engine: EngineStep
+    files: tuple[FileStep, ...]
+    bytes_to_download: int
+    bytes_present: int
+    disk_free_bytes: int | None
+    disk_free_after_bytes: int | None
+    problems: tuple[str, ...]  # any problem blocks execution
+
+    @property
+    def ready(self) -> bool:
+        return not self.problems
+
+
+def _version(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in text.split(".")[:3] if part.isdigit())
+
+
+def engine_step(snap: HardwareSnapshot, verdict: ModelVerdict) -> tuple[EngineStep, list[str]]:
+    """Which engine build to install, or why the present one is kept."""
+    problems: list[str] = []
+    if verdict.engine == "mlx":
+        package = "mlx-lm" if snap.os.system == "Darwin" else "mlx-lm[cpu]"
+        if snap.software.mlx_lm_version:
+            return EngineStep("mlx", "MLX", "keep", (), (), (
+                f"mlx-lm {snap.software.mlx_lm_version} is installed",)), problems
+        return EngineStep("mlx", "MLX", "install",
+                          (sys.executable, "-m", "pip", "install", package), (),
+                          (f"{package} runs gpt-oss on the Metal GPU",)), problems
+    backend = verdict.backend or "CPU"
+    build = snap.software.llama_cpp
+    cmake = CMAKE_ARGS.get(backend, "")
+    env = (("CMAKE_ARGS", cmake),) if cmake else ()
+    install = (sys.executable, "-m", "pip", "install", LLAMA_CPP_PYTHON)
+    # A different backend needs a fresh compile: pip's wheel cache would hand back the old one.
+    rebuild = (*install, "--force-reinstall", "--no-cache-dir", "--no-binary",
+               "llama-cpp-python")
+    if build is None:
+        step = EngineStep("llama.cpp", backend, "install", rebuild if cmake else install, env,
+                          (f"llama-cpp-python is not installed; building it for {backend}",))
+    elif backend != "CPU" and backend not in build.backends:
+        step = EngineStep("llama.cpp", backend, "rebuild", rebuild, env, (
+            f"the installed llama-cpp-python {build.version} is built for "
+            f"{', '.join(build.backends) or 'CPU'} only and cannot use the {backend} GPU",))
+    elif _version(build.version) < MIN_LLAMA_CPP_PYTHON:
+        step = EngineStep("llama.cpp", backend, "upgrade", rebuild if cmake else install, env, (
+            f"llama-cpp-python {build.version} mishandles gpt-oss chat templates; "
+            f"upgrading to {LLAMA_CPP_PYTHON.split('==')[1]}",))
+    else:
+        step = EngineStep("llama.cpp", backend, "keep", (), (), (
+            f"llama-cpp-python {build.version} ({', '.join(build.backends)}) fits this plan",))
+    if step.action != "keep" and backend == "CUDA" and not snap.software.nvcc_version:
+        problems.append("building llama-cpp-python for CUDA needs the CUDA toolkit (nvcc), "
+                        "which is not installed: install NVIDIA's cuda-toolkit (e.g. `sudo apt "
+                        "install nvidia-cuda-toolkit`) and run again")
+    return step, problems
+
+
+def plan_install(snap: HardwareSnapshot, entry: ModelEntry, verdict: ModelVerdict,
+                 remote: tuple[RemoteFile, ...], local: dict[str, tuple[str, str]],
+                 partial: dict[str, int], target_dir: str) -> InstallPlan:
+    """Assemble the plan.
+
+    ``local`` maps a remote path to (local path, source) for copies already verified against
+    the Hub's sha256; ``partial`` maps it to the bytes of an interrupted download.
+    """
+    problems: list[str] = []
+    if not verdict.can_run:
+        problems.append(f"{verdict.model} does not fit this machine (see `gptoss-doctor`)")
+    engine, engine_problems = engine_step(snap, verdict)
+    problems.extend(engine_problems)
+    files: list[FileStep] = []
+    for item in remote:
+        if item.path in local:
+            path, source = local[item.path]
+            files.append(FileStep(item.repo, item.path, item.size_bytes, item.sha256, "reuse",
+                                  source, path, item.size_bytes, item.commit))
+            continue
+        have = partial.get(item.path, 0)
+        files.append(FileStep(item.repo, item.path, item.size_bytes, item.sha256,
+                              "resume" if have else "download", "hub",
+                              f"{target_dir}/{item.path}", have, item.commit))
+    to_download = sum(f.to_download_bytes for f in files)
+    present = sum(f.present_bytes for f in files)
+    free = snap.disk.free_bytes if snap.disk else None
+    after = None if free is None else free - to_download
+    if after is not None and to_download and after < DISK_MARGIN_BYTES:
+        where = snap.disk.path if snap.disk else "?"
+        problems.append(f"not enough disk space: {to_download / GIB:.1f} GiB to download, "
+                        f"{(free or 0) / GIB:.1f} GiB free at {where} "
+                        "(use --models-dir on a bigger disk)")
+    return InstallPlan(verdict.model, entry.key, verdict, engine, tuple(files), to_download,
+                       present, free, after, tuple(problems))

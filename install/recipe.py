@@ -1,0 +1,49 @@
+"""The recipe: how to run the installed model, reused by ``bench`` and ``report``.
+
+A small versioned JSON with the model files, engine and settings, and the commands to serve
+it: llama-cpp-python's OpenAI-compatible server on 127.0.0.1:1234 (LM Studio's port) and a
+Python snippet using the OpenAI SDK against it.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from gptoss_doctor.install.install_plan import InstallPlan
+
+RECIPE_KIND = "gptoss-doctor/recipe"
+RECIPE_SCHEMA_VERSION = 1
+PORT = 1234
+
+
+def build_recipe(plan: InstallPlan, files: list[str]) -> dict[str, Any]:
+    settings = dict(plan.verdict.load_settings)
+    model_path = files[0]
+    serve: list[str] = []
+    if plan.engine.engine == "llama.cpp":
+        serve = [sys.executable, "-m", "llama_cpp.server", "--model", model_path,
+                 "--host", "127.0.0.1", "--port", str(PORT),
+                 "--n_ctx", str(settings.get("n_ctx", 4096)),
+                 "--n_gpu_layers", str(settings.get("n_gpu_layers", 0)),
+                 "--flash_attn", "true", "--use_mmap", str(settings.get("use_mmap", False))
+                 .lower()]
+    snippet = (
+        "from openai import OpenAI\n"
+        f"client = OpenAI(base_url='http://127.0.0.1:{PORT}/v1', api_key='unused')\n"
+        f"reply = client.chat.completions.create(model='{plan.model}', messages=[\n"
+        "    {'role': 'user', 'content': 'Say hello in five words.'}])\n"
+        "print(reply.choices[0].message.content)\n")
+    return {"kind": RECIPE_KIND, "schema_version": RECIPE_SCHEMA_VERSION, "model": plan.model,
+            "key": plan.key, "files": files, "model_path": model_path,
+            "engine": plan.engine.engine, "backend": plan.engine.backend,
+            "load_settings": settings, "serve_command": serve, "openai_sdk_snippet": snippet}
+
+
+def write_recipe(recipe: dict[str, Any], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(recipe, indent=2) + "\n", encoding="utf-8")
+    tmp.replace(path)

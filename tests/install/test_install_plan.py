@@ -1,0 +1,118 @@
+"""The install plan per recorded machine (pure), pip failures, and the smoke test."""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from gptoss_doctor.install import execute
+from gptoss_doctor.install.catalog import GPT_OSS_20B
+from gptoss_doctor.install.hub import RemoteFile
+from gptoss_doctor.install.install_plan import engine_step, plan_install
+from gptoss_doctor.install.plan import assess
+from gptoss_doctor.probe.model import HardwareSnapshot
+from gptoss_doctor.probe.replay import ReplaySources
+from gptoss_doctor.probe.snapshot import snapshot
+from gptoss_doctor.settings import current
+
+from conftest import MACHINES
+
+GIB = 1024**3
+REMOTE = (RemoteFile("ggml-org/gpt-oss-20b-GGUF", "gpt-oss-20b-mxfp4.gguf",
+                     GPT_OSS_20B.shape.weights_bytes, "ab" * 32, "c" * 40),)
+
+
+def _machine(name: str) -> HardwareSnapshot:
+    return snapshot(ReplaySources(MACHINES / name), current({"HOME": "/home/user"}))
+
+
+@pytest.mark.parametrize(("machine", "action", "cmake", "problem"), [
+    pytest.param("rtx3060-12gb", "rebuild", "-DGGML_CUDA=on", "needs the CUDA toolkit",
+                 id="CPU-only build on a CUDA machine without nvcc is rebuilt once nvcc exists"),
+    pytest.param("rtx4090-24gb", "install", "-DGGML_CUDA=on", None,
+                 id="CUDA machine with nvcc gets a CUDA build"),
+    pytest.param("amd-rx6800-linux", "install", "-DGGML_HIP=on", None, id="AMD gets ROCm"),
+    pytest.param("mac-m1-16gb", "install", "-DGGML_METAL=on", None,
+                 id="small Mac gets llama.cpp with Metal"),
+    pytest.param("cpu-only-64gb", "install", None, None, id="CPU-only machine, plain pip"),
+])
+def test_engine_build_per_machine(machine: str, action: str, cmake: str | None,
+                                  problem: str | None) -> None:
+    snap = _machine(machine)
+    step, problems = engine_step(snap, assess(snap).verdict("20b"))
+    assert step.action == action
+    assert dict(step.env).get("CMAKE_ARGS") == cmake
+    assert "llama-cpp-python==0.3.36" in step.command
+    if cmake:  # a GPU build must not come back from pip's cache of a CPU wheel
+        assert "--no-cache-dir" in step.command and "--force-reinstall" in step.command
+    assert (problem is None and not problems) or (problem and problem in problems[0])
+
+
+def test_a_big_mac_gets_mlx_lm() -> None:
+    snap = _machine("mac-m3pro-36gb")
+    step, problems = engine_step(snap, assess(snap).verdict("20b"))
+    assert (step.engine, step.action, step.command[-1]) == ("mlx", "install", "mlx-lm")
+    assert not problems
+
+
+def test_a_recent_matching_build_is_kept() -> None:
+    snap = _machine("rtx3060-12gb")
+    build = dataclasses.replace(snap.software.llama_cpp, backends=("CUDA", "CPU"),
+                                gpu_offload=True)
+    snap = dataclasses.replace(snap, software=dataclasses.replace(snap.software,
+                                                                  llama_cpp=build))
+    step, problems = engine_step(snap, assess(snap).verdict("20b"))
+    assert step.action == "keep" and step.command == () and not problems
+
+
+def test_not_enough_disk_blocks_the_plan() -> None:
+    snap = _machine("cpu-only-64gb")
+    assert snap.disk is not None
+    small = dataclasses.replace(snap, disk=dataclasses.replace(snap.disk, free_bytes=5 * GIB))
+    plan = plan_install(small, GPT_OSS_20B, assess(small).verdict("20b"), REMOTE, {}, {},
+                        "/models/x")
+    assert not plan.ready and "not enough disk space" in plan.problems[0]
+    roomy = plan_install(snap, GPT_OSS_20B, assess(snap).verdict("20b"), REMOTE, {}, {},
+                         "/models/x")
+    assert roomy.ready and roomy.bytes_to_download == REMOTE[0].size_bytes
+
+
+def test_a_partial_download_counts_as_present() -> None:
+    snap = _machine("cpu-only-64gb")
+    plan = plan_install(snap, GPT_OSS_20B, assess(snap).verdict("20b"), REMOTE, {},
+                        {REMOTE[0].path: 4 * GIB}, "/models/x")
+    (step,) = plan.files
+    assert step.action == "resume" and plan.bytes_to_download == REMOTE[0].size_bytes - 4 * GIB
+
+
+def test_pip_failure_shows_the_last_lines_and_keeps_the_log(tmp_path: Path) -> None:
+    snap = _machine("rtx4090-24gb")
+    step, _ = engine_step(snap, assess(snap).verdict("20b"))
+    output = "\n".join(f"line {i}" for i in range(40)) + "\nCMake Error: CUDA not found\n"
+
+    def failing(argv: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
+        assert kwargs["env"]["CMAKE_ARGS"] == "-DGGML_CUDA=on"  # type: ignore[index]
+        return subprocess.CompletedProcess(argv, 1, output, "")
+
+    with pytest.raises(execute.EngineInstallError) as info:
+        execute.run_engine_step(step, tmp_path / "logs", runner=failing)
+    assert "CMake Error: CUDA not found" in info.value.message
+    assert "line 0\n" not in info.value.message  # only the tail
+    (log,) = (tmp_path / "logs").iterdir()
+    assert "line 0" in log.read_text() and str(log) in (info.value.hint or "")
+
+
+def test_the_real_pip_path_installs_a_package(tmp_path: Path) -> None:
+    # The same runner as a real install, on a tiny package, into a throwaway environment.
+    from gptoss_doctor.install.install_plan import EngineStep
+
+    venv = tmp_path / "venv"
+    subprocess.run(["python3", "-m", "venv", "--without-pip", str(venv)], check=True)
+    step = EngineStep("llama.cpp", "CPU", "install",
+                      ("pip", "install", "--quiet", "--no-deps", "--target",
+                       str(tmp_path / "site"), "six==1.16.0"), (), ("test",))
+    log = execute.run_engine_step(step, tmp_path / "logs")
+    assert log is not None and (tmp_path / "site" / "six.py").exists()
