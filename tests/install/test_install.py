@@ -215,6 +215,12 @@ def test_without_a_terminal_it_asks_for_yes(hub: tuple[str, HubState],
     assert state.bytes_served == 0 and not _target(isolated_env).exists()
 
 
+def test_no_network_is_one_line_with_the_fix(isolated_env: Path) -> None:
+    done = install("http://127.0.0.1:9")  # nothing listens there
+    _one_line_failure(done, "cannot reach http://127.0.0.1:9")
+    assert "HF_HUB_OFFLINE=1" in done.stderr
+
+
 def test_unknown_model_is_a_usage_error() -> None:
     done = subprocess.run([sys.executable, "-m", "gptoss_doctor", "install", "--model", "7b"],
                           capture_output=True, text=True, timeout=60, check=False)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,7 @@ from gptoss_doctor.probe.replay import ReplaySources
 from gptoss_doctor.probe.snapshot import snapshot
 from gptoss_doctor.settings import current
 
-from conftest import MACHINES
+from conftest import MACHINES, PIP_CACHE
 
 GIB = 1024**3
 REMOTE = (RemoteFile("ggml-org/gpt-oss-20b-GGUF", "gpt-oss-20b-mxfp4.gguf",
@@ -105,14 +106,21 @@ def test_pip_failure_shows_the_last_lines_and_keeps_the_log(tmp_path: Path) -> N
     assert "line 0" in log.read_text() and str(log) in (info.value.hint or "")
 
 
-def test_the_real_pip_path_installs_a_package(tmp_path: Path) -> None:
-    # The same runner as a real install, on a tiny package, into a throwaway environment.
-    from gptoss_doctor.install.install_plan import EngineStep
-
+@pytest.mark.llama
+def test_the_real_engine_step_installs_the_cpu_build(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    # The plan's own pip command for a CPU-only machine, run into a fresh environment
+    # (pip's wheel cache supplies the compiled llama-cpp-python, as on any re-install).
+    snap = _machine("cpu-only-64gb")
+    step, _ = engine_step(snap, assess(snap).verdict("20b"))
+    assert step.action == "install" and step.env == ()
+    monkeypatch.setenv("PIP_CACHE_DIR", PIP_CACHE)
     venv = tmp_path / "venv"
-    subprocess.run(["python3", "-m", "venv", "--without-pip", str(venv)], check=True)
-    step = EngineStep("llama.cpp", "CPU", "install",
-                      ("pip", "install", "--quiet", "--no-deps", "--target",
-                       str(tmp_path / "site"), "six==1.16.0"), (), ("test",))
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    python = str(venv / "bin" / "python")
+    step = dataclasses.replace(step, command=(python, *step.command[1:]))
     log = execute.run_engine_step(step, tmp_path / "logs")
-    assert log is not None and (tmp_path / "site" / "six.py").exists()
+    assert log is not None and "llama-cpp-python==0.3.36" in log.read_text()
+    done = subprocess.run([python, "-c", "import llama_cpp; print(llama_cpp.__version__)"],
+                          capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "0.3.36"
