@@ -37,13 +37,16 @@ def partial_path(partial_dir: Path, sha256: str) -> Path:
 
 
 def _prefix_digest(path: Path) -> tuple[hashlib._Hash, int]:
+    """Hash what an earlier run left (exactly its recorded size)."""
     digest = hashlib.sha256()
     size = 0
     if path.exists():
+        remaining = path.stat().st_size
         with open(path, "rb") as handle:
-            while block := handle.read(8 << 20):
+            while remaining and (block := handle.read(min(8 << 20, remaining))):
                 digest.update(block)
                 size += len(block)
+                remaining -= len(block)
     return digest, size
 
 

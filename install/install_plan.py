@@ -88,10 +88,15 @@ def engine_step(snap: HardwareSnapshot, verdict: ModelVerdict) -> tuple[EngineSt
     build = snap.software.llama_cpp
     cmake = CMAKE_ARGS.get(backend, "")
     env = (("CMAKE_ARGS", cmake),) if cmake else ()
-    install = (sys.executable, "-m", "pip", "install", LLAMA_CPP_PYTHON)
-    # A different backend needs a fresh compile: pip's wheel cache would hand back the old one.
-    rebuild = (*install, "--force-reinstall", "--no-cache-dir", "--no-binary",
-               "llama-cpp-python")
+    # A different backend needs a fresh compile: the wheel cache would hand back the old one.
+    if snap.software.uv_path:
+        install = (snap.software.uv_path, "pip", "install", "--python", sys.executable,
+                   LLAMA_CPP_PYTHON)
+        rebuild = (*install, "--reinstall", "--no-cache", "--no-binary", "llama-cpp-python")
+    else:
+        install = (sys.executable, "-m", "pip", "install", LLAMA_CPP_PYTHON)
+        rebuild = (*install, "--force-reinstall", "--no-cache-dir", "--no-binary",
+                   "llama-cpp-python")
     if build is None:
         step = EngineStep("llama.cpp", backend, "install", rebuild if cmake else install, env,
                           (f"llama-cpp-python is not installed; building it for {backend}",))

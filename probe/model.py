@@ -140,6 +140,7 @@ class SoftwareInfo:
     mlx_version: str | None = None
     mlx_lm_version: str | None = None
     nvcc_version: str | None = None
+    uv_path: str | None = None  # uv installs packages faster than pip when present
     lmstudio_installed: bool = False
     lmstudio_cli: str | None = None
     lmstudio_server_models: tuple[str, ...] | None = None  # None: no server answered

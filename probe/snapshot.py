@@ -115,6 +115,7 @@ def _software(
         mlx_version=(mlx or {}).get("version") or sources.dist_version("mlx"),
         mlx_lm_version=sources.dist_version("mlx-lm"),
         nvcc_version=nvcc,
+        uv_path=sources.which("uv"),
         lmstudio_installed=sources.list_dir(lms_home) is not None or lms_cli is not None,
         lmstudio_cli=lms_cli,
         lmstudio_server_models=software.parse_openai_models(lmstudio_body),

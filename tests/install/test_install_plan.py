@@ -124,3 +124,43 @@ def test_the_real_engine_step_installs_the_cpu_build(tmp_path: Path,
     done = subprocess.run([python, "-c", "import llama_cpp; print(llama_cpp.__version__)"],
                           capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "0.3.36"
+
+
+def test_uv_is_used_when_present() -> None:
+    snap = _machine("rtx4090-24gb")
+    snap = dataclasses.replace(snap, software=dataclasses.replace(
+        snap.software, uv_path="/usr/local/bin/uv"))
+    step, _ = engine_step(snap, assess(snap).verdict("20b"))
+    assert step.command[:3] == ("/usr/local/bin/uv", "pip", "install")
+    assert "--no-cache" in step.command and "--reinstall" in step.command
+
+
+def test_a_full_disk_mid_download_keeps_the_partial_file_and_says_so(tmp_path: Path) -> None:
+    from gptoss_doctor.install import download
+
+    class Stream:
+        status = 206
+
+        def __init__(self) -> None:
+            self.left = 3
+
+        def read(self, _n: int) -> bytes:
+            self.left -= 1
+            return b"x" * 4096 if self.left >= 0 else b""
+
+        def __enter__(self) -> Stream:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            return None
+
+    partial_dir = tmp_path / ".partial"
+    partial_dir.mkdir()
+    # Writes to /dev/full fail with ENOSPC, exactly as on a full disk.
+    download.partial_path(partial_dir, "cd" * 32).symlink_to("/dev/full")
+    with pytest.raises(download.DownloadError) as info:
+        download.fetch("http://example.invalid/f", {}, tmp_path / "f.gguf", 12288, "cd" * 32,
+                       partial_dir, opener=lambda *_a, **_k: Stream())
+    assert "disk filled up" in info.value.message and info.value.resumable
+    assert "free some space" in (info.value.hint or "")
+    assert not (tmp_path / "f.gguf").exists()
