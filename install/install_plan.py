@@ -89,6 +89,8 @@ def engine_step(snap: HardwareSnapshot, verdict: ModelVerdict) -> tuple[EngineSt
     cmake = CMAKE_ARGS.get(backend, "")
     env = (("CMAKE_ARGS", cmake),) if cmake else ()
     # A different backend needs a fresh compile: the wheel cache would hand back the old one.
+    install: tuple[str, ...]
+    rebuild: tuple[str, ...]
     if snap.software.uv_path:
         install = (snap.software.uv_path, "pip", "install", "--python", sys.executable,
                    LLAMA_CPP_PYTHON)
