@@ -6,8 +6,6 @@ line instead of a loader crash: not a GGUF, truncated, or the wrong architecture
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,14 +69,3 @@ def read_info(path: Path, require_gpt_oss: bool = False) -> ModelInfo:
                      file_type=int(file_type) if isinstance(file_type, int) else None,
                      synthetic=field(SYNTHETIC_KEY) is True, n_tensors=len(reader.tensors))
 
-
-def sha256_file(path: Path, progress: Callable[[int], None] | None = None) -> str:
-    digest = hashlib.sha256()
-    done = 0
-    with open(path, "rb") as handle:
-        while block := handle.read(8 << 20):
-            digest.update(block)
-            done += len(block)
-            if progress is not None:
-                progress(done)
-    return digest.hexdigest()

@@ -21,6 +21,7 @@ from rich.table import Table
 from gptoss_doctor import __version__
 from gptoss_doctor.bench import gguf_info, results, speed
 from gptoss_doctor.bench.synth import SHAPES, write_synthetic
+from gptoss_doctor.install import verify
 from gptoss_doctor.install.catalog import CATALOG, ModelShape
 from gptoss_doctor.install.plan import assess
 from gptoss_doctor.install.resources import resources
@@ -55,24 +56,10 @@ def _synthetic_model(shape: str, console: Console) -> Path:
 
 def _hash(path: Path, console: Console) -> str:
     """sha256 of the model, cached by (path, size, mtime) so a re-run does not re-read 12 GB."""
-    cache_file = current().cache_dir / "hashes.json"
-    stat = path.stat()
-    key = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
-    try:
-        cache: dict[str, str] = json.loads(cache_file.read_text())
-    except (OSError, ValueError):
-        cache = {}
-    if key in cache:
-        return cache[key]
     with Progress(console=console, transient=True) as bar:
-        task = bar.add_task(f"sha256 {path.name}", total=stat.st_size)
-        digest = gguf_info.sha256_file(path, lambda done: bar.update(task, completed=done))
-    cache[key] = digest
-    cache_file.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache_file.with_name(".hashes.json.tmp")
-    tmp.write_text(json.dumps(cache))
-    tmp.replace(cache_file)
-    return digest
+        task = bar.add_task(f"sha256 {path.name}", total=path.stat().st_size)
+        return verify.cached_sha256(path, current().cache_dir / "hashes.json",
+                                    lambda done: bar.update(task, completed=done))
 
 
 def _gpt_oss_key(info: gguf_info.ModelInfo) -> str | None:
@@ -83,7 +70,7 @@ def _gpt_oss_key(info: gguf_info.ModelInfo) -> str | None:
     return None
 
 
-def _gpt_oss_shape(info: gguf_info.ModelInfo, n_tensors: int) -> ModelShape | None:
+def _gpt_oss_shape(info: gguf_info.ModelInfo) -> ModelShape | None:
     key = _gpt_oss_key(info)
     return next((e.shape for e in CATALOG if e.key == key), None)
 
@@ -105,7 +92,7 @@ def _planned(snap: HardwareSnapshot, info: gguf_info.ModelInfo, gpu_build: bool
 def _roofline(snap: HardwareSnapshot, info: gguf_info.ModelInfo, on_gpu: bool,
               tests: list[dict[str, Any]]) -> dict[str, Any]:
     res = resources(snap)
-    shape = _gpt_oss_shape(info, info.n_tensors)
+    shape = _gpt_oss_shape(info)
     per_token = shape.active_bytes_per_token if shape else info.size_bytes
     bandwidth = res.gpu_bandwidth if on_gpu and res.gpu_bandwidth else res.cpu_bandwidth
     ceiling = bandwidth.bytes_per_s / per_token

@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 
-from gptoss_doctor.errors import UsageError
+from gptoss_doctor.errors import DoctorError, UsageError
 from gptoss_doctor.install import download, execute, hub, verify
 from gptoss_doctor.install.catalog import CATALOG, ModelEntry
 from gptoss_doctor.install.install_plan import InstallPlan, plan_install
@@ -173,6 +173,9 @@ def install_command(model: str, engine: str, models_dir: Path | None, model_path
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     snap = take_snapshot(settings=settings)
     entry, verdict = _choose(snap, model, engine)
+    if not verdict.can_run:
+        raise DoctorError(f"{verdict.model} does not fit this machine: {verdict.reasons[0]}",
+                          verdict.fixes[0] if verdict.fixes else "run `gptoss-doctor`")
     repo, wanted = _repo_and_files(entry, verdict.engine)
     if settings.hf_offline:
         remote = _offline_files(entry, repo, wanted, settings, model_path)

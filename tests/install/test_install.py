@@ -221,6 +221,22 @@ def test_no_network_is_one_line_with_the_fix(isolated_env: Path) -> None:
     assert "HF_HUB_OFFLINE=1" in done.stderr
 
 
+def test_a_model_that_does_not_fit_fails_before_any_download(hub: tuple[str, HubState],
+                                                              isolated_env: Path) -> None:
+    from gptoss_doctor.install.plan import assess
+    from gptoss_doctor.probe import snapshot
+
+    if assess(snapshot()).verdict("120b").can_run:
+        pytest.skip("this machine can run gpt-oss-120b")
+    url, state = hub
+    environ = {**os.environ, "HF_ENDPOINT": url, "HF_HUB_DISABLE_TELEMETRY": "1"}
+    done = subprocess.run([sys.executable, "-m", "gptoss_doctor", "install", "--model",
+                           "120b", "--yes"], capture_output=True, text=True, env=environ,
+                          timeout=120, check=False)
+    _one_line_failure(done, "gpt-oss-120b does not fit this machine")
+    assert not any("gpt-oss-120b" in request for request in state.requests)
+
+
 def test_unknown_model_is_a_usage_error() -> None:
     done = subprocess.run([sys.executable, "-m", "gptoss_doctor", "install", "--model", "7b"],
                           capture_output=True, text=True, timeout=60, check=False)
