@@ -30,7 +30,7 @@ def lint(session: nox.Session) -> None:
 def typecheck(session: nox.Session) -> None:
     # Installed non-editable: mypy cannot follow setuptools' editable import hooks, and the
     # installed tree is exactly what users import.
-    session.install(".", "mypy", "types-psutil")
+    session.install(".", "mypy", "types-psutil", "types-jsonschema")
     session.run("mypy", "-p", "gptoss_doctor")
 
 

@@ -97,4 +97,12 @@ def load(path: Path) -> dict[str, Any]:
     missing = [key for key in REQUIRED if key not in record]
     if missing:
         raise ResultsError(f"{path} lacks {', '.join(missing)}")
+    import jsonschema
+
+    try:
+        jsonschema.validate(record, schema())
+    except jsonschema.ValidationError as exc:
+        where = "/".join(str(part) for part in exc.absolute_path) or "the top level"
+        raise ResultsError(f"{path} is not a valid results file: {where}: {exc.message}",
+                           "was it written by this version of gptoss-doctor?") from None
     return record

@@ -22,6 +22,7 @@ from gptoss_doctor.probe.model import HardwareSnapshot
 from gptoss_doctor.reports import doctor, errors
 from gptoss_doctor.reports.bench_cmd import bench_group
 from gptoss_doctor.reports.install_cmd import install_command
+from gptoss_doctor.reports.report_cmd import report_command
 from gptoss_doctor.reports.synth_cmd import synth_command
 from gptoss_doctor.settings import current
 
@@ -74,6 +75,7 @@ def probe_command(save_to: Path | None) -> None:
 cli.add_command(synth_command)
 cli.add_command(bench_group)
 cli.add_command(install_command)
+cli.add_command(report_command)
 
 
 def main(argv: list[str] | None = None) -> None:

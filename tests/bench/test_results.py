@@ -1,35 +1,50 @@
-"""Results files: atomic save, loading, refusal of files that are not ours or too new."""
+"""Results files: atomic save, loading with schema validation, refusal of foreign or new files."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from gptoss_doctor.bench import results
 
-MINIMAL = {"kind": results.RESULTS_KIND, "schema_version": 1, "suite": "speed",
-           "machine": {}, "software": {}, "model": {}, "config": {}, "tests": [],
-           "key_properties": {}}
+from conftest import FIXTURES
+
+RECORDED = FIXTURES / "results" / "smollm2-cpu-2threads.json"
+
+
+def _recorded() -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(RECORDED.read_text())
+    return data
 
 
 def test_round_trip_and_no_temp_file_left(tmp_path: Path) -> None:
     path = tmp_path / "r.json"
-    results.save(MINIMAL, path)
-    assert results.load(path) == MINIMAL
+    results.save(_recorded(), path)
+    assert results.load(path) == _recorded()
     assert not list(tmp_path.glob(".r.json*"))
+
+
+def _broken(mutate: Any) -> str:
+    data = _recorded()
+    mutate(data)
+    return json.dumps(data)
 
 
 @pytest.mark.parametrize(("content", "message"), [
     pytest.param("{", "not a JSON results file", id="not JSON"),
     pytest.param(json.dumps({"kind": "something-else"}), "not a gptoss-doctor results file",
                  id="another tool's JSON"),
-    pytest.param(json.dumps({**MINIMAL, "schema_version": 9}), "upgrade", id="newer schema"),
-    pytest.param(json.dumps({**MINIMAL, "schema_version": "1"}), "no valid schema_version",
+    pytest.param(_broken(lambda d: d.update(schema_version=9)), "upgrade", id="newer schema"),
+    pytest.param(_broken(lambda d: d.update(schema_version="1")), "no valid schema_version",
                  id="schema version not a number"),
-    pytest.param(json.dumps({k: v for k, v in MINIMAL.items() if k != "tests"}), "lacks tests",
-                 id="missing section"),
+    pytest.param(_broken(lambda d: d.pop("tests")), "lacks tests", id="missing section"),
+    pytest.param(_broken(lambda d: d["tests"][0].update(kind="xx")),
+                 "tests/0/kind", id="a malformed test names the field"),
+    pytest.param(_broken(lambda d: d["model"].update(sha256="nope")), "model/sha256",
+                 id="a bad hash names the field"),
 ])
 def test_bad_results_files_are_refused(tmp_path: Path, content: str, message: str) -> None:
     path = tmp_path / "r.json"

@@ -1,0 +1,161 @@
+"""Self-contained HTML reports: the only module that imports ``jinja2``.
+
+One file with inline CSS and SVG, no JavaScript and a Content-Security-Policy that forbids
+every network request, so it works from a USB stick and cannot phone home. Every string from
+a results file goes through Jinja's autoescaping (model output included); the source records
+are embedded as JSON (with ``<`` escaped) so the page can be re-parsed.
+
+One record gives a full report; several give a comparison grouped by comparability: runs
+whose key properties differ in model, test shape or settings are shown apart with the reason.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from gptoss_doctor import __version__
+
+CHART_WIDTH, CHART_HEIGHT, MARGIN = 640, 260, 48
+# Properties that must be equal for two runs' numbers to be compared side by side; hardware
+# and engine are what a comparison is about, so they may differ.
+SAME_FOR_COMPARISON = ("model_sha256", "tests", "flash_attn", "n_batch", "n_ubatch")
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """One results record prepared for display."""
+
+    label: str
+    record: dict[str, Any]
+
+    @property
+    def rates(self) -> dict[str, float | None]:
+        return {t["name"]: t["mean_ts"] for t in self.record["tests"]}
+
+
+def label_for(record: dict[str, Any], index: int) -> str:
+    machine = record["machine"]
+    gpu = ", ".join(g["name"] for g in machine["gpus"]) or machine["cpu"]["brand"] or "CPU"
+    return f"#{index + 1} {gpu} · {record['config']['engine']}"
+
+
+def comparable(a: dict[str, Any], b: dict[str, Any]) -> str | None:
+    """None when ``a`` and ``b`` can be compared, else the reason they cannot."""
+    for key in SAME_FOR_COMPARISON:
+        if a["key_properties"].get(key) != b["key_properties"].get(key):
+            return f"different {key.replace('_', ' ')}"
+    return None
+
+
+def groups(runs: list[Run]) -> list[tuple[list[Run], str | None]]:
+    """Runs grouped with the first run they are comparable with; each group's reason for
+    standing apart from the first group (None for the first)."""
+    grouped: list[list[Run]] = []
+    reasons: list[str | None] = []
+    for run in runs:
+        for group in grouped:
+            if comparable(group[0].record, run.record) is None:
+                group.append(run)
+                break
+        else:
+            grouped.append([run])
+            reasons.append(None if not reasons
+                           else comparable(grouped[0][0].record, run.record))
+    return list(zip(grouped, reasons, strict=True))
+
+
+def _depth_series(record: dict[str, Any]) -> dict[str, list[tuple[int, float]]]:
+    series: dict[str, list[tuple[int, float]]] = {}
+    for test in record["tests"]:
+        if test["mean_ts"] is None:
+            continue
+        series.setdefault(f"{test['kind']}{test['n_tokens']}", []).append(
+            (test["depth"], test["mean_ts"]))
+    return {name: sorted(points) for name, points in series.items() if len(points) > 1}
+
+
+def line_chart(series: dict[str, list[tuple[int, float]]]) -> dict[str, Any]:
+    """Coordinates for an SVG line chart of t/s against depth (pure; the template draws)."""
+    xs = [x for points in series.values() for x, _ in points]
+    ys = [y for points in series.values() for _, y in points]
+    x_max, y_max = max(xs) or 1, max(ys) or 1
+    width, height = CHART_WIDTH - 2 * MARGIN, CHART_HEIGHT - 2 * MARGIN
+
+    def at(x: int, y: float) -> tuple[float, float]:
+        return (round(MARGIN + width * x / x_max, 1),
+                round(CHART_HEIGHT - MARGIN - height * y / y_max, 1))
+
+    return {"width": CHART_WIDTH, "height": CHART_HEIGHT, "y_max": y_max, "x_max": x_max,
+            "lines": [{"name": name, "points": [at(x, y) for x, y in points],
+                       "labels": [(at(x, y), f"{y:.1f}") for x, y in points]}
+                      for name, points in series.items()]}
+
+
+def bar_chart(runs: list[Run], test: str) -> dict[str, Any]:
+    values = [(run.label, run.rates.get(test)) for run in runs]
+    top = max((v for _, v in values if v), default=1.0)
+    bar_height = 22
+    return {"test": test, "height": bar_height * len(values) + 8, "width": CHART_WIDTH,
+            "bars": [{"label": label, "value": value, "y": i * bar_height + 4,
+                      "length": round((CHART_WIDTH - 330) * (value or 0) / top, 1)}
+                     for i, (label, value) in enumerate(values)]}
+
+
+def speedups(runs: list[Run], baseline: int) -> dict[str, dict[str, float | None]]:
+    """Per run and test: rate / baseline rate (None where either is missing)."""
+    base = runs[baseline].rates
+    table: dict[str, dict[str, float | None]] = {}
+    for run in runs:
+        row: dict[str, float | None] = {}
+        for test, value in run.rates.items():
+            reference = base.get(test)
+            row[test] = value / reference if value and reference else None
+        table[run.label] = row
+    return table
+
+
+def reproduce_command(record: dict[str, Any]) -> str:
+    config = record["config"]
+    model = record["model"]
+    source = (f"--synthetic {model['name'].split('-')[2].split(' ')[0]}"
+              if model.get("synthetic") and model.get("name", "").startswith("gpt-oss-")
+              else f"--model {model['path']}")
+    tests = sorted({f"{t['kind']}{t['n_tokens']}" for t in record["tests"]})
+    depths = sorted({t["depth"] for t in record["tests"]})
+    parts = ["gptoss-doctor bench speed", source, f"--tests {','.join(tests)}",
+             f"--reps {config['reps']}", f"--threads {config['threads']}"]
+    if depths != [0]:
+        parts.append(f"--depths {','.join(str(d) for d in depths)}")
+    return " ".join(parts)
+
+
+def _embedded_json(records: list[dict[str, Any]]) -> str:
+    # Inside <script> only "</" can end the element early; \u003c keeps the JSON valid.
+    return json.dumps(records).replace("<", "\\u003c")
+
+
+def render(records: list[dict[str, Any]], baseline: int = 0,
+           verdicts: list[list[dict[str, Any]]] | None = None) -> str:
+    """The HTML page for ``records`` (one: full report; several: comparison)."""
+    import jinja2
+
+    environment = jinja2.Environment(
+        loader=jinja2.PackageLoader("gptoss_doctor.reports", "templates"),
+        autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True,
+        lstrip_blocks=True)
+    runs = [Run(label_for(r, i), r) for i, r in enumerate(records)]
+    grouped = groups(runs)
+    # Bars only ever put comparable runs side by side.
+    bars = [bar_chart(group, name) for group, _reason in grouped if len(group) > 1
+            for name in group[0].rates]
+    template = environment.get_template("report.html.j2")
+    return template.render(
+        version=__version__, runs=runs, single=len(runs) == 1, groups=grouped,
+        baseline=baseline, speedups=speedups(runs, baseline),
+        depth_charts=[(run, line_chart(s)) for run in runs if (s := _depth_series(run.record))],
+        bar_charts=bars,
+        reproduce={run.label: reproduce_command(run.record) for run in runs},
+        verdicts=verdicts or [[] for _ in runs],
+        embedded=_embedded_json(records))

@@ -1,0 +1,152 @@
+"""HTML reports from recorded results files: content, escaping, comparison, bad input."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gptoss_doctor.probe.model import GpuInfo
+from gptoss_doctor.reports.html import render
+
+from conftest import FIXTURES
+
+RESULTS = FIXTURES / "results"
+TWENTY_B = RESULTS / "synthetic-20b-cpu-2threads.json"
+TINY = RESULTS / "synthetic-tiny-cpu.json"
+SMOL = RESULTS / "smollm2-cpu-2threads.json"
+
+
+def load(path: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(path.read_text())
+    return data
+
+
+def embedded(page: str) -> list[dict[str, Any]]:
+    match = re.search(r'<script type="application/json" id="gptoss-results">(.*?)</script>',
+                      page, re.S)
+    assert match, "the source records are embedded"
+    data: list[dict[str, Any]] = json.loads(match.group(1))
+    return data
+
+
+def test_single_run_report_shows_the_numbers_and_the_synthetic_banner() -> None:
+    record = load(TINY)
+    page = render([record])
+    assert "Synthetic weights" in page and "not the released model" in page
+    for test in record["tests"]:
+        assert f"<th scope=\"row\">{test['name']}</th>" in page
+        assert f"{test['mean_ts']:.2f} ± {test['stddev_ts']:.2f}" in page
+    assert "<polyline" in page and "against context depth" in page  # the depth sweep chart
+    assert "time to first token" in page
+    assert "% of it" in page  # roofline
+    assert "gptoss-doctor bench speed --synthetic tiny --tests pp64,tg16 --reps 3" in page
+    assert "--depths 0,256,512" in page
+    assert "No tool-use results in this file" in page
+    assert embedded(page) == [record]
+
+
+def test_a_real_model_has_no_banner_and_says_why_chat_was_skipped() -> None:
+    page = render([load(SMOL)])
+    assert "Synthetic weights" not in page
+    assert "Not measured: llama model" in page
+
+
+def test_nothing_in_the_page_can_reach_the_network() -> None:
+    page = render([load(TWENTY_B), load(SMOL)])
+    assert "default-src 'none'" in page
+    body = page.split('<script type="application/json"')[0]
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", body)
+    assert "url(" not in body and "<script src" not in page and "<link" not in page
+
+
+def test_model_output_and_every_string_is_escaped() -> None:
+    record = load(SMOL)
+    evil = '<script>alert("x")</script>'
+    record["model"]["name"] = evil
+    record["tests"][0]["reason"] = evil
+    record["tests"][0]["status"] = "failed"
+    page = render([record])
+    assert evil not in page
+    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in page
+    assert embedded(page)[0]["model"]["name"] == evil  # the data survives intact
+    assert "\\u003cscript" in page
+
+
+def _faster_copy(record: dict[str, Any], factor: float, gpu: str) -> dict[str, Any]:
+    other = copy.deepcopy(record)
+    other["machine"]["gpus"] = [dataclasses.asdict(GpuInfo(
+        vendor="nvidia", name=gpu, source="nvml", vram_total_bytes=25757220864,
+        vram_free_bytes=25756172288, driver_version="550.107.02"))]
+    for test in other["tests"]:
+        test["mean_ts"] *= factor
+        test["samples_ts"] = [s * factor for s in test["samples_ts"]]
+    return other
+
+
+def test_comparison_shows_speedups_against_the_baseline() -> None:
+    base = load(SMOL)
+    gpu = _faster_copy(base, 2.0, "NVIDIA GeForce RTX 4090")
+    page = render([base, gpu], baseline=0)
+    assert "comparison of 2 runs" in page
+    assert "(2.00×)" in page and "(1.00×)" in page
+    assert "#2 NVIDIA GeForce RTX 4090 · llama.cpp" in page
+    assert page.count("<svg") >= 2  # one bar chart per test
+    assert "Not comparable" not in page
+
+
+def test_runs_of_different_models_are_shown_apart_with_the_reason() -> None:
+    page = render([load(SMOL), load(TWENTY_B)])
+    assert "Not comparable with the first group (different model sha256)" in page
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "gptoss_doctor", "report", *args],
+                          capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_report_command_writes_one_file(tmp_path: Path) -> None:
+    out = tmp_path / "cmp.html"
+    done = _cli(str(SMOL), str(TWENTY_B), str(TINY), "-o", str(out), "--baseline", str(TINY))
+    assert done.returncode == 0, done.stderr
+    page = out.read_text()
+    assert "comparison of 3 runs" in page and "Preflight verdict on this machine" in page
+    assert len(embedded(page)) == 3
+
+
+@pytest.mark.parametrize(("make", "message"), [
+    pytest.param(lambda p: p.write_text("not json"), "not a JSON results file", id="not JSON"),
+    pytest.param(lambda p: p.write_text('{"kind": "gptoss-doctor/doctor"}'),
+                 "not a gptoss-doctor results file", id="the doctor's own JSON"),
+    pytest.param(lambda p: p.write_text(json.dumps({"foo": 1})),
+                 "not a gptoss-doctor results file", id="another tool's file"),
+])
+def test_bad_input_gives_one_line_exit_two_and_no_html(tmp_path: Path, make: Any,
+                                                       message: str) -> None:
+    bad = tmp_path / "bad.json"
+    make(bad)
+    out = tmp_path / "r.html"
+    done = _cli(str(bad), "-o", str(out))
+    assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr
+    assert not out.exists() and not list(tmp_path.glob(".r.html*"))
+
+
+def test_no_files_and_a_foreign_baseline_are_usage_errors(tmp_path: Path) -> None:
+    done = _cli("-o", str(tmp_path / "x.html"))
+    assert done.returncode == 2 and "at least one results file" in done.stderr
+    done = _cli(str(SMOL), "--baseline", str(TINY), "-o", str(tmp_path / "x.html"))
+    assert done.returncode == 2 and "is not one of the results files" in done.stderr
+    assert not (tmp_path / "x.html").exists()
+
+
+def test_bars_never_put_incomparable_runs_side_by_side() -> None:
+    page = render([load(SMOL), load(TWENTY_B)])
+    assert "<svg role=\"img\" aria-labelledby=\"bar-" not in page
+    assert "(1.00×)" not in page  # a group of one has no speedup to show
