@@ -124,9 +124,17 @@ def test_ctrl_c_keeps_finished_tests_in_the_results_file(tmp_path: Path,
         [sys.executable, "-m", "gptoss_doctor", "bench", "speed", "--model", str(smollm_gguf),
          "--tests", "pp16,tg4000", "--reps", "2", "-o", str(out)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(8)
+    assert process.stderr is not None
+    first_line = ""
+    for _ in range(50):  # "loading ..." is printed just before the model loads
+        first_line += process.stderr.readline()
+        if "loading " in first_line:
+            break
+    assert "loading " in first_line, first_line
+    time.sleep(5)  # load (well under a second) and pp16, then well inside tg4000
     process.send_signal(signal.SIGINT)
-    _stdout, stderr = process.communicate(timeout=120)
+    _stdout, rest = process.communicate(timeout=120)
+    stderr = first_line + rest
     assert process.returncode == 130, stderr
     record = results.load(out)
     jsonschema.validate(record, results.schema())
