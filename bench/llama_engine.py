@@ -167,13 +167,19 @@ class LlamaEngine:
                                   "the context may be full: lower the depth or the prompt")
         llama_cpp.llama_synchronize(self._ctx)
 
-    def argmax_next(self) -> int:
-        """Greedy next token from the last decoded position's logits."""
+    def logits(self) -> Any:
+        """The last decoded position's logits (a numpy view; copy before the next decode)."""
         import llama_cpp
         import numpy as np
 
         logits = llama_cpp.llama_get_logits_ith(self._ctx, -1)
-        return int(np.argmax(np.ctypeslib.as_array(logits, shape=(self.n_vocab,))))
+        return np.ctypeslib.as_array(logits, shape=(self.n_vocab,))
+
+    def argmax_next(self) -> int:
+        """Greedy next token from the last decoded position's logits."""
+        import numpy as np
+
+        return int(np.argmax(self.logits()))
 
     def tokenize(self, text: str) -> list[int]:
         return list(self._llm.tokenize(text.encode("utf-8"), add_bos=True, special=False))

@@ -12,6 +12,11 @@ Layout (``schema_version`` 1)::
     chat           TTFT and generation through a harmony prompt (or why it was skipped)
     memory         peak RSS; roofline           bytes per token, bandwidth, % for tg tests
     key_properties what must match for two runs to be compared
+
+The ``tools`` suite shares the envelope (machine, software, model, config with the renderer,
+reasoning effort, sampling and the suite's hash) and adds ``attempts`` (every raw completion
+as token ids and text, the tool results fed back, the grade) and ``scores`` (pass@k, pass^k
+and failure categories, overall and per category).
 """
 
 from __future__ import annotations
@@ -28,7 +33,8 @@ SCHEMA_VERSION = 1
 # version -> function that upgrades a record of that version to the next one
 MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
 REQUIRED = ("kind", "schema_version", "suite", "machine", "software", "model", "config",
-            "tests", "key_properties")
+            "key_properties")
+REQUIRED_BY_SUITE = {"speed": ("tests",), "tools": ("attempts", "scores")}
 
 
 class ResultsError(UsageError):
@@ -48,7 +54,7 @@ def schema() -> dict[str, Any]:
 def key_properties(record: dict[str, Any]) -> dict[str, Any]:
     """The facts that decide whether two runs measure the same thing."""
     machine, model, config = record["machine"], record["model"], record["config"]
-    return {
+    common: dict[str, Any] = {
         "cpu": machine["cpu"]["brand"],
         "gpus": [g["name"] for g in machine["gpus"]],
         "engine": config["engine"],
@@ -62,8 +68,13 @@ def key_properties(record: dict[str, Any]) -> dict[str, Any]:
         "flash_attn": config.get("flash_attn"),
         "n_batch": config.get("n_batch"),
         "n_ubatch": config.get("n_ubatch"),
-        "tests": [t["name"] for t in record["tests"]],
     }
+    if record["suite"] == "tools":
+        return {**common, "renderer": config["renderer"], "reasoning": config["reasoning"],
+                "sampling": config["sampling"], "max_tokens": config["max_tokens"],
+                "suite_sha256": config["suite"]["sha256"],
+                "tests": sorted({a["case"] for a in record["attempts"]})}
+    return {**common, "tests": [t["name"] for t in record["tests"]]}
 
 
 def save(record: dict[str, Any], path: Path) -> None:
@@ -94,7 +105,8 @@ def load(path: Path) -> dict[str, Any]:
     while version < SCHEMA_VERSION:
         record = MIGRATIONS[version](record)
         version = record["schema_version"]
-    missing = [key for key in REQUIRED if key not in record]
+    suite_keys = REQUIRED_BY_SUITE.get(str(record.get("suite")), ())
+    missing = [key for key in (*REQUIRED, *suite_keys) if key not in record]
     if missing:
         raise ResultsError(f"{path} lacks {', '.join(missing)}")
     import jsonschema

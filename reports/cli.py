@@ -24,6 +24,7 @@ from gptoss_doctor.reports.bench_cmd import bench_group
 from gptoss_doctor.reports.install_cmd import install_command
 from gptoss_doctor.reports.report_cmd import report_command
 from gptoss_doctor.reports.synth_cmd import synth_command
+from gptoss_doctor.reports.tools_cmd import tools_command
 from gptoss_doctor.settings import current
 
 
@@ -73,6 +74,7 @@ def probe_command(save_to: Path | None) -> None:
 
 
 cli.add_command(synth_command)
+bench_group.add_command(tools_command)
 cli.add_command(bench_group)
 cli.add_command(install_command)
 cli.add_command(report_command)

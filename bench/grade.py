@@ -1,0 +1,313 @@
+"""Grades for the tool-use suite: pure functions of (case, transcript).
+
+A transcript is what the model generated, turn by turn (token ids), and how the loop ended.
+Grading parses the tokens with openai-harmony again, so stored results can be re-graded
+without a model (``bench tools --regrade``). ``act`` cases replay the calls against the
+same real tools in a fresh sandbox: the tools are deterministic, so the state a live run
+left is rebuilt exactly and judged.
+
+Failure categories, one per failed attempt (the first that applies): no_call, wrong_tool,
+invalid_json, schema_invalid_args, wrong_args, unparsable_harmony, called_when_irrelevant,
+turn_limit, and for the loop categories missing_calls, extra_calls, no_answer,
+wrong_state, timeout. Harmony quirks (recipient in the role header, call on the analysis
+channel, missing ``<|call|>``) are tolerated and recorded; ``strict`` passes have none.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+from gptoss_doctor.bench import harmony
+from gptoss_doctor.bench.sandbox import Sandbox, answer
+from gptoss_doctor.bench.tool_suite import CATEGORIES, Case, ExpectedCall
+
+FAILURES = ("no_call", "wrong_tool", "invalid_json", "schema_invalid_args", "wrong_args",
+            "unparsable_harmony", "called_when_irrelevant", "turn_limit", "missing_calls",
+            "extra_calls", "no_answer", "wrong_state", "timeout")
+NAMESPACE = "functions."
+
+
+@dataclass(frozen=True, slots=True)
+class Transcript:
+    """Completion token ids per turn and why the loop ended (see ``tool_run.END_REASONS``)."""
+
+    turns: tuple[tuple[int, ...], ...]
+    end: str
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    recipient: str
+    name: str
+    arguments: str  # as the model wrote them
+
+
+@dataclass(frozen=True, slots=True)
+class Grade:
+    passed: bool
+    failure: str | None
+    reason: str
+    quirks: tuple[str, ...]
+    calls: tuple[Call, ...]
+    sandbox_refusals: int = 0
+
+    @property
+    def strict_passed(self) -> bool:
+        return self.passed and not self.quirks
+
+
+def tool_name(recipient: str) -> str:
+    return recipient[len(NAMESPACE):] if recipient.startswith(NAMESPACE) else recipient
+
+
+def calls_of(parsed: harmony.ParsedCompletion) -> list[Call]:
+    return [Call(m.recipient, tool_name(m.recipient), m.text)
+            for m in parsed.messages if m.recipient]
+
+
+def pending_call(parsed: harmony.ParsedCompletion) -> Call | None:
+    """The call a turn ends with (the one the loop answers), if any."""
+    if parsed.error or not parsed.messages or not parsed.messages[-1].recipient:
+        return None
+    return calls_of(parsed)[-1]
+
+
+def final_text(parsed: harmony.ParsedCompletion) -> str | None:
+    finals = [m.text for m in parsed.messages if m.channel == "final" and not m.recipient]
+    return finals[-1] if finals else None
+
+
+def respond(case: Case, sandbox: Sandbox | None, call: Call) -> Any:
+    """What the loop feeds back for ``call`` (shared by the live run and the replay)."""
+    tool = case.tool(call.name)
+    if tool is None:
+        return {"error": f"no tool named {call.recipient!r}"}
+    try:
+        args = json.loads(call.arguments)
+    except ValueError:
+        return {"error": "arguments are not valid JSON"}
+    if not isinstance(args, dict):
+        return {"error": "arguments must be a JSON object"}
+    return answer(tool.executor, tool.mock_result, sandbox, call.name, args)
+
+
+def _norm(value: Any) -> Any:
+    if isinstance(value, str):
+        return " ".join(value.casefold().split())
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, list):
+        return [_norm(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _norm(v) for k, v in value.items()}
+    return value
+
+
+def args_mismatch(expected: ExpectedCall, args: dict[str, Any]) -> str | None:
+    """None when ``args`` are among the accepted values, else what differs."""
+    for key in args:
+        if key not in expected.args:
+            return f"unexpected argument {key!r}"
+    for key, accepted in expected.args.items():
+        if _norm(args.get(key)) not in [_norm(a) for a in accepted]:
+            return f"{key}={args.get(key)!r}, expected one of {list(accepted)!r}"
+    return None
+
+
+def _check_args(case: Case, call: Call) -> tuple[str, str] | dict[str, Any]:
+    """The call's arguments as a dict, or (failure, reason)."""
+    try:
+        args = json.loads(call.arguments)
+    except ValueError:
+        return "invalid_json", f"{call.name}: arguments are not JSON: {call.arguments[:80]!r}"
+    tool = case.tool(call.name)
+    if not isinstance(args, dict) or tool is None:
+        return "schema_invalid_args", f"{call.name}: arguments are not a JSON object"
+    try:
+        jsonschema.validate(args, tool.parameters)
+    except jsonschema.ValidationError as exc:
+        return "schema_invalid_args", f"{call.name}: {exc.message}"
+    return args
+
+
+def _grade_single(case: Case, parsed: harmony.ParsedCompletion) -> tuple[str | None, str]:
+    calls = calls_of(parsed)
+    if not calls:
+        cut = " (stopped at the token limit)" if parsed.ended_with == "nothing" else ""
+        return "no_call", f"no tool call{cut}"
+    call, expected = calls[0], case.expected[0]
+    if call.name != expected.name:
+        return "wrong_tool", f"called {call.recipient}, expected {expected.name}"
+    checked = _check_args(case, call)
+    if isinstance(checked, tuple):
+        return checked
+    mismatch = args_mismatch(expected, checked)
+    return ("wrong_args", mismatch) if mismatch else (None, f"called {call.name} correctly")
+
+
+def _matches(expected: Sequence[ExpectedCall], actual: Sequence[dict[str, Any]]) -> bool:
+    """An order-free one-to-one matching of expected calls to actual (name, args)."""
+    if not expected:
+        return not actual
+    head, rest = expected[0], expected[1:]
+    for i, got in enumerate(actual):
+        if got["name"] == head.name and args_mismatch(head, got["args"]) is None \
+                and _matches(rest, [*actual[:i], *actual[i + 1:]]):
+            return True
+    return False
+
+
+def _grade_parallel(case: Case, calls: list[Call]) -> tuple[str | None, str]:
+    if not calls:
+        return "no_call", "no tool call"
+    wanted = Counter(e.name for e in case.expected)
+    got = Counter(c.name for c in calls)
+    stray = next((c.recipient for c in calls if c.name not in wanted), None)
+    if stray is not None:
+        return "wrong_tool", f"called {stray}, expected only {', '.join(sorted(wanted))}"
+    checked: list[dict[str, Any]] = []
+    for call in calls:
+        result = _check_args(case, call)
+        if isinstance(result, tuple):
+            return result
+        checked.append({"name": call.name, "args": result})
+    if len(calls) < len(case.expected):
+        return "missing_calls", f"{len(calls)} of {len(case.expected)} calls"
+    if len(calls) > len(case.expected):
+        return "extra_calls", f"{len(calls)} calls, expected {len(case.expected)}"
+    if got != wanted:
+        return "wrong_tool", f"calls {dict(got)}, expected {dict(wanted)}"
+    if not _matches(case.expected, checked):
+        return "wrong_args", "the calls' arguments do not match the expected calls"
+    return None, f"all {len(calls)} calls made correctly"
+
+
+def _norm_text(text: str) -> str:
+    return " ".join(text.casefold().replace(",", "").split())
+
+
+def state_mismatch(case: Case, sandbox: Sandbox, final: str | None) -> str | None:
+    """None when the sandbox and the final answer are what the case expects."""
+    expect = case.expect or {}
+    files = sandbox.files()
+    for path, rule in expect.get("files", {}).items():
+        content = files.get(path)
+        if content is None:
+            return f"{path} does not exist"
+        if "equals" in rule and content not in rule["equals"]:
+            return f"{path} holds {content[:60]!r}"
+        if "contains" in rule and not any(part in content for part in rule["contains"]):
+            return f"{path} lacks {rule['contains'][0]!r}"
+    for path in expect.get("absent", ()):
+        if path in files:
+            return f"{path} still exists"
+    for key, accepted in expect.get("kv", {}).items():
+        if sandbox.kv.get(key) not in accepted:
+            return f"key {key!r} holds {sandbox.kv.get(key)!r}"
+    wanted = expect.get("final_contains")
+    if wanted and not any(_norm_text(w) in _norm_text(final or "") for w in wanted):
+        return f"the answer does not contain {wanted[0]!r}"
+    return None
+
+
+def _grade_act(case: Case, parsed: list[harmony.ParsedCompletion],
+               end: str) -> tuple[str | None, str, int]:
+    with tempfile.TemporaryDirectory(prefix="gptoss-replay-") as folder:
+        sandbox = Sandbox(Path(folder) / "work", case.setup)
+        calls = 0
+        for turn in parsed:
+            call = pending_call(turn)
+            if call is not None:
+                calls += 1
+                respond(case, sandbox, call)
+        final = final_text(parsed[-1]) if parsed else None
+        mismatch = state_mismatch(case, sandbox, final)
+        refusals = len(sandbox.refusals)
+    if mismatch is None and final is not None:
+        return None, "the expected state was reached and the model answered", refusals
+    if end == "timeout":
+        return "timeout", "the loop ran out of time", refusals
+    if end == "turn_limit":
+        return "turn_limit", f"no final answer within {case.turn_limit} turns", refusals
+    if mismatch is None:
+        return "no_answer", "the state is right but the model gave no final answer", refusals
+    if not calls:
+        return "no_call", f"no tool call ({mismatch})", refusals
+    return "wrong_state", mismatch, refusals
+
+
+def grade(case: Case, transcript: Transcript) -> Grade:
+    """The grade of one attempt at ``case``."""
+    parsed = [harmony.parse_completion(turn) for turn in transcript.turns]
+    quirks = tuple(sorted({q for p in parsed for q in p.quirks}))
+    calls = tuple(c for p in parsed for c in calls_of(p))
+    broken = next((p for p in parsed if p.error), None)
+    if broken is not None or not parsed:
+        return Grade(False, "unparsable_harmony", (broken.error if broken else None)
+                     or "no output", quirks, calls)
+    refusals = 0
+    if case.category in ("simple", "multiple"):
+        failure, reason = _grade_single(case, parsed[0])
+    elif case.category == "parallel":
+        failure, reason = _grade_parallel(case, list(calls))
+    elif case.category == "irrelevance":
+        if calls:
+            failure, reason = "called_when_irrelevant", f"called {calls[0].recipient}"
+        elif final_text(parsed[0]) is None:
+            failure, reason = "no_answer", "no final answer"
+        else:
+            failure, reason = None, "answered without calling a tool"
+    else:
+        failure, reason, refusals = _grade_act(case, parsed, transcript.end)
+    return Grade(failure is None, failure, reason, quirks, calls, refusals)
+
+
+@dataclass(frozen=True, slots=True)
+class Scored:
+    """One graded attempt, as the scores need it."""
+
+    case_id: str
+    category: str
+    passed: bool
+    strict_passed: bool
+    failure: str | None
+    quirks: tuple[str, ...]
+    latency_s: float
+
+
+def scores(attempts: Sequence[Scored]) -> dict[str, Any]:
+    """pass@k (a case passes once in k attempts), pass^k (all k pass), per category."""
+    def summary(items: Sequence[Scored]) -> dict[str, Any]:
+        by_case: dict[str, list[Scored]] = {}
+        for item in items:
+            by_case.setdefault(item.case_id, []).append(item)
+        n = len(by_case)
+        return {
+            "cases": n, "attempts": len(items),
+            "pass_at_k": round(sum(any(a.passed for a in v) for v in by_case.values()) / n, 4)
+            if n else None,
+            "pass_hat_k": round(sum(all(a.passed for a in v) for v in by_case.values()) / n, 4)
+            if n else None,
+            "pass_rate": round(sum(a.passed for a in items) / len(items), 4) if items else None,
+            "strict_pass_rate": round(sum(a.strict_passed for a in items) / len(items), 4)
+            if items else None,
+            "failures": dict(sorted(Counter(a.failure for a in items if a.failure).items())),
+            "quirks": dict(sorted(Counter(q for a in items for q in a.quirks).items())),
+            "mean_latency_s": round(sum(a.latency_s for a in items) / len(items), 4)
+            if items else None,
+        }
+
+    categories = [c for c in CATEGORIES if any(a.category == c for a in attempts)]
+    return {"overall": summary(attempts),
+            "by_category": {c: summary([a for a in attempts if a.category == c])
+                            for c in categories}}

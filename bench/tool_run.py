@@ -1,0 +1,241 @@
+"""Runs the tool-use suite on an engine: harmony prompts in, graded transcripts out.
+
+Each attempt renders the case with openai-harmony (the same token ids on every engine),
+samples until ``<|call|>``/``<|return|>``, parses the turn, and when it ends in a call
+answers it — the tool's fixed mock result, or the real calculator / sandbox tools for
+``act`` — and lets the model continue, up to the case's turn limit and the attempt's
+timeout. The KV cache is kept between the turns of an attempt (each turn only appends).
+Grading is ``grade.grade(case, transcript)``, the same function ``--regrade`` runs.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from gptoss_doctor.bench import grade, harmony, vocab
+from gptoss_doctor.bench.sandbox import Sandbox
+from gptoss_doctor.bench.tool_suite import Case, Suite, case_by_id
+from gptoss_doctor.errors import DoctorError
+
+END_REASONS = ("final", "call", "no_answer", "unparsable", "turn_limit", "timeout",
+               "context_full", "interrupted", "failed")
+STOP_NAMES = {vocab.CALL_ID: "<|call|>", vocab.RETURN_ID: "<|return|>"}
+
+
+class GenerationEngine(Protocol):
+    """What the runner needs from an engine (the llama.cpp adapter; MLX alike)."""
+
+    n_ctx: int
+
+    def reset(self) -> None: ...
+
+    def decode(self, tokens: Sequence[int]) -> None: ...
+
+    def logits(self) -> Any: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Sampling:
+    """OpenAI's recommended gpt-oss sampling is temperature 1.0, top_p 1.0; 0 is greedy."""
+
+    temperature: float = 1.0
+    top_p: float = 1.0
+    seed: int = 0
+
+
+def sample(logits: Any, temperature: float, top_p: float, rng: np.random.Generator) -> int:
+    """One token from ``logits``: argmax at temperature 0, else nucleus sampling."""
+    values = np.asarray(logits, dtype=np.float64)
+    if temperature <= 0:
+        return int(np.argmax(values))
+    scaled = (values - values.max()) / temperature
+    probs = np.exp(scaled)
+    probs /= probs.sum()
+    if top_p < 1.0:
+        order = np.argsort(-probs)
+        keep = order[:int(np.searchsorted(np.cumsum(probs[order]), top_p)) + 1]
+        nucleus = np.zeros_like(probs)
+        nucleus[keep] = probs[keep]
+        probs = nucleus / nucleus.sum()
+    return int(rng.choice(len(probs), p=probs))
+
+
+class _Context:
+    """The tokens in the engine's KV cache; a prompt that extends them only appends."""
+
+    def __init__(self, engine: GenerationEngine) -> None:
+        self.engine = engine
+        self.engine.reset()  # whatever an earlier attempt left in the cache
+        self.tokens: list[int] = []
+
+    def feed(self, prompt: Sequence[int]) -> bool:
+        """Decode ``prompt`` (reusing the cache); False when it does not fit the context."""
+        if len(prompt) >= self.engine.n_ctx:
+            return False
+        if list(prompt[:len(self.tokens)]) != self.tokens:
+            self.engine.reset()
+            self.tokens = []
+        new = list(prompt[len(self.tokens):])
+        if new:
+            self.engine.decode(new)
+            self.tokens.extend(new)
+        return True
+
+    def generate(self, max_tokens: int, sampling: Sampling, rng: np.random.Generator,
+                 deadline: float, clock: Callable[[], float]) -> tuple[list[int], str]:
+        out: list[int] = []
+        while len(out) < max_tokens:
+            if clock() > deadline:
+                return out, "timeout"
+            if len(self.tokens) >= self.engine.n_ctx:
+                return out, "context_full"
+            token = sample(self.engine.logits(), sampling.temperature, sampling.top_p, rng)
+            out.append(token)
+            if token in STOP_NAMES:
+                return out, STOP_NAMES[token]
+            self.engine.decode([token])
+            self.tokens.append(token)
+        return out, "max_tokens"
+
+
+@dataclass(frozen=True, slots=True)
+class RunSettings:
+    reasoning: str = "low"
+    max_tokens: int = 1024  # per turn
+    timeout_s: float = 300.0  # per attempt
+    sampling: Sampling = Sampling()
+
+
+def _turn_record(prompt_len: int, tokens: list[int], stopped: str, seconds: float
+                 ) -> dict[str, Any]:
+    return {"prompt_tokens": prompt_len, "completion_ids": tokens,
+            "completion_text": harmony.decode(tokens), "stopped_on": stopped,
+            "latency_s": round(seconds, 4), "tool_result": None}
+
+
+def run_attempt(engine: GenerationEngine, suite: Suite, case: Case, settings: RunSettings,
+                attempt: int, *, clock: Callable[[], float] = time.perf_counter
+                ) -> dict[str, Any]:
+    """One attempt at ``case``: its turns (raw tokens and text), end reason and grade."""
+    seed = settings.sampling.seed + attempt
+    rng = np.random.default_rng(seed)
+    context = _Context(engine)
+    prompt = harmony.tool_prompt(suite.instructions, [t.for_prompt() for t in case.tools],
+                                 case.prompt, settings.reasoning)
+    turns: list[dict[str, Any]] = []
+    started = clock()
+    deadline = started + settings.timeout_s
+    end = "turn_limit"
+    with tempfile.TemporaryDirectory(prefix="gptoss-sandbox-") as folder:
+        sandbox = Sandbox(Path(folder) / "work", case.setup) if case.category == "act" else None
+        try:
+            for index in range(case.turn_limit):
+                turn_start = clock()
+                if not context.feed(prompt):
+                    end = "context_full"
+                    break
+                tokens, stopped = context.generate(settings.max_tokens, settings.sampling, rng,
+                                                   deadline, clock)
+                turns.append(_turn_record(len(prompt), tokens, stopped, clock() - turn_start))
+                if stopped in ("timeout", "context_full"):
+                    end = stopped
+                    break
+                parsed = harmony.parse_completion(tokens)
+                call = grade.pending_call(parsed)
+                if parsed.error:
+                    end = "unparsable"
+                    break
+                if call is None:
+                    end = "final" if grade.final_text(parsed) is not None else "no_answer"
+                    break
+                if case.turn_limit == 1:
+                    end = "call"
+                    break
+                if index == case.turn_limit - 1:
+                    break  # end stays "turn_limit"
+                result = grade.respond(case, sandbox, call)
+                turns[-1]["tool_result"] = result
+                closing = [] if tokens[-1:] == [vocab.CALL_ID] else [vocab.CALL_ID]
+                prompt = [*prompt, *tokens, *closing,
+                          *harmony.tool_result(call.recipient, result)]
+        except DoctorError as exc:
+            end = "failed"
+            turns.append({**_turn_record(len(prompt), [], "failed", 0.0), "error": exc.message})
+        live_refusals = len(sandbox.refusals) if sandbox else 0
+    latency = clock() - started
+    record: dict[str, Any] = {"case": case.id, "category": case.category, "attempt": attempt,
+                              "seed": seed, "end": end, "latency_s": round(latency, 4),
+                              "live_sandbox_refusals": live_refusals, "turns": turns}
+    record["grade"] = grade_record(case, record)
+    return record
+
+
+def transcript_of(attempt: dict[str, Any]) -> grade.Transcript:
+    return grade.Transcript(tuple(tuple(t["completion_ids"]) for t in attempt["turns"]),
+                            attempt["end"])
+
+
+def grade_record(case: Case, attempt: dict[str, Any]) -> dict[str, Any]:
+    if attempt["end"] == "failed":
+        error = next((t.get("error") for t in attempt["turns"] if t.get("error")), "")
+        return {"passed": False, "strict_passed": False, "failure": "engine_error",
+                "reason": error, "quirks": [], "calls": [], "sandbox_refusals": 0}
+    result = grade.grade(case, transcript_of(attempt))
+    return {"passed": result.passed, "strict_passed": result.strict_passed,
+            "failure": result.failure, "reason": result.reason, "quirks": list(result.quirks),
+            "calls": [{"recipient": c.recipient, "arguments": c.arguments}
+                      for c in result.calls],
+            "sandbox_refusals": result.sandbox_refusals}
+
+
+def scored(attempts: Sequence[dict[str, Any]]) -> list[grade.Scored]:
+    return [grade.Scored(a["case"], a["category"], a["grade"]["passed"],
+                         a["grade"]["strict_passed"], a["grade"]["failure"],
+                         tuple(a["grade"]["quirks"]), a["latency_s"]) for a in attempts]
+
+
+def run_suite(engine: GenerationEngine, suite: Suite, cases: Sequence[Case],
+              settings: RunSettings, repeats: int = 1, *,
+              progress: Callable[[Case, int], None] | None = None,
+              clock: Callable[[], float] = time.perf_counter
+              ) -> tuple[list[dict[str, Any]], bool]:
+    """Every case ``repeats`` times; returns (attempts, interrupted). Ctrl-C keeps what ran."""
+    attempts: list[dict[str, Any]] = []
+    try:
+        for case in cases:
+            for attempt in range(repeats):
+                if progress is not None:
+                    progress(case, attempt)
+                attempts.append(run_attempt(engine, suite, case, settings, attempt,
+                                            clock=clock))
+    except KeyboardInterrupt:
+        return attempts, True
+    return attempts, False
+
+
+def regrade(attempts: Sequence[dict[str, Any]], suite: Suite
+            ) -> tuple[list[dict[str, Any]], list[str]]:
+    """Grade stored attempts again; returns (attempts with new grades, what changed)."""
+    regraded: list[dict[str, Any]] = []
+    changes: list[str] = []
+    for attempt in attempts:
+        case = case_by_id(suite, attempt["case"])
+        if case is None:
+            changes.append(f"{attempt['case']}: not in this suite; grade kept")
+            regraded.append(attempt)
+            continue
+        new = grade_record(case, attempt)
+        old = attempt.get("grade", {})
+        if (new["passed"], new["failure"]) != (old.get("passed"), old.get("failure")):
+            changes.append(f"{attempt['case']} #{attempt['attempt']}: "
+                           f"{old.get('failure') or 'pass'} -> {new['failure'] or 'pass'}")
+        regraded.append({**attempt, "grade": new})
+    return regraded, changes
+

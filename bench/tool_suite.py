@@ -1,0 +1,116 @@
+"""The tool-use suite: our own cases, kept as data files in ``bench/suites/tools/``.
+
+``tools.json`` holds the developer instructions and the tool library (name, description,
+JSON Schema of the arguments, and how a call is answered: a fixed ``mock_result``, the real
+``calculator``, or the real ``sandbox`` file and key-value tools). One file per category
+holds its cases (BFCL's categories plus LM Studio-style ``act`` loops):
+
+- ``expected``: the calls a case wants; each argument lists the accepted values
+  (documented alternatives; ``null`` = may be left out);
+- ``setup`` / ``expect`` (act): files and keys before the loop, and the state after it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+from gptoss_doctor.errors import UsageError
+
+CATEGORIES = ("simple", "multiple", "parallel", "irrelevance", "act")
+SUITE_NAME = "gptoss-doctor-tools-v1"
+DEFAULT_TURN_LIMIT = 8
+
+
+@dataclass(frozen=True, slots=True)
+class ToolDef:
+    name: str
+    description: str
+    parameters: dict[str, Any]
+    executor: str  # "mock" | "calculator" | "sandbox"
+    mock_result: Any = None
+
+    def for_prompt(self) -> dict[str, Any]:
+        return {"name": self.name, "description": self.description,
+                "parameters": self.parameters}
+
+
+@dataclass(frozen=True, slots=True)
+class ExpectedCall:
+    name: str
+    args: dict[str, tuple[Any, ...]]  # argument -> accepted values (None: may be omitted)
+
+
+@dataclass(frozen=True, slots=True)
+class Case:
+    id: str
+    category: str
+    prompt: str
+    tools: tuple[ToolDef, ...]
+    expected: tuple[ExpectedCall, ...] = ()
+    setup: dict[str, Any] | None = None
+    expect: dict[str, Any] | None = None
+    turn_limit: int = 1
+
+    def tool(self, name: str) -> ToolDef | None:
+        return next((t for t in self.tools if t.name == name), None)
+
+
+@dataclass(frozen=True, slots=True)
+class Suite:
+    name: str
+    sha256: str  # of the data files, so results say exactly which cases they ran
+    instructions: str
+    cases: tuple[Case, ...]
+
+
+def _files() -> dict[str, str]:
+    folder = resources.files("gptoss_doctor.bench").joinpath("suites/tools")
+    return {name: folder.joinpath(f"{name}.json").read_text(encoding="utf-8")
+            for name in ("tools", *CATEGORIES)}
+
+
+def _turn_limit(category: str, raw: dict[str, Any], expected: int) -> int:
+    if category == "act":
+        return int(raw.get("turn_limit", DEFAULT_TURN_LIMIT))
+    if category == "parallel":
+        return expected + 2  # harmony makes one call per turn: room for each, plus two
+    return 1
+
+
+@lru_cache(maxsize=1)
+def load_suite() -> Suite:
+    """The whole suite; a broken data file is a bug, reported by the suite's own test."""
+    texts = _files()
+    library = json.loads(texts["tools"])
+    tools = {t["name"]: ToolDef(t["name"], t["description"], t["parameters"],
+                                t.get("executor", "mock"), t.get("mock_result"))
+             for t in library["tools"]}
+    cases: list[Case] = []
+    for category in CATEGORIES:
+        data = json.loads(texts[category])
+        for raw in data["cases"]:
+            expected = tuple(ExpectedCall(c["name"], {k: tuple(v) for k, v in c["args"].items()})
+                             for c in raw.get("expected", ()))
+            cases.append(Case(raw["id"], category, raw["prompt"],
+                              tuple(tools[name] for name in raw["tools"]), expected,
+                              raw.get("setup"), raw.get("expect"),
+                              _turn_limit(category, raw, len(expected))))
+    digest = hashlib.sha256("\0".join(texts[k] for k in sorted(texts)).encode()).hexdigest()
+    return Suite(SUITE_NAME, digest, library["instructions"], tuple(cases))
+
+
+def select(suite: Suite, categories: tuple[str, ...] = ()) -> tuple[Case, ...]:
+    """The suite's cases in the given categories (all when none are given)."""
+    unknown = [c for c in categories if c not in CATEGORIES]
+    if unknown:
+        raise UsageError(f"unknown category {unknown[0]!r}: choose from {', '.join(CATEGORIES)}")
+    return tuple(c for c in suite.cases if not categories or c.category in categories)
+
+
+def case_by_id(suite: Suite, case_id: str) -> Case | None:
+    return next((c for c in suite.cases if c.id == case_id), None)
