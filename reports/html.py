@@ -7,6 +7,7 @@ are embedded as JSON (with ``<`` escaped) so the page can be re-parsed.
 
 One record gives a full report; several give a comparison grouped by comparability: runs
 whose key properties differ in model, test shape or settings are shown apart with the reason.
+Speed runs and tool-use runs are compared in their own tables.
 """
 
 from __future__ import annotations
@@ -21,6 +22,10 @@ CHART_WIDTH, CHART_HEIGHT, MARGIN = 640, 260, 48
 # Properties that must be equal for two runs' numbers to be compared side by side; hardware
 # and engine are what a comparison is about, so they may differ.
 SAME_FOR_COMPARISON = ("model_sha256", "tests", "flash_attn", "n_batch", "n_ubatch")
+# Tool-use scores compare when the same cases ran on the same model the same way.
+SAME_FOR_TOOLS = ("model_sha256", "suite_sha256", "tests", "reasoning", "sampling",
+                  "max_tokens")
+PREVIEW_CHARS = 400
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,18 +37,25 @@ class Run:
 
     @property
     def rates(self) -> dict[str, float | None]:
-        return {t["name"]: t["mean_ts"] for t in self.record["tests"]}
+        return {t["name"]: t["mean_ts"] for t in self.record.get("tests", [])}
+
+    @property
+    def is_tools(self) -> bool:
+        return bool(self.record["suite"] == "tools")
 
 
 def label_for(record: dict[str, Any], index: int) -> str:
     machine = record["machine"]
     gpu = ", ".join(g["name"] for g in machine["gpus"]) or machine["cpu"]["brand"] or "CPU"
-    return f"#{index + 1} {gpu} · {record['config']['engine']}"
+    suite = " · tool use" if record["suite"] == "tools" else ""
+    return f"#{index + 1} {gpu} · {record['config']['engine']}{suite}"
 
 
 def comparable(a: dict[str, Any], b: dict[str, Any]) -> str | None:
     """None when ``a`` and ``b`` can be compared, else the reason they cannot."""
-    for key in SAME_FOR_COMPARISON:
+    if a["suite"] != b["suite"]:
+        return "a different suite"
+    for key in SAME_FOR_TOOLS if a["suite"] == "tools" else SAME_FOR_COMPARISON:
         if a["key_properties"].get(key) != b["key_properties"].get(key):
             return f"different {key.replace('_', ' ')}"
     return None
@@ -68,7 +80,7 @@ def groups(runs: list[Run]) -> list[tuple[list[Run], str | None]]:
 
 def _depth_series(record: dict[str, Any]) -> dict[str, list[tuple[int, float]]]:
     series: dict[str, list[tuple[int, float]]] = {}
-    for test in record["tests"]:
+    for test in record.get("tests", []):
         if test["mean_ts"] is None:
             continue
         series.setdefault(f"{test['kind']}{test['n_tokens']}", []).append(
@@ -116,12 +128,46 @@ def speedups(runs: list[Run], baseline: int) -> dict[str, dict[str, float | None
     return table
 
 
+def _model_source(model: dict[str, Any]) -> str:
+    name = model.get("name") or ""
+    if model.get("synthetic") and name.startswith("gpt-oss-"):
+        return f"--synthetic {name.split('-')[2].split(' ')[0]}"
+    return f"--model {model['path']}"
+
+
+def tool_cases(record: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per case: attempts passed, failure categories, mean latency, a preview of the first
+    attempt's output (escaped by the template like every other string)."""
+    cases: dict[str, list[dict[str, Any]]] = {}
+    for attempt in record["attempts"]:
+        cases.setdefault(attempt["case"], []).append(attempt)
+    rows = []
+    for case_id, attempts in cases.items():
+        first = attempts[0]["turns"][0]["completion_text"] if attempts[0]["turns"] else ""
+        rows.append({"id": case_id, "category": attempts[0]["category"],
+                     "passed": sum(a["grade"]["passed"] for a in attempts),
+                     "attempts": len(attempts),
+                     "failures": sorted({a["grade"]["failure"] for a in attempts
+                                         if a["grade"]["failure"]}),
+                     "reason": next((a["grade"]["reason"] for a in attempts
+                                     if not a["grade"]["passed"]), ""),
+                     "latency_s": sum(a["latency_s"] for a in attempts) / len(attempts),
+                     "preview": first[:PREVIEW_CHARS]})
+    return rows
+
+
 def reproduce_command(record: dict[str, Any]) -> str:
     config = record["config"]
-    model = record["model"]
-    source = (f"--synthetic {model['name'].split('-')[2].split(' ')[0]}"
-              if model.get("synthetic") and model.get("name", "").startswith("gpt-oss-")
-              else f"--model {model['path']}")
+    source = _model_source(record["model"])
+    if record["suite"] == "tools":
+        sampling = config["sampling"]
+        parts = ["gptoss-doctor bench tools", source, f"--repeats {config['repeats']}",
+                 f"--reasoning {config['reasoning']}", f"--max-tokens {config['max_tokens']}",
+                 f"--temperature {sampling['temperature']}", f"--top-p {sampling['top_p']}",
+                 f"--seed {sampling['seed']}", f"--threads {config['threads']}"]
+        if config.get("categories") and len(config["categories"]) < 5:
+            parts.append(f"--category {','.join(config['categories'])}")
+        return " ".join(parts)
     tests = sorted({f"{t['kind']}{t['n_tokens']}" for t in record["tests"]})
     depths = sorted({t["depth"] for t in record["tests"]})
     parts = ["gptoss-doctor bench speed", source, f"--tests {','.join(tests)}",
@@ -146,14 +192,17 @@ def render(records: list[dict[str, Any]], baseline: int = 0,
         autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True,
         lstrip_blocks=True)
     runs = [Run(label_for(r, i), r) for i, r in enumerate(records)]
-    grouped = groups(runs)
+    grouped = groups([run for run in runs if not run.is_tools])
+    tool_runs = [run for run in runs if run.is_tools]
+    tool_groups = groups(tool_runs) if len(tool_runs) > 1 else []  # one run has its own table
     # Bars only ever put comparable runs side by side.
     bars = [bar_chart(group, name) for group, _reason in grouped if len(group) > 1
             for name in group[0].rates]
     template = environment.get_template("report.html.j2")
     return template.render(
         version=__version__, runs=runs, single=len(runs) == 1, groups=grouped,
-        baseline=baseline, speedups=speedups(runs, baseline),
+        baseline=baseline, speedups=speedups(runs, baseline), tool_groups=tool_groups,
+        tool_cases={run.label: tool_cases(run.record) for run in runs if run.is_tools},
         depth_charts=[(run, line_chart(s)) for run in runs if (s := _depth_series(run.record))],
         bar_charts=bars,
         reproduce={run.label: reproduce_command(run.record) for run in runs},

@@ -22,6 +22,7 @@ RESULTS = FIXTURES / "results"
 TWENTY_B = RESULTS / "synthetic-20b-cpu-2threads.json"
 TINY = RESULTS / "synthetic-tiny-cpu.json"
 SMOL = RESULTS / "smollm2-cpu-2threads.json"
+TOOLS = RESULTS / "synthetic-tiny-tools.json"  # bench tools --synthetic tiny --max-tokens 32
 
 
 def load(path: Path) -> dict[str, Any]:
@@ -114,11 +115,12 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_report_command_writes_one_file(tmp_path: Path) -> None:
     out = tmp_path / "cmp.html"
-    done = _cli(str(SMOL), str(TWENTY_B), str(TINY), "-o", str(out), "--baseline", str(TINY))
+    done = _cli(str(SMOL), str(TWENTY_B), str(TINY), str(TOOLS), "-o", str(out),
+                "--baseline", str(TINY))
     assert done.returncode == 0, done.stderr
     page = out.read_text()
-    assert "comparison of 3 runs" in page and "Preflight verdict on this machine" in page
-    assert len(embedded(page)) == 3
+    assert "comparison of 4 runs" in page and "Preflight verdict on this machine" in page
+    assert len(embedded(page)) == 4 and "Tool-use comparison" not in page  # one tools run
 
 
 @pytest.mark.parametrize(("make", "message"), [
@@ -150,3 +152,40 @@ def test_bars_never_put_incomparable_runs_side_by_side() -> None:
     page = render([load(SMOL), load(TWENTY_B)])
     assert "<svg role=\"img\" aria-labelledby=\"bar-" not in page
     assert "(1.00×)" not in page  # a group of one has no speedup to show
+
+
+def test_tool_use_report_shows_scores_cases_and_the_command() -> None:
+    record = load(TOOLS)
+    page = render([record])
+    assert "gpt-oss tool-use report" in page and "Synthetic weights" in page
+    assert "prompts rendered and parsed by openai-harmony" in page
+    for name, score in record["scores"]["by_category"].items():
+        failures = ", ".join(f"{f} {n}" for f, n in score["failures"].items())
+        assert f"<th scope=\"row\">{name}</th><td class=\"num\">{score['cases']}</td>" in page
+        assert failures in page
+    for attempt in record["attempts"]:
+        assert f"<th scope=\"row\">{attempt['case']}</th>" in page
+    assert ("gptoss-doctor bench tools --synthetic tiny --repeats 2 --reasoning low "
+            "--max-tokens 32 --temperature 1.0 --top-p 1.0 --seed 0") in page
+    assert "No tool-use results" not in page and "<h3>Speed</h3>" not in page
+    assert embedded(page) == [record]
+
+
+def test_model_output_in_tool_use_results_is_escaped() -> None:
+    record = load(TOOLS)
+    evil = '<script>alert("tool")</script>'
+    record["attempts"][0]["turns"][0]["completion_text"] = evil
+    record["attempts"][0]["grade"]["reason"] = evil
+    page = render([record])
+    assert evil not in page and "&lt;script&gt;alert(&#34;tool&#34;)&lt;/script&gt;" in page
+
+
+def test_tool_use_and_speed_runs_are_compared_apart() -> None:
+    tools, other = load(TOOLS), load(TOOLS)
+    other["config"]["reasoning"] = "high"
+    other["key_properties"]["reasoning"] = "high"
+    page = render([load(TINY), tools, other])
+    assert "<h2>Speed comparison</h2>" in page and "<h2>Tool-use comparison</h2>" in page
+    assert "Not comparable with the first group (different reasoning)" in page
+    same = render([tools, load(TOOLS)])
+    assert "Not comparable" not in same and "<h2>Speed comparison</h2>" not in same

@@ -34,13 +34,15 @@ def _chromium(profile: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 def test_report_renders_cleanly_in_headless_chromium(tmp_path: Path) -> None:
     records = [json.loads((FIXTURES / "results" / name).read_text()) for name in
-               ("synthetic-20b-cpu-2threads.json", "synthetic-tiny-cpu.json")]
+               ("synthetic-20b-cpu-2threads.json", "synthetic-tiny-cpu.json",
+                "synthetic-tiny-tools.json")]
     records[1]["model"]["name"] = "<script>document.title='pwned'</script>"
     page = tmp_path / "report.html"
     page.write_text(render(records))
     dom = _chromium(tmp_path / "p1", "--dump-dom", page.as_uri())
     assert dom.returncode == 0, dom.stderr[-2000:]
-    assert "comparison of 2 runs" in dom.stdout and "pp64 @ d512" in dom.stdout
+    assert "comparison of 3 runs" in dom.stdout and "pp64 @ d512" in dom.stdout
+    assert "Tool-use comparison" in dom.stdout
     assert "pwned" not in dom.stdout.split("<title>")[1].split("</title>")[0]
     ARTIFACTS.mkdir(exist_ok=True)
     shot = ARTIFACTS / "report.png"
