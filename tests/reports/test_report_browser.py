@@ -42,7 +42,7 @@ def test_report_renders_cleanly_in_headless_chromium(tmp_path: Path) -> None:
     dom = _chromium(tmp_path / "p1", "--dump-dom", page.as_uri())
     assert dom.returncode == 0, dom.stderr[-2000:]
     assert "comparison of 3 runs" in dom.stdout and "pp64 @ d512" in dom.stdout
-    assert "Tool-use comparison" in dom.stdout
+    assert "act-create-file" in dom.stdout and "pass^2" in dom.stdout
     assert "pwned" not in dom.stdout.split("<title>")[1].split("</title>")[0]
     ARTIFACTS.mkdir(exist_ok=True)
     shot = ARTIFACTS / "report.png"
