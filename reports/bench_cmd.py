@@ -222,15 +222,7 @@ def speed_command(model_path: Path | None, synthetic: str | None, reps: int,
         engine.close()
     test_dicts = [_asdict(t) for t in outcomes]
     record: dict[str, Any] = {
-        "kind": results.RESULTS_KIND, "schema_version": results.SCHEMA_VERSION,
-        "tool_version": __version__, "created_at": dt.datetime.now(dt.UTC).isoformat(
-            timespec="seconds"),
-        "suite": "speed", "status": "interrupted" if interrupted else "complete",
-        "machine": to_dict(snap),
-        "software": {"python": snap.os.python_version, **build,
-                     "backends": list(snap.software.llama_cpp.backends)
-                     if snap.software.llama_cpp else []},
-        "model": {**_asdict(info), "sha256": digest},
+        **envelope("speed", interrupted, snap, build, info, digest),
         "config": {"engine": "llama.cpp", "threads": engine.threads, "reps": reps,
                    "n_ctx": settings.n_ctx, "n_batch": settings.n_batch,
                    "n_ubatch": settings.n_ubatch, "n_gpu_layers": layers,
@@ -263,6 +255,22 @@ def speed_command(model_path: Path | None, synthetic: str | None, reps: int,
     if interrupted:
         err.print("interrupted: finished tests were kept")
         sys.exit(130)
+
+
+def envelope(suite: str, interrupted: bool, snap: HardwareSnapshot, build: dict[str, Any],
+             info: gguf_info.ModelInfo, digest: str) -> dict[str, Any]:
+    """What every suite's results record starts with: the run, machine, software, model."""
+    return {
+        "kind": results.RESULTS_KIND, "schema_version": results.SCHEMA_VERSION,
+        "tool_version": __version__,
+        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "suite": suite, "status": "interrupted" if interrupted else "complete",
+        "machine": to_dict(snap),
+        "software": {"python": snap.os.python_version, **build,
+                     "backends": list(snap.software.llama_cpp.backends)
+                     if snap.software.llama_cpp else []},
+        "model": {**_asdict(info), "sha256": digest},
+    }
 
 
 def _asdict(value: Any) -> dict[str, Any]:

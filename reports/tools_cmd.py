@@ -24,8 +24,7 @@ from gptoss_doctor.bench import gguf_info, grade, harmony, results, tool_run, to
 from gptoss_doctor.bench.synth import SHAPES
 from gptoss_doctor.errors import UsageError
 from gptoss_doctor.probe import snapshot as take_snapshot
-from gptoss_doctor.probe.serialize import to_dict
-from gptoss_doctor.reports.bench_cmd import _asdict, _hash, _planned, _synthetic_model
+from gptoss_doctor.reports.bench_cmd import _asdict, _hash, _planned, _synthetic_model, envelope
 
 RECIPE_KIND = "gptoss-doctor/recipe"
 LOAD_KEYS = ("n_batch", "n_ubatch", "flash_attn", "swa_full", "use_mmap", "n_gpu_layers",
@@ -141,7 +140,8 @@ def _regrade(source: Path, output: Path | None, as_json: bool) -> None:
 @click.option("--timeout", "timeout_s", type=click.FloatRange(min=0, min_open=True),
               default=300.0, show_default=True, help="Seconds per attempt.")
 @click.option("--ctx", "n_ctx", type=click.IntRange(min=512), default=16384, show_default=True,
-              help="Context length to load the model with.")
+              help="Context length to load the model with (also with --recipe: the suite "
+              "needs far less than a served model's context).")
 @click.option("--threads", type=click.IntRange(min=1), default=None)
 @click.option("--n-gpu-layers", type=int, default=None,
               help="Layers to offload (default: the recipe or the doctor's plan).")
@@ -210,15 +210,7 @@ def tools_command(model_path: Path | None, recipe_path: Path | None, synthetic: 
     finally:
         engine.close()
     record: dict[str, Any] = {
-        "kind": results.RESULTS_KIND, "schema_version": results.SCHEMA_VERSION,
-        "tool_version": __version__,
-        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "suite": "tools", "status": "interrupted" if interrupted else "complete",
-        "machine": to_dict(snap),
-        "software": {"python": snap.os.python_version, **build,
-                     "backends": list(snap.software.llama_cpp.backends)
-                     if snap.software.llama_cpp else []},
-        "model": {**_asdict(info), "sha256": digest},
+        **envelope("tools", interrupted, snap, build, info, digest),
         "config": {"engine": "llama.cpp", "threads": engine.threads, "n_ctx": settings.n_ctx,
                    "n_batch": settings.n_batch, "n_ubatch": settings.n_ubatch,
                    "n_gpu_layers": settings.n_gpu_layers, "flash_attn": settings.flash_attn,

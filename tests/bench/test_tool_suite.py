@@ -165,3 +165,26 @@ def test_regrade_reproduces_and_reports_changes() -> None:
                                           "failure": "wrong_args"}}]
     _, changes = tool_run.regrade(tampered, SUITE)
     assert changes == ["simple-time-tokyo #0: wrong_args -> pass"]
+
+
+class Interrupting(ScriptedEngine):
+    """Ctrl-C arrives at the eighth sampled token: during the second attempt."""
+
+    def __init__(self, turns: Sequence[str]) -> None:
+        super().__init__(turns)
+        self.sampled = 0
+
+    def logits(self) -> np.ndarray:
+        self.sampled += 1
+        if self.sampled == 8:
+            raise KeyboardInterrupt
+        return super().logits()
+
+
+def test_ctrl_c_keeps_the_finished_attempts() -> None:
+    cases = [c for c in SUITE.cases if c.category == "irrelevance"][:3]
+    engine = Interrupting(["<|channel|>final<|message|>Hi<|return|>"] * 3)
+    attempts, interrupted = tool_run.run_suite(engine, SUITE, cases, GREEDY)
+    assert interrupted is True
+    # the first attempt (five tokens) finished and was graded; the second was cut off
+    assert [(a["case"], a["grade"]["passed"]) for a in attempts] == [(cases[0].id, True)]
