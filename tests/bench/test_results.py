@@ -55,7 +55,8 @@ def test_bad_results_files_are_refused(tmp_path: Path, content: str, message: st
 
 
 def test_key_properties_name_what_makes_runs_comparable() -> None:
-    record = {"machine": {"cpu": {"brand": "AMD EPYC"}, "gpus": [{"name": "RTX 4090"}]},
+    record = {"suite": "speed",
+              "machine": {"cpu": {"brand": "AMD EPYC"}, "gpus": [{"name": "RTX 4090"}]},
               "model": {"sha256": "ab", "file_name": "m.gguf", "synthetic": True},
               "config": {"engine": "llama.cpp", "threads": 2, "flash_attn": True},
               "software": {"backends": ["CUDA", "CPU"]},
@@ -63,3 +64,18 @@ def test_key_properties_name_what_makes_runs_comparable() -> None:
     keys = results.key_properties(record)
     assert keys["gpus"] == ["RTX 4090"] and keys["model_sha256"] == "ab"
     assert keys["tests"] == ["pp512", "tg128"] and keys["backends"] == ["CUDA", "CPU"]
+
+
+def test_tool_use_key_properties_add_renderer_sampling_and_the_cases() -> None:
+    record = {"suite": "tools", "machine": {"cpu": {"brand": "AMD EPYC"}, "gpus": []},
+              "model": {"sha256": "ab", "file_name": "m.gguf", "synthetic": False},
+              "config": {"engine": "llama.cpp", "threads": 2, "renderer": "openai-harmony",
+                         "reasoning": "high", "sampling": {"temperature": 1.0, "top_p": 1.0,
+                                                           "seed": 0},
+                         "max_tokens": 64, "suite": {"sha256": "cd"}},
+              "software": {"backends": ["CPU"]},
+              "attempts": [{"case": "b"}, {"case": "a"}, {"case": "b"}]}
+    keys = results.key_properties(record)
+    assert keys["tests"] == ["a", "b"] and keys["suite_sha256"] == "cd"
+    assert (keys["renderer"], keys["reasoning"], keys["max_tokens"]) == (
+        "openai-harmony", "high", 64)
