@@ -140,10 +140,10 @@ def _check_args(case: Case, call: Call) -> tuple[str, str] | dict[str, Any]:
     return args
 
 
-def _grade_single(case: Case, parsed: harmony.ParsedCompletion) -> tuple[str | None, str]:
-    calls = calls_of(parsed)
+def _grade_single(case: Case, calls: Sequence[Call], ended_with: str
+                  ) -> tuple[str | None, str]:
     if not calls:
-        cut = " (stopped at the token limit)" if parsed.ended_with == "nothing" else ""
+        cut = " (stopped at the token limit)" if ended_with == "nothing" else ""
         return "no_call", f"no tool call{cut}"
     call, expected = calls[0], case.expected[0]
     if call.name != expected.name:
@@ -257,7 +257,7 @@ def grade(case: Case, transcript: Transcript) -> Grade:
                      or "no output", quirks, calls)
     refusals = 0
     if case.category in ("simple", "multiple"):
-        failure, reason = _grade_single(case, parsed[0])
+        failure, reason = _grade_single(case, calls, parsed[0].ended_with)
     elif case.category == "parallel":
         failure, reason = _grade_parallel(case, list(calls))
     elif case.category == "irrelevance":

@@ -28,9 +28,8 @@ FIXED_DATE = "2026-01-01"  # pinned so prompts, and their token counts, are repr
 CHAT_QUESTION = ("Explain in a few paragraphs how a mixture-of-experts transformer decides "
                  "which experts process each token, and why that makes generation fast.")
 RENDERER = "openai-harmony"
-START, CHANNEL, MESSAGE, END = 200006, 200005, 200008, 200007
+START, CHANNEL, MESSAGE = 200006, 200005, 200008
 CHANNELS = ("analysis", "commentary", "final")
-QUIRKS = ("recipient_in_role", "call_on_analysis", "missing_call_token")
 
 
 @lru_cache(maxsize=1)

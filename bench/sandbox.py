@@ -59,6 +59,23 @@ def calculate(expression: str) -> int | float:
     return value(tree)
 
 
+def _calculator(args: dict[str, Any]) -> dict[str, Any]:
+    return {"result": calculate(str(args["expression"]))}
+
+
+def _guarded(action: Callable[[], Any], refusals: list[str]) -> Any:
+    """Run a tool; a failure becomes ``{"error": ...}`` for the model, a refusal is counted."""
+    try:
+        return action()
+    except Refused as exc:
+        refusals.append(str(exc))
+        return {"error": f"refused: {exc}"}
+    except (ToolFailure, KeyError, TypeError) as exc:
+        return {"error": str(exc) or type(exc).__name__}
+    except OSError as exc:
+        return {"error": exc.strerror or str(exc)}
+
+
 class Sandbox:
     """A folder and a key-value store that the ``act`` tools work in."""
 
@@ -93,19 +110,11 @@ class Sandbox:
 
     def call(self, name: str, args: dict[str, Any]) -> Any:
         """Run one tool call; errors come back as ``{"error": ...}`` (refusals are counted)."""
-        try:
-            return self._dispatch(name, args)
-        except Refused as exc:
-            self.refusals.append(str(exc))
-            return {"error": f"refused: {exc}"}
-        except (ToolFailure, KeyError, TypeError) as exc:
-            return {"error": str(exc) or type(exc).__name__}
-        except OSError as exc:
-            return {"error": exc.strerror or str(exc)}
+        return _guarded(lambda: self._dispatch(name, args), self.refusals)
 
     def _dispatch(self, name: str, args: dict[str, Any]) -> Any:
         if name == "calculate":
-            return {"result": calculate(str(args["expression"]))}
+            return _calculator(args)
         if name == "kv_set":
             self.kv[str(args["key"])] = str(args["value"])
             return {"stored": True}
@@ -150,9 +159,6 @@ def answer(tool_executor: str, mock_result: Any, sandbox: Sandbox | None, name: 
     """The result a call gets: the real tool, or the tool's fixed mock answer."""
     if tool_executor in ("calculator", "sandbox") and sandbox is not None:
         return sandbox.call(name, args)
-    if tool_executor == "calculator":
-        try:
-            return {"result": calculate(str(args.get("expression", "")))}
-        except ToolFailure as exc:
-            return {"error": str(exc)}
+    if tool_executor == "calculator":  # needs no folder
+        return _guarded(lambda: _calculator(args), [])
     return json.loads(json.dumps(mock_result))

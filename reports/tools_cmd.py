@@ -23,10 +23,10 @@ from gptoss_doctor import __version__
 from gptoss_doctor.bench import gguf_info, grade, harmony, results, tool_run, tool_suite
 from gptoss_doctor.bench.synth import SHAPES
 from gptoss_doctor.errors import UsageError
+from gptoss_doctor.install.recipe import RECIPE_KIND
 from gptoss_doctor.probe import snapshot as take_snapshot
 from gptoss_doctor.reports.bench_cmd import _asdict, _hash, _planned, _synthetic_model, envelope
 
-RECIPE_KIND = "gptoss-doctor/recipe"
 LOAD_KEYS = ("n_batch", "n_ubatch", "flash_attn", "swa_full", "use_mmap", "n_gpu_layers",
              "n_cpu_moe")
 
@@ -51,12 +51,8 @@ def _read_recipe(path: Path) -> tuple[Path, dict[str, Any]]:
 
 
 def _categories(values: tuple[str, ...]) -> tuple[str, ...]:
-    names = tuple(part.strip() for value in values for part in value.split(",") if part.strip())
-    unknown = [n for n in names if n not in tool_suite.CATEGORIES]
-    if unknown:
-        raise click.UsageError(f"unknown category {unknown[0]!r}: choose from "
-                               f"{', '.join(tool_suite.CATEGORIES)}")
-    return names
+    """``--category a,b --category c`` -> ("a", "b", "c"); ``tool_suite.select`` checks them."""
+    return tuple(part.strip() for value in values for part in value.split(",") if part.strip())
 
 
 def _table(record: dict[str, Any]) -> Table:
