@@ -14,9 +14,10 @@ nox.options.reuse_existing_virtualenvs = True
 
 @nox.session(python="3.11")
 def tests(session: nox.Session) -> None:
-    """The whole test suite, including the llama.cpp estimator checks."""
+    """The whole test suite, including the llama.cpp checks and the endpoint tests against
+    llama-cpp-python's own server."""
     session.env["CMAKE_BUILD_PARALLEL_LEVEL"] = session.env.get("CMAKE_BUILD_PARALLEL_LEVEL", "2")
-    session.install(".[test,llama]")
+    session.install(".[test,llama,server]")
     session.run("pytest", *session.posargs)
 
 

@@ -80,6 +80,22 @@ def pending_call(parsed: harmony.ParsedCompletion) -> Call | None:
     return calls_of(parsed)[-1]
 
 
+def pending_calls(parsed: harmony.ParsedCompletion) -> list[Call]:
+    """Every call the loop answers after this turn: the trailing calls of a server's turn,
+    else the one harmony call it ends with."""
+    if not parsed.parallel_calls:
+        call = pending_call(parsed)
+        return [call] if call is not None else []
+    if parsed.error:
+        return []
+    trailing: list[harmony.ParsedMessage] = []
+    for message in reversed(parsed.messages):
+        if not message.recipient:
+            break
+        trailing.insert(0, message)
+    return [Call(m.recipient or "", tool_name(m.recipient or ""), m.text) for m in trailing]
+
+
 def final_text(parsed: harmony.ParsedCompletion) -> str | None:
     finals = [m.text for m in parsed.messages if m.channel == "final" and not m.recipient]
     return finals[-1] if finals else None
@@ -220,14 +236,13 @@ def state_mismatch(case: Case, sandbox: Sandbox, final: str | None) -> str | Non
     return None
 
 
-def _grade_act(case: Case, parsed: list[harmony.ParsedCompletion],
+def _grade_act(case: Case, parsed: Sequence[harmony.ParsedCompletion],
                end: str) -> tuple[str | None, str, int]:
     with tempfile.TemporaryDirectory(prefix="gptoss-replay-") as folder:
         sandbox = Sandbox(Path(folder) / "work", case.setup)
         calls = 0
         for turn in parsed:
-            call = pending_call(turn)
-            if call is not None:
+            for call in pending_calls(turn):
                 calls += 1
                 respond(case, sandbox, call)
         final = final_text(parsed[-1]) if parsed else None
@@ -247,8 +262,14 @@ def _grade_act(case: Case, parsed: list[harmony.ParsedCompletion],
 
 
 def grade(case: Case, transcript: Transcript) -> Grade:
-    """The grade of one attempt at ``case``."""
-    parsed = [harmony.parse_completion(turn) for turn in transcript.turns]
+    """The grade of one attempt at ``case`` from its completion tokens."""
+    return grade_parsed(case, [harmony.parse_completion(t) for t in transcript.turns],
+                        transcript.end)
+
+
+def grade_parsed(case: Case, parsed: Sequence[harmony.ParsedCompletion], end: str) -> Grade:
+    """The grade of one attempt from its parsed turns (tokens parsed by openai-harmony, or
+    a server's own parsed messages) and how the loop ended."""
     quirks = tuple(sorted({q for p in parsed for q in p.quirks}))
     calls = tuple(c for p in parsed for c in calls_of(p))
     broken = next((p for p in parsed if p.error), None)
@@ -268,7 +289,7 @@ def grade(case: Case, transcript: Transcript) -> Grade:
         else:
             failure, reason = None, "answered without calling a tool"
     else:
-        failure, reason, refusals = _grade_act(case, parsed, transcript.end)
+        failure, reason, refusals = _grade_act(case, parsed, end)
     return Grade(failure is None, failure, reason, quirks, calls, refusals)
 
 

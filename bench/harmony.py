@@ -131,6 +131,9 @@ class ParsedCompletion:
     error: str | None
     quirks: tuple[str, ...]
     ended_with: str  # "<|call|>" | "<|return|>" | "nothing" (cut off)
+    # A server's parsed turn may end in several calls at once (parallel ``tool_calls``),
+    # all of which are answered; a harmony turn stops at its one ``<|call|>``.
+    parallel_calls: bool = False
 
 
 def _role_recipients(tokens: Sequence[int]) -> bool:
@@ -180,3 +183,19 @@ def parse_completion(tokens: Sequence[int]) -> ParsedCompletion:
     if messages[-1].recipient and ended != "<|call|>":
         quirks.append("missing_call_token")
     return ParsedCompletion(messages, None, tuple(quirks), ended)
+
+
+def count_tokens(text: str) -> int:
+    """o200k tokens in ``text`` (how endpoint runs count when a server reports no usage)."""
+    return len(_encoding().encode(text, allowed_special="all"))
+
+
+@lru_cache(maxsize=1)
+def single_token_words() -> tuple[str, ...]:
+    """Lower-case words that are one o200k token each with their leading space: a text of
+    N of them is exactly N tokens, so endpoint prompts have controlled lengths."""
+    encoding = _encoding()
+    words = (encoding.decode([i]) for i in range(1000, 30000))
+    return tuple(w for w in words
+                 if len(w) > 4 and w[0] == " " and w[1:].isascii() and w[1:].isalpha()
+                 and w[1:].islower())

@@ -13,6 +13,12 @@ Layout (``schema_version`` 1)::
     memory         peak RSS; roofline           bytes per token, bandwidth, % for tg tests
     key_properties what must match for two runs to be compared
 
+Runs against an OpenAI-compatible server (``config.engine`` "endpoint") keep the same
+layout with what the client can know: an ``endpoint`` section (URL, host class, served
+model id, identity headers, LM Studio's view, the API key's variable name — never the
+key), ``concurrency`` (every request of every level) for speed, and ``status`` "partial"
+when some requests failed; their model facts and engine settings may be null.
+
 The ``tools`` suite shares the envelope (machine, software, model, config with the renderer,
 reasoning effort, sampling and the suite's hash) and adds ``attempts`` (every raw completion
 as token ids and text, the tool results fed back, the grade) and ``scores`` (pass@k, pass^k
@@ -69,6 +75,15 @@ def key_properties(record: dict[str, Any]) -> dict[str, Any]:
         "n_batch": config.get("n_batch"),
         "n_ubatch": config.get("n_ubatch"),
     }
+    endpoint = record.get("endpoint")
+    common["method"] = "endpoint" if endpoint else "in-process"
+    if endpoint:
+        common.update({"host_class": endpoint["host_class"], "model_id": endpoint["model_id"],
+                       "server": endpoint["headers"].get("server")})
+        if endpoint["host_class"] != "local":  # the snapshot is the client's, not the server's
+            common.update({"cpu": None, "gpus": []})
+        if record["suite"] == "speed":
+            common["concurrency"] = config["concurrency"]
     if record["suite"] == "tools":
         return {**common, "renderer": config["renderer"], "reasoning": config["reasoning"],
                 "sampling": config["sampling"], "max_tokens": config["max_tokens"],

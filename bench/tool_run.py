@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from gptoss_doctor.bench import grade, harmony, vocab
+from gptoss_doctor.bench import chat_turns, grade, harmony, vocab
 from gptoss_doctor.bench.sandbox import Sandbox
 from gptoss_doctor.bench.tool_suite import Case, Suite, case_by_id
 from gptoss_doctor.errors import DoctorError
@@ -177,9 +177,11 @@ def run_attempt(engine: GenerationEngine, suite: Suite, case: Case, settings: Ru
     return record
 
 
-def transcript_of(attempt: dict[str, Any]) -> grade.Transcript:
-    return grade.Transcript(tuple(tuple(t["completion_ids"]) for t in attempt["turns"]),
-                            attempt["end"])
+def parsed_turns(attempt: dict[str, Any]) -> list[harmony.ParsedCompletion]:
+    """Each turn parsed again: its tokens by openai-harmony, or a server's message (endpoint
+    runs store the message instead of tokens) the way ``chat_turns`` reads it."""
+    return [chat_turns.parse(t["message"], t.get("finish_reason"))[0] if "message" in t
+            else harmony.parse_completion(t["completion_ids"]) for t in attempt["turns"]]
 
 
 def grade_record(case: Case, attempt: dict[str, Any]) -> dict[str, Any]:
@@ -187,7 +189,7 @@ def grade_record(case: Case, attempt: dict[str, Any]) -> dict[str, Any]:
         error = next((t.get("error") for t in attempt["turns"] if t.get("error")), "")
         return {"passed": False, "strict_passed": False, "failure": "engine_error",
                 "reason": error, "quirks": [], "calls": [], "sandbox_refusals": 0}
-    result = grade.grade(case, transcript_of(attempt))
+    result = grade.grade_parsed(case, parsed_turns(attempt), attempt["end"])
     return {"passed": result.passed, "strict_passed": result.strict_passed,
             "failure": result.failure, "reason": result.reason, "quirks": list(result.quirks),
             "calls": [{"recipient": c.recipient, "arguments": c.arguments}
@@ -207,14 +209,22 @@ def run_suite(engine: GenerationEngine, suite: Suite, cases: Sequence[Case],
               clock: Callable[[], float] = time.perf_counter
               ) -> tuple[list[dict[str, Any]], bool]:
     """Every case ``repeats`` times; returns (attempts, interrupted). Ctrl-C keeps what ran."""
+    return run_cases(lambda case, attempt: run_attempt(engine, suite, case, settings, attempt,
+                                                       clock=clock),
+                     cases, repeats, progress)
+
+
+def run_cases(run_one: Callable[[Case, int], dict[str, Any]], cases: Sequence[Case],
+              repeats: int, progress: Callable[[Case, int], None] | None = None
+              ) -> tuple[list[dict[str, Any]], bool]:
+    """``run_one(case, attempt)`` for every case and attempt; (attempts, interrupted)."""
     attempts: list[dict[str, Any]] = []
     try:
         for case in cases:
             for attempt in range(repeats):
                 if progress is not None:
                     progress(case, attempt)
-                attempts.append(run_attempt(engine, suite, case, settings, attempt,
-                                            clock=clock))
+                attempts.append(run_one(case, attempt))
     except KeyboardInterrupt:
         return attempts, True
     return attempts, False

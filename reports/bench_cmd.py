@@ -131,9 +131,21 @@ def _table(record: dict[str, Any]) -> Table:
     return table
 
 
+def endpoint_options(function: Any) -> Any:
+    """``--endpoint URL --api-key-env VAR --timeout S``, shared by speed and tools."""
+    function = click.option("--api-key-env", metavar="VAR", default=None,
+                            help="With --endpoint: the environment variable holding the API "
+                            "key (default for LM Studio on :1234: LM_API_TOKEN when set). "
+                            "The key is never printed or stored.")(function)
+    return click.option("--endpoint", "endpoint_url", metavar="URL", default=None,
+                        help="Benchmark an OpenAI-compatible server instead, e.g. "
+                        "http://127.0.0.1:1234/v1 (LM Studio, Ollama, llama-server, vLLM); "
+                        "--model then names the served model.")(function)
+
+
 @bench_group.command("speed")
-@click.option("--model", "model_path", type=click.Path(path_type=Path, dir_okay=False),
-              help="A GGUF file to measure.")
+@click.option("--model", "model_arg", metavar="PATH|NAME",
+              help="A GGUF file to measure (with --endpoint: the served model's name).")
 @click.option("--synthetic", type=click.Choice(sorted(SHAPES)),
               help="Measure a synthetic gpt-oss of this shape (written on first use).")
 @click.option("--reps", type=click.IntRange(min=1), default=5, show_default=True)
@@ -149,15 +161,40 @@ def _table(record: dict[str, Any]) -> Table:
               help="Keep the experts of the first N layers on the CPU (default: the plan).")
 @click.option("--chat/--no-chat", default=True, show_default=True,
               help="Also measure TTFT and generation through a harmony prompt (gpt-oss).")
+@endpoint_options
+@click.option("--concurrency", default="1", show_default=True,
+              help="With --endpoint: parallel streams per level, e.g. 1,2,4,8.")
+@click.option("--timeout", "timeout_s", type=click.FloatRange(min=0, min_open=True),
+              default=120.0, show_default=True, help="With --endpoint: seconds per request.")
 @click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False),
               help="Results file (default: gptoss-bench-speed-<time>.json).")
 @click.option("--json", "as_json", is_flag=True, help="Print the results record as JSON.")
-def speed_command(model_path: Path | None, synthetic: str | None, reps: int,
+def speed_command(model_arg: str | None, synthetic: str | None, reps: int,
                   tests_text: str | None, depths: str | None, protocol: str | None,
                   threads: int | None, n_gpu_layers: int | None, n_cpu_moe: int | None,
-                  chat: bool,
+                  chat: bool, endpoint_url: str | None, api_key_env: str | None,
+                  concurrency: str, timeout_s: float,
                   output: Path | None, as_json: bool) -> None:
-    """Speed tests named and measured like llama-bench, plus TTFT and chat speed."""
+    """Speed tests named and measured like llama-bench, plus TTFT and chat speed.
+
+    With --endpoint: the same shapes over streamed Chat Completions (TTFT, decode tok/s,
+    end-to-end latency) at each --concurrency level.
+    """
+    if endpoint_url is not None:
+        from gptoss_doctor.reports import endpoint_cmd
+
+        if synthetic or protocol or depths:
+            raise click.UsageError("--synthetic, --protocol and --depths are for in-process "
+                                   "runs; an endpoint serves its own model")
+        endpoint_cmd.check_no_local_options(threads=threads, n_gpu_layers=n_gpu_layers,
+                                            n_cpu_moe=n_cpu_moe)
+        endpoint_cmd.speed(endpoint_url, model_arg, api_key_env, timeout_s,
+                           speed.parse_tests(tests_text or "pp512,tg128"), reps, concurrency,
+                           _target("speed", output), as_json)
+        return
+    if api_key_env or concurrency != "1":
+        raise click.UsageError("--api-key-env and --concurrency need --endpoint URL")
+    model_path = Path(model_arg) if model_arg else None
     if (model_path is None) == (synthetic is None):
         raise click.UsageError("give exactly one of --model PATH or --synthetic SHAPE")
     if protocol and (tests_text or depths):
@@ -168,9 +205,7 @@ def speed_command(model_path: Path | None, synthetic: str | None, reps: int,
         raise click.UsageError(f"bad --depths {depths!r}: use numbers like 0,4096") from None
     tests = (speed.protocol_tests(protocol) if protocol
              else speed.parse_tests(tests_text or "pp512,tg128", depth_list))
-    target = output or Path(f"gptoss-bench-speed-{dt.datetime.now():%Y%m%d-%H%M%S}.json")
-    if not target.resolve().parent.is_dir():
-        raise click.UsageError(f"folder {target.parent} does not exist")
+    target = _target("speed", output)
     err = Console(stderr=True)
     path = _synthetic_model(synthetic, err) if synthetic else model_path
     assert path is not None
@@ -255,6 +290,14 @@ def speed_command(model_path: Path | None, synthetic: str | None, reps: int,
     if interrupted:
         err.print("interrupted: finished tests were kept")
         sys.exit(130)
+
+
+def _target(suite: str, output: Path | None) -> Path:
+    """The results file to write (default: gptoss-bench-<suite>-<time>.json here)."""
+    target = output or Path(f"gptoss-bench-{suite}-{dt.datetime.now():%Y%m%d-%H%M%S}.json")
+    if not target.resolve().parent.is_dir():
+        raise click.UsageError(f"folder {target.parent} does not exist")
+    return target
 
 
 def envelope(suite: str, interrupted: bool, snap: HardwareSnapshot, build: dict[str, Any],

@@ -7,7 +7,9 @@ are embedded as JSON (with ``<`` escaped) so the page can be re-parsed.
 
 One record gives a full report; several give a comparison grouped by comparability: runs
 whose key properties differ in model, test shape or settings are shown apart with the reason.
-Speed runs and tool-use runs are compared in their own tables.
+Speed runs and tool-use runs are compared in their own tables. Runs measured over an
+OpenAI-compatible endpoint stand next to in-process runs of the same model and tests, with
+what differs (method, server, settings) listed under the table.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from gptoss_doctor import __version__
 
@@ -22,6 +25,12 @@ CHART_WIDTH, CHART_HEIGHT, MARGIN = 640, 260, 48
 # Properties that must be equal for two runs' numbers to be compared side by side; hardware
 # and engine are what a comparison is about, so they may differ.
 SAME_FOR_COMPARISON = ("model_sha256", "tests", "flash_attn", "n_batch", "n_ubatch")
+# An endpoint's client cannot see the server's load settings: runs measured over HTTP are
+# compared with in-process ones on the model and tests only, and the differences are listed.
+SETTINGS = ("flash_attn", "n_batch", "n_ubatch")
+DIFFERENCES = ("method", "engine", "renderer", "host_class", "server", "cpu", "gpus",
+               "threads", "n_gpu_layers", "n_cpu_moe", "flash_attn", "n_batch", "n_ubatch",
+               "concurrency")
 # Tool-use scores compare when the same cases ran on the same model the same way.
 SAME_FOR_TOOLS = ("model_sha256", "suite_sha256", "tests", "reasoning", "sampling",
                   "max_tokens")
@@ -43,11 +52,20 @@ class Run:
     def is_tools(self) -> bool:
         return bool(self.record["suite"] == "tools")
 
+    @property
+    def is_endpoint(self) -> bool:
+        return "endpoint" in self.record
+
 
 def label_for(record: dict[str, Any], index: int) -> str:
     machine = record["machine"]
     gpu = ", ".join(g["name"] for g in machine["gpus"]) or machine["cpu"]["brand"] or "CPU"
     suite = " · tool use" if record["suite"] == "tools" else ""
+    endpoint = record.get("endpoint")
+    if endpoint:
+        where = gpu if endpoint["host_class"] == "local" else urlsplit(endpoint["url"]).netloc
+        server = endpoint["headers"].get("server")
+        return f"#{index + 1} {where} · endpoint{f' ({server})' if server else ''}{suite}"
     return f"#{index + 1} {gpu} · {record['config']['engine']}{suite}"
 
 
@@ -55,10 +73,27 @@ def comparable(a: dict[str, Any], b: dict[str, Any]) -> str | None:
     """None when ``a`` and ``b`` can be compared, else the reason they cannot."""
     if a["suite"] != b["suite"]:
         return "a different suite"
+    over_http = "endpoint" in a or "endpoint" in b
     for key in SAME_FOR_TOOLS if a["suite"] == "tools" else SAME_FOR_COMPARISON:
+        if over_http and key in SETTINGS:
+            continue
         if a["key_properties"].get(key) != b["key_properties"].get(key):
             return f"different {key.replace('_', ' ')}"
     return None
+
+
+def differences(group: list[Run]) -> list[str]:
+    """What differs between the runs of one comparable group, e.g. "method: in-process,
+    endpoint" — the labels a side-by-side table needs."""
+    found = []
+    for key in DIFFERENCES:
+        values = [run.record["key_properties"].get(key) for run in group]
+        if any(v != values[0] for v in values):
+            shown = ", ".join("unknown" if v is None else
+                              ", ".join(map(str, v)) or "none" if isinstance(v, list)
+                              else str(v) for v in values)
+            found.append(f"{key.replace('_', ' ')}: {shown}")
+    return found
 
 
 def groups(runs: list[Run]) -> list[tuple[list[Run], str | None]]:
@@ -116,16 +151,24 @@ def bar_chart(runs: list[Run], test: str) -> dict[str, Any]:
 
 
 def speedups(runs: list[Run], baseline: int) -> dict[str, dict[str, float | None]]:
-    """Per run and test: rate / baseline rate (None where either is missing)."""
+    """Per run and test: rate / baseline rate (None where either is missing, and where one
+    was measured over HTTP and the other in-process: not the same quantity)."""
     base = runs[baseline].rates
     table: dict[str, dict[str, float | None]] = {}
     for run in runs:
         row: dict[str, float | None] = {}
+        same_method = run.is_endpoint == runs[baseline].is_endpoint
         for test, value in run.rates.items():
             reference = base.get(test)
-            row[test] = value / reference if value and reference else None
+            row[test] = value / reference if value and reference and same_method else None
         table[run.label] = row
     return table
+
+
+def _endpoint_source(record: dict[str, Any]) -> str:
+    endpoint = record["endpoint"]
+    key = f" --api-key-env {endpoint['api_key_env']}" if endpoint["api_key_env"] else ""
+    return f"--endpoint {endpoint['url']} --model {endpoint['model_id']}{key}"
 
 
 def _model_source(model: dict[str, Any]) -> str:
@@ -158,20 +201,24 @@ def tool_cases(record: dict[str, Any]) -> list[dict[str, Any]]:
 
 def reproduce_command(record: dict[str, Any]) -> str:
     config = record["config"]
-    source = _model_source(record["model"])
+    endpoint = "endpoint" in record
+    source = _endpoint_source(record) if endpoint else _model_source(record["model"])
+    threads = [] if endpoint else [f"--threads {config['threads']}"]
     if record["suite"] == "tools":
         sampling = config["sampling"]
         parts = ["gptoss-doctor bench tools", source, f"--repeats {config['repeats']}",
                  f"--reasoning {config['reasoning']}", f"--max-tokens {config['max_tokens']}",
                  f"--temperature {sampling['temperature']}", f"--top-p {sampling['top_p']}",
-                 f"--seed {sampling['seed']}", f"--threads {config['threads']}"]
+                 f"--seed {sampling['seed']}", *threads]
         if config.get("categories") and len(config["categories"]) < 5:
             parts.append(f"--category {','.join(config['categories'])}")
         return " ".join(parts)
     tests = sorted({f"{t['kind']}{t['n_tokens']}" for t in record["tests"]})
     depths = sorted({t["depth"] for t in record["tests"]})
     parts = ["gptoss-doctor bench speed", source, f"--tests {','.join(tests)}",
-             f"--reps {config['reps']}", f"--threads {config['threads']}"]
+             f"--reps {config['reps']}", *threads]
+    if endpoint:
+        parts.append(f"--concurrency {','.join(str(n) for n in config['concurrency'])}")
     if depths != [0]:
         parts.append(f"--depths {','.join(str(d) for d in depths)}")
     return " ".join(parts)
@@ -202,6 +249,7 @@ def render(records: list[dict[str, Any]], baseline: int = 0,
     return template.render(
         version=__version__, runs=runs, single=len(runs) == 1, groups=grouped,
         baseline=baseline, speedups=speedups(runs, baseline), tool_groups=tool_groups,
+        differences=differences,
         tool_cases={run.label: tool_cases(run.record) for run in runs if run.is_tools},
         depth_charts=[(run, line_chart(s)) for run in runs if (s := _depth_series(run.record))],
         bar_charts=bars,

@@ -25,8 +25,17 @@ from gptoss_doctor.bench.synth import SHAPES
 from gptoss_doctor.errors import UsageError
 from gptoss_doctor.install.recipe import RECIPE_KIND
 from gptoss_doctor.probe import snapshot as take_snapshot
-from gptoss_doctor.reports.bench_cmd import _asdict, _hash, _planned, _synthetic_model, envelope
+from gptoss_doctor.reports.bench_cmd import (
+    _asdict,
+    _hash,
+    _planned,
+    _synthetic_model,
+    _target,
+    endpoint_options,
+    envelope,
+)
 
+DEFAULT_CTX = 16384
 LOAD_KEYS = ("n_batch", "n_ubatch", "flash_attn", "swa_full", "use_mmap", "n_gpu_layers",
              "n_cpu_moe")
 
@@ -111,8 +120,8 @@ def _regrade(source: Path, output: Path | None, as_json: bool) -> None:
 
 
 @click.command("tools")
-@click.option("--model", "model_path", type=click.Path(path_type=Path, dir_okay=False),
-              help="A gpt-oss GGUF file.")
+@click.option("--model", "model_arg", metavar="PATH|NAME",
+              help="A gpt-oss GGUF file (with --endpoint: the served model's name).")
 @click.option("--recipe", "recipe_path", type=click.Path(path_type=Path, dir_okay=False),
               help="The recipe.json `gptoss-doctor install` wrote (model and settings).")
 @click.option("--synthetic", type=click.Choice(sorted(SHAPES)),
@@ -133,11 +142,12 @@ def _regrade(source: Path, output: Path | None, as_json: bool) -> None:
 @click.option("--top-p", type=click.FloatRange(min=0, max=1, min_open=True), default=1.0,
               show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
+@endpoint_options
 @click.option("--timeout", "timeout_s", type=click.FloatRange(min=0, min_open=True),
               default=300.0, show_default=True, help="Seconds per attempt.")
-@click.option("--ctx", "n_ctx", type=click.IntRange(min=512), default=16384, show_default=True,
-              help="Context length to load the model with (also with --recipe: the suite "
-              "needs far less than a served model's context).")
+@click.option("--ctx", "n_ctx", type=click.IntRange(min=512), default=None,
+              help="Context length to load the model with (default 16384; also with "
+              "--recipe: the suite needs far less than a served model's context).")
 @click.option("--threads", type=click.IntRange(min=1), default=None)
 @click.option("--n-gpu-layers", type=int, default=None,
               help="Layers to offload (default: the recipe or the doctor's plan).")
@@ -145,13 +155,37 @@ def _regrade(source: Path, output: Path | None, as_json: bool) -> None:
 @click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False),
               help="Results file (default: gptoss-bench-tools-<time>.json).")
 @click.option("--json", "as_json", is_flag=True, help="Print the results record as JSON.")
-def tools_command(model_path: Path | None, recipe_path: Path | None, synthetic: str | None,
+def tools_command(model_arg: str | None, recipe_path: Path | None, synthetic: str | None,
                   regrade_path: Path | None, repeats: int, reasoning: str,
                   categories: tuple[str, ...], max_tokens: int, temperature: float,
-                  top_p: float, seed: int, timeout_s: float, n_ctx: int,
+                  top_p: float, seed: int, endpoint_url: str | None,
+                  api_key_env: str | None, timeout_s: float, n_ctx: int | None,
                   threads: int | None, n_gpu_layers: int | None, n_cpu_moe: int | None,
                   output: Path | None, as_json: bool) -> None:
-    """Tool-use benchmark: simple, multiple, parallel, irrelevance and act cases."""
+    """Tool-use benchmark: simple, multiple, parallel, irrelevance and act cases.
+
+    With --endpoint: the same cases through the server's own tool calling.
+    """
+    if endpoint_url is not None:
+        from gptoss_doctor.reports import endpoint_cmd
+
+        if recipe_path or synthetic or regrade_path:
+            raise click.UsageError("--recipe, --synthetic and --regrade are for in-process "
+                                   "runs; an endpoint serves its own model")
+        endpoint_cmd.check_no_local_options(ctx=n_ctx, threads=threads,
+                                            n_gpu_layers=n_gpu_layers, n_cpu_moe=n_cpu_moe)
+        cases = tool_suite.select(tool_suite.load_suite(), _categories(categories))
+        run = tool_run.RunSettings(reasoning, max_tokens, timeout_s,
+                                   tool_run.Sampling(temperature, top_p, seed))
+        target = _target("tools", output)
+        record = endpoint_cmd.tools(endpoint_url, model_arg, api_key_env, timeout_s, cases,
+                                    repeats, run, target)
+        _emit(record, as_json, target)
+        _exit_for(record)
+        return
+    if api_key_env:
+        raise click.UsageError("--api-key-env needs --endpoint URL")
+    model_path = Path(model_arg) if model_arg else None
     sources = [s for s in (model_path, recipe_path, synthetic, regrade_path) if s is not None]
     if len(sources) != 1:
         raise click.UsageError("give exactly one of --model, --recipe, --synthetic or --regrade")
@@ -162,7 +196,7 @@ def tools_command(model_path: Path | None, recipe_path: Path | None, synthetic: 
         return
     suite = tool_suite.load_suite()
     cases = tool_suite.select(suite, _categories(categories))
-    target = output or Path(f"gptoss-bench-tools-{dt.datetime.now():%Y%m%d-%H%M%S}.json")
+    target = _target("tools", output)
     err = Console(stderr=True)
     recipe_settings: dict[str, Any] = {}
     if recipe_path is not None:
@@ -186,8 +220,8 @@ def tools_command(model_path: Path | None, recipe_path: Path | None, synthetic: 
         load["n_gpu_layers"] = n_gpu_layers
     if n_cpu_moe is not None:
         load["n_cpu_moe"] = n_cpu_moe
-    settings = LlamaSettings(n_ctx=n_ctx, n_threads=threads or snap.cpu.cores_physical
-                             or snap.cpu.cores_logical, **load)
+    settings = LlamaSettings(n_ctx=n_ctx or DEFAULT_CTX, n_threads=threads
+                             or snap.cpu.cores_physical or snap.cpu.cores_logical, **load)
     run = tool_run.RunSettings(reasoning, max_tokens, timeout_s,
                                tool_run.Sampling(temperature, top_p, seed))
     err.print(f"loading {path.name} ({info.size_bytes / 1024**3:.2f} GiB"
@@ -226,6 +260,17 @@ def tools_command(model_path: Path | None, recipe_path: Path | None, synthetic: 
     record["key_properties"] = results.key_properties(record)
     results.save(record, target)
     _emit(record, as_json, target)
-    if interrupted:
+    _exit_for(record)
+
+
+def _exit_for(record: dict[str, Any]) -> None:
+    """130 after Ctrl-C, 1 when some attempts failed on engine or server errors."""
+    err = Console(stderr=True)
+    if record["status"] == "interrupted":
         err.print("interrupted: finished attempts were kept")
         sys.exit(130)
+    failed = [a for a in record["attempts"] if a["end"] == "failed"]
+    if failed:
+        error = next((t.get("error") for t in failed[0]["turns"] if t.get("error")), "")
+        err.print(f"{len(failed)} attempt(s) failed (kept and marked in the results): {error}")
+        sys.exit(1)

@@ -21,6 +21,7 @@ FENCES = {
     "jinja2": {"reports/html.py"},
     "gguf": {"bench/synth.py", "bench/gguf_info.py"},
     "openai_harmony": {"bench/harmony.py"},
+    "httpx": {"bench/endpoint.py"},
 }
 
 

@@ -1,0 +1,84 @@
+"""A server's Chat Completions answer as a parsed harmony turn, so one grader judges both.
+
+Servers that parse harmony themselves (LM Studio, llama-server ``--jinja``, vLLM, Ollama)
+return ``tool_calls``, ``content`` and the reasoning (``reasoning_content`` or
+``reasoning``): these become the same messages openai-harmony would have parsed — analysis,
+then the commentary calls, or the final answer — and all trailing calls of the turn are
+answered (servers return parallel calls together). A server that passes the model's raw
+harmony text through in ``content`` is parsed by us with openai-harmony; which path ran is
+recorded per turn (``parsed_by``). Harmony text whose special tokens the server stripped
+cannot be parsed by anyone and is said so.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from gptoss_doctor.bench import harmony
+from gptoss_doctor.bench.grade import NAMESPACE
+
+SERVER = "server"
+OURS = harmony.RENDERER  # "openai-harmony"
+MARKERS = ("<|channel|>", "<|message|>", "<|start|>")
+ENDED = {"tool_calls": "<|call|>", "function_call": "<|call|>", "stop": "<|return|>"}
+
+
+def normalize(message: Any) -> dict[str, Any]:
+    """The parts of an assistant message we keep: content, reasoning, tool calls."""
+    if not isinstance(message, dict):
+        return {"content": "", "reasoning": "", "tool_calls": [], "malformed": True}
+    calls = message.get("tool_calls") or []
+    kept: list[dict[str, Any]] = []
+    malformed = not isinstance(calls, list)
+    for index, call in enumerate(calls if isinstance(calls, list) else []):
+        function = call.get("function") if isinstance(call, dict) else None
+        if not isinstance(function, dict) or not isinstance(function.get("name"), str):
+            malformed = True
+            continue
+        arguments = function.get("arguments", "")
+        # Ollama sends arguments as an object; the OpenAI format is a JSON string.
+        text = arguments if isinstance(arguments, str) else json.dumps(arguments)
+        kept.append({"id": str(call.get("id") or f"call_{index}"), "name": function["name"],
+                     "arguments": text})
+    reasoning = message.get("reasoning_content") or message.get("reasoning") or ""
+    return {"content": str(message.get("content") or ""), "reasoning": str(reasoning),
+            "tool_calls": kept, "malformed": malformed}
+
+
+def parse(message: dict[str, Any], finish_reason: str | None
+          ) -> tuple[harmony.ParsedCompletion, str]:
+    """(the turn as parsed messages, who parsed it) for a normalized message."""
+    content, calls = message["content"], message["tool_calls"]
+    ended = "<|call|>" if calls else ENDED.get(finish_reason or "", "nothing")
+    if message.get("malformed"):
+        return harmony.ParsedCompletion((), "the server's tool_calls are malformed", (),
+                                        ended, parallel_calls=True), SERVER
+    if not calls and any(marker in content for marker in MARKERS):
+        return harmony.parse_completion(harmony.encode(content)), OURS
+    if not calls and f"to={NAMESPACE}" in content:
+        return harmony.ParsedCompletion(
+            (), "the server passed harmony through without its special tokens, so its "
+            "tool calls cannot be parsed", (), ended, parallel_calls=True), SERVER
+    messages: list[harmony.ParsedMessage] = []
+    if message["reasoning"]:
+        messages.append(harmony.ParsedMessage("analysis", None, None, message["reasoning"]))
+    if calls:
+        if content.strip():  # a preamble before the calls
+            messages.append(harmony.ParsedMessage("commentary", None, None, content))
+        messages.extend(harmony.ParsedMessage("commentary", NAMESPACE + c["name"], "json",
+                                              c["arguments"]) for c in calls)
+    elif content:
+        messages.append(harmony.ParsedMessage("final", None, None, content))
+    error = None if messages else "no message"
+    return harmony.ParsedCompletion(tuple(messages), error, (), ended,
+                                    parallel_calls=True), SERVER
+
+
+def shown_text(message: dict[str, Any]) -> str:
+    """A readable rendering of the turn for reports (reasoning, content, calls)."""
+    parts = [f"[reasoning] {message['reasoning']}"] if message["reasoning"] else []
+    if message["content"]:
+        parts.append(message["content"])
+    parts.extend(f"[call] {c['name']}({c['arguments']})" for c in message["tool_calls"])
+    return "\n".join(parts)

@@ -1,0 +1,243 @@
+"""Speed of an OpenAI-compatible endpoint: streamed Chat Completions, a concurrency sweep.
+
+Each request sends a user message of exactly N o200k tokens of random words (fresh words
+for every request, so no server's prompt cache can answer it) and asks for M tokens:
+``ppN`` and ``tgM`` name the shape like llama-bench's tests. Per request, from the stream:
+
+- TTFT: request start -> the first chunk with content or reasoning text (LocalScore's
+  definition); it includes HTTP, queueing and the chat template's own tokens, so the
+  prompt rate ``prompt tokens / TTFT`` is an estimate, labelled as such;
+- decode rate: tokens after the first / time after the first chunk;
+- end-to-end latency; token counts from ``usage`` when the server sends it in the stream
+  (asked for with ``stream_options.include_usage``), else counted with the o200k tokenizer
+  and marked "counted".
+
+A level of the sweep runs N streams at once, each making ``reps`` requests one after the
+other: aggregate tok/s (all generated tokens / the level's wall time), per-stream decode
+rates, TTFT p50/p95 and the errors. It is bounded in count (N x reps requests) and in time
+(each request's own deadline). One warm-up request runs first, untimed. A failed request is
+kept with its reason and never hides the others; Ctrl-C keeps every finished request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from gptoss_doctor.bench import harmony, stats
+from gptoss_doctor.bench.endpoint import Endpoint, Stream, async_client, stream_chat
+from gptoss_doctor.bench.speed import SpeedTest
+from gptoss_doctor.errors import UsageError
+
+WARMUP_TOKENS = 8
+TTFT_BASIS = "endpoint: prompt tokens / TTFT, including HTTP, queueing and the chat template"
+DECODE_BASIS = "endpoint: streamed tokens after the first / time after the first"
+
+
+@dataclass(frozen=True, slots=True)
+class Shape:
+    """One request: a prompt of ``prompt_tokens`` random-word tokens, ``max_tokens`` out."""
+
+    prompt_tokens: int
+    max_tokens: int
+
+    @property
+    def name(self) -> str:
+        return f"pp{self.prompt_tokens}+tg{self.max_tokens}"
+
+
+def shapes_for(tests: Sequence[SpeedTest]) -> tuple[Shape, ...]:
+    """Every ppN paired with every tgM (``pp512,tg128`` is one request shape)."""
+    if any(t.depth for t in tests):
+        raise UsageError("depths are not measured over an endpoint",
+                         "prefilling a depth relies on each server's own prompt cache")
+    prompts = sorted({t.n_tokens for t in tests if t.kind == "pp"}) or [16]
+    outputs = sorted({t.n_tokens for t in tests if t.kind == "tg"}) or [1]
+    return tuple(Shape(p, m) for p in prompts for m in outputs)
+
+
+def parse_levels(text: str) -> tuple[int, ...]:
+    """``"1,2,4,8"`` -> (1, 2, 4, 8); a bad level is a usage error."""
+    try:
+        levels = tuple(sorted({int(part) for part in text.split(",") if part.strip()}))
+    except ValueError:
+        raise UsageError(f"bad --concurrency {text!r}: use numbers like 1,2,4,8") from None
+    if not levels or levels[0] < 1 or levels[-1] > 256:
+        raise UsageError(f"bad --concurrency {text!r}: levels from 1 to 256")
+    return levels
+
+
+def prompt_text(n_tokens: int, seed: int) -> str:
+    """Exactly ``n_tokens`` o200k tokens of random words (one token each)."""
+    words = harmony.single_token_words()
+    rng = random.Random(seed)
+    return "".join(rng.choice(words) for _ in range(n_tokens)).lstrip()
+
+
+def request_body(model: str, shape: Shape, seed: int) -> dict[str, Any]:
+    return {"model": model, "max_tokens": shape.max_tokens, "seed": seed,
+            "messages": [{"role": "user", "content": prompt_text(shape.prompt_tokens, seed)}],
+            "stream_options": {"include_usage": True}}
+
+
+def sample(stream: Stream, shape: Shape, streams: int, index: int, rep: int
+           ) -> dict[str, Any]:
+    """One request's numbers from its stream (None where the stream did not get that far)."""
+    usage = stream.usage or {}
+    counted = not isinstance(usage.get("completion_tokens"), int)
+    completion = (harmony.count_tokens(stream.reasoning + stream.content) if counted
+                  else int(usage["completion_tokens"]))
+    prompt = usage.get("prompt_tokens") if isinstance(usage.get("prompt_tokens"), int) else None
+    decode_s = (stream.last_s - stream.first_s
+                if stream.first_s is not None and stream.last_s is not None else None)
+    ttft = stream.first_s
+    return {
+        "shape": shape.name, "streams": streams, "stream": index, "rep": rep,
+        "prompt_tokens": prompt if prompt is not None else shape.prompt_tokens,
+        "prompt_tokens_source": "usage" if prompt is not None else "sent",
+        "completion_tokens": completion, "token_source": "counted" if counted else "usage",
+        "chunks": stream.chunks,
+        "ttft_s": _round(ttft),
+        "prompt_ts": _round((prompt or shape.prompt_tokens) / ttft if ttft else None),
+        "decode_ts": _round((completion - 1) / decode_s
+                            if decode_s and completion > 1 else None),
+        "e2e_s": _round(stream.end_s), "finish_reason": stream.finish_reason,
+        "stopped_early": stream.error is None and completion < shape.max_tokens,
+        "error": stream.error,
+    }
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 6)
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """The ``q``-th percentile (0-100) with linear interpolation; None without values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    position = (len(ordered) - 1) * q / 100
+    low, high = math.floor(position), math.ceil(position)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def level_summary(shape: Shape, streams: int, samples: Sequence[dict[str, Any]],
+                  wall_s: float) -> dict[str, Any]:
+    """Aggregate and per-stream rates, TTFT percentiles and errors of one level."""
+    ok = [s for s in samples if s["error"] is None]
+    ttfts = [s["ttft_s"] for s in ok if s["ttft_s"] is not None]
+    decode = [s["decode_ts"] for s in ok if s["decode_ts"] is not None]
+    generated = sum(s["completion_tokens"] for s in ok)
+    p50, p95 = percentile(ttfts, 50), percentile(ttfts, 95)
+    return {
+        "shape": shape.name, "streams": streams, "requests": len(samples), "ok": len(ok),
+        "errors": dict(Counter(s["error"] for s in samples if s["error"])),
+        "wall_s": round(wall_s, 6), "generated_tokens": generated,
+        "aggregate_ts": round(generated / wall_s, 4) if wall_s > 0 and ok else None,
+        "per_stream_ts": round(stats.mean(decode), 4) if decode else None,
+        "ttft_p50_s": _round(p50), "ttft_p95_s": _round(p95),
+        "e2e_p50_s": _round(percentile([s["e2e_s"] for s in ok], 50)),
+        "samples": list(samples),
+    }
+
+
+async def _level(endpoint: Endpoint, model: str, shape: Shape, streams: int, reps: int,
+                 seed: int, samples: list[dict[str, Any]], done: Callable[[], None],
+                 clock: Callable[[], float]) -> None:
+    """Run one level, appending each finished request to ``samples`` as it ends."""
+    async with async_client(endpoint, streams) as client:
+        async def one_stream(index: int) -> None:
+            for rep in range(reps):
+                request_seed = seed + 1000 * index + rep
+                stream = await stream_chat(client, endpoint,
+                                           request_body(model, shape, request_seed), clock)
+                samples.append(sample(stream, shape, streams, index, rep))
+                done()
+
+        await asyncio.gather(*(one_stream(i) for i in range(streams)))
+
+
+def warm_up(endpoint: Endpoint, model: str, shape: Shape) -> Stream:
+    """One untimed request; its error, if any, is the run's first clear line."""
+    async def run() -> Stream:
+        async with async_client(endpoint, 1) as client:
+            return await stream_chat(client, endpoint, request_body(
+                model, Shape(shape.prompt_tokens, min(shape.max_tokens, WARMUP_TOKENS)), -1))
+
+    return asyncio.run(run())
+
+
+def run_sweep(endpoint: Endpoint, model: str, shapes: Sequence[Shape],
+              levels: Sequence[int], reps: int, *,
+              progress: Callable[[str], None] | None = None,
+              clock: Callable[[], float] = time.perf_counter
+              ) -> tuple[list[dict[str, Any]], bool]:
+    """Every shape at every concurrency level; (levels, interrupted). Ctrl-C keeps what ran."""
+    results: list[dict[str, Any]] = []
+    for number, streams in enumerate(levels):
+        for index, shape in enumerate(shapes):
+            label = f"{shape.name} x{streams}"
+
+            def tick(label: str = label) -> None:
+                if progress is not None:
+                    progress(label)
+
+            seed = 1_000_000 * number + 100_000 * index
+            samples: list[dict[str, Any]] = []
+            start = clock()
+            try:
+                asyncio.run(_level(endpoint, model, shape, streams, reps, seed, samples, tick,
+                                   clock))
+            except KeyboardInterrupt:
+                if samples:
+                    results.append(level_summary(shape, streams, _ordered(samples),
+                                                 clock() - start))
+                return results, True
+            results.append(level_summary(shape, streams, _ordered(samples), clock() - start))
+    return results, False
+
+
+def _ordered(samples: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return sorted(samples, key=lambda s: (s["stream"], s["rep"]))
+
+
+def tests_from(levels: Sequence[dict[str, Any]], shapes: Sequence[Shape]
+               ) -> list[dict[str, Any]]:
+    """llama-bench-named tests from the lowest concurrency level: ``ppN`` as prompt tokens /
+    TTFT and ``tgM`` as the decode rate, each marked with its basis."""
+    if not levels:
+        return []
+    lowest = min(level["streams"] for level in levels)
+    base = [level for level in levels if level["streams"] == lowest]
+    tests: list[dict[str, Any]] = []
+    for kind, size_of, rate_key, time_key, basis in (
+            ("pp", lambda s: s.prompt_tokens, "prompt_ts", "ttft_s", TTFT_BASIS),
+            ("tg", lambda s: s.max_tokens, "decode_ts", None, DECODE_BASIS)):
+        for size in sorted({size_of(s) for s in shapes}):
+            names = {s.name for s in shapes if size_of(s) == size}
+            ok = [x for level in base if level["shape"] in names for x in level["samples"]
+                  if x["error"] is None and x[rate_key] is not None]
+            rates = [x[rate_key] for x in ok]
+            durations = ([x[time_key] for x in ok] if time_key else
+                         [(x["completion_tokens"] - 1) / x[rate_key] for x in ok])
+            failed = [x["error"] for level in base if level["shape"] in names
+                      for x in level["samples"] if x["error"]]
+            status = "ok" if rates else "failed"
+            reason = (f"{len(failed)} request(s) failed: {failed[0]}" if failed else None)
+            if lowest > 1:
+                reason = f"measured at concurrency {lowest}" + (f"; {reason}" if reason else "")
+            tests.append({"name": f"{kind}{size}", "kind": kind, "n_tokens": size, "depth": 0,
+                          "status": status, "reason": reason or (None if rates else
+                                                                  "no request completed"),
+                          "durations_s": [round(d, 6) for d in durations],
+                          "samples_ts": rates,
+                          "mean_ts": round(stats.mean(rates), 4) if rates else None,
+                          "stddev_ts": round(stats.sample_stddev(rates), 4) if rates else None,
+                          "basis": basis})
+    return tests

@@ -1,0 +1,151 @@
+"""The tool-use suite through a server's own tool calling (Chat Completions ``tools=``).
+
+Same cases, same tools, same grader as in-process: the developer instructions go in as the
+system message, the case's tools as ``tools``, and each answer is parsed by
+``chat_turns`` (the server's ``tool_calls``, or our openai-harmony parse of raw harmony
+text). Calls are answered with ``tool`` messages — the mock result, or the real sandbox
+tools for ``act`` — and the loop continues up to the case's turn limit and the attempt's
+deadline. The server renders the prompt with its own chat template, so these results are
+compared apart from in-process runs (``config.renderer`` = "server").
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from gptoss_doctor.bench import chat_turns, grade
+from gptoss_doctor.bench.endpoint import Endpoint, EndpointError, post_json
+from gptoss_doctor.bench.sandbox import Sandbox
+from gptoss_doctor.bench.tool_run import RunSettings, grade_record, run_cases
+from gptoss_doctor.bench.tool_suite import Case, Suite
+
+RENDERER = "server"
+
+
+def _tools(case: Case) -> list[dict[str, Any]]:
+    return [{"type": "function", "function": t.for_prompt()} for t in case.tools]
+
+
+def _body(model: str, messages: list[dict[str, Any]], case: Case, settings: RunSettings,
+          seed: int) -> dict[str, Any]:
+    sampling = settings.sampling
+    return {"model": model, "messages": messages, "tools": _tools(case),
+            "tool_choice": "auto", "max_tokens": settings.max_tokens,
+            "temperature": sampling.temperature, "top_p": sampling.top_p, "seed": seed,
+            "reasoning_effort": settings.reasoning}
+
+
+def _turn(answer: dict[str, Any], seconds: float) -> dict[str, Any]:
+    choices = answer.get("choices")
+    choice = choices[0] if isinstance(choices, list) and choices else {}
+    if not isinstance(choice, dict):
+        choice = {}
+    message = chat_turns.normalize(choice.get("message"))
+    finish = choice.get("finish_reason")
+    parsed, parsed_by = chat_turns.parse(message, finish)
+    usage = answer.get("usage") if isinstance(answer.get("usage"), dict) else {}
+    return {"prompt_tokens": usage.get("prompt_tokens"),
+            "completion_tokens": usage.get("completion_tokens"),
+            "completion_ids": [], "completion_text": chat_turns.shown_text(message),
+            "message": message, "finish_reason": finish, "parsed_by": parsed_by,
+            "stopped_on": parsed.ended_with, "latency_s": round(seconds, 4),
+            "tool_result": None}
+
+
+def _replies(turn: dict[str, Any], calls: Sequence[grade.Call], results: Sequence[Any],
+             index: int) -> list[dict[str, Any]]:
+    """The assistant message with its calls, then one ``tool`` message per call."""
+    ids = [c["id"] for c in turn["message"]["tool_calls"]]
+    if len(ids) != len(calls):  # calls we parsed from raw harmony text have no ids
+        ids = [f"call_{index}_{i}" for i in range(len(calls))]
+    assistant = {"role": "assistant", "content": turn["message"]["content"] or "",
+                 "tool_calls": [{"id": i, "type": "function",
+                                 "function": {"name": c.name, "arguments": c.arguments}}
+                                for i, c in zip(ids, calls, strict=True)]}
+    tools = [{"role": "tool", "tool_call_id": i, "content": json.dumps(r, ensure_ascii=False)}
+             for i, r in zip(ids, results, strict=True)]
+    return [assistant, *tools]
+
+
+def run_attempt(endpoint: Endpoint, model: str, suite: Suite, case: Case,
+                settings: RunSettings, attempt: int, *,
+                clock: Callable[[], float] = time.perf_counter) -> dict[str, Any]:
+    """One attempt at ``case`` through the server; the record ``tool_run`` would write."""
+    seed = settings.sampling.seed + attempt
+    messages: list[dict[str, Any]] = [{"role": "system", "content": suite.instructions},
+                                      {"role": "user", "content": case.prompt}]
+    turns: list[dict[str, Any]] = []
+    started = clock()
+    deadline = started + settings.timeout_s
+    end = "turn_limit"
+    with tempfile.TemporaryDirectory(prefix="gptoss-sandbox-") as folder:
+        sandbox = Sandbox(Path(folder) / "work", case.setup) if case.category == "act" else None
+        for index in range(case.turn_limit):
+            remaining = deadline - clock()
+            if remaining <= 0:
+                end = "timeout"
+                break
+            turn_start = clock()
+            try:
+                answer = post_json(dataclasses.replace(
+                    endpoint, timeout_s=min(endpoint.timeout_s, remaining)),
+                    "/chat/completions", _body(model, messages, case, settings, seed))
+            except EndpointError as exc:
+                end = "timeout" if clock() >= deadline else "failed"
+                turns.append({"prompt_tokens": None, "completion_ids": [],
+                              "completion_text": "", "stopped_on": "failed",
+                              "latency_s": round(clock() - turn_start, 4),
+                              "tool_result": None, "error": exc.message})
+                break
+            turn = _turn(answer, clock() - turn_start)
+            turns.append(turn)
+            parsed, _ = chat_turns.parse(turn["message"], turn["finish_reason"])
+            if parsed.error:
+                end = "unparsable"
+                break
+            calls = grade.pending_calls(parsed)
+            if not calls:
+                end = "final" if grade.final_text(parsed) is not None else "no_answer"
+                break
+            if case.turn_limit == 1:
+                end = "call"
+                break
+            if index == case.turn_limit - 1:
+                break  # end stays "turn_limit"
+            results = [grade.respond(case, sandbox, call) for call in calls]
+            turn["tool_result"] = results if len(results) > 1 else results[0]
+            messages.extend(_replies(turn, calls, results, index))
+        live_refusals = len(sandbox.refusals) if sandbox else 0
+    record: dict[str, Any] = {"case": case.id, "category": case.category, "attempt": attempt,
+                              "seed": seed, "end": end,
+                              "latency_s": round(clock() - started, 4),
+                              "live_sandbox_refusals": live_refusals, "turns": turns}
+    record["grade"] = grade_record(case, record)
+    return record
+
+
+def run_suite(endpoint: Endpoint, model: str, suite: Suite, cases: Sequence[Case],
+              settings: RunSettings, repeats: int = 1, *,
+              progress: Callable[[Case, int], None] | None = None,
+              clock: Callable[[], float] = time.perf_counter
+              ) -> tuple[list[dict[str, Any]], bool]:
+    """Every case ``repeats`` times; returns (attempts, interrupted). Ctrl-C keeps what ran."""
+    return run_cases(lambda case, attempt: run_attempt(endpoint, model, suite, case, settings,
+                                                       attempt, clock=clock),
+                     cases, repeats, progress)
+
+
+def parsing_paths(attempts: Sequence[dict[str, Any]]) -> dict[str, int]:
+    """How many turns each parser handled ("server", "openai-harmony")."""
+    counts: dict[str, int] = {}
+    for attempt in attempts:
+        for turn in attempt["turns"]:
+            if "parsed_by" in turn:
+                counts[turn["parsed_by"]] = counts.get(turn["parsed_by"], 0) + 1
+    return dict(sorted(counts.items()))
