@@ -94,7 +94,7 @@ def describe(exc: Exception, url: str, timeout_s: float) -> EndpointError:
         return EndpointError(f"cannot connect to {url}: {_reason(exc)}",
                              "is the server running, and is this its address and port?")
     if isinstance(exc, httpx.TimeoutException):
-        return EndpointError(f"{url}: no answer within {timeout_s:g} s",
+        return EndpointError(f"{url}: no answer within {timeout_s:.3g} s",
                              "the server hangs or is overloaded; raise --timeout if it is slow")
     if isinstance(exc, httpx.RemoteProtocolError):
         return EndpointError(f"{url}: the server closed the connection mid-response")

@@ -74,10 +74,11 @@ def parse_levels(text: str) -> tuple[int, ...]:
 
 
 def prompt_text(n_tokens: int, seed: int) -> str:
-    """Exactly ``n_tokens`` o200k tokens of random words (one token each)."""
+    """Exactly ``n_tokens`` o200k tokens of random words (one token each, with the leading
+    space that makes it one token: stripping the first would split some words)."""
     words = harmony.single_token_words()
     rng = random.Random(seed)
-    return "".join(rng.choice(words) for _ in range(n_tokens)).lstrip()
+    return "".join(rng.choice(words) for _ in range(n_tokens))
 
 
 def request_body(model: str, shape: Shape, seed: int) -> dict[str, Any]:

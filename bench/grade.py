@@ -273,6 +273,8 @@ def grade_parsed(case: Case, parsed: Sequence[harmony.ParsedCompletion], end: st
     quirks = tuple(sorted({q for p in parsed for q in p.quirks}))
     calls = tuple(c for p in parsed for c in calls_of(p))
     broken = next((p for p in parsed if p.error), None)
+    if not parsed and end == "timeout":
+        return Grade(False, "timeout", "no answer before the attempt's deadline", (), ())
     if broken is not None or not parsed:
         return Grade(False, "unparsable_harmony", (broken.error if broken else None)
                      or "no output", quirks, calls)

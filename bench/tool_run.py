@@ -181,7 +181,8 @@ def parsed_turns(attempt: dict[str, Any]) -> list[harmony.ParsedCompletion]:
     """Each turn parsed again: its tokens by openai-harmony, or a server's message (endpoint
     runs store the message instead of tokens) the way ``chat_turns`` reads it."""
     return [chat_turns.parse(t["message"], t.get("finish_reason"))[0] if "message" in t
-            else harmony.parse_completion(t["completion_ids"]) for t in attempt["turns"]]
+            else harmony.parse_completion(t["completion_ids"]) for t in attempt["turns"]
+            if "error" not in t]  # a request that failed generated nothing
 
 
 def grade_record(case: Case, attempt: dict[str, Any]) -> dict[str, Any]:

@@ -188,9 +188,13 @@ def tools(url: str, model: str | None, api_key_env: str | None, timeout_s: float
         attempts, interrupted = endpoint_tools.run_suite(endpoint, model_id, suite, cases, run,
                                                          repeats, progress=advance)
     failed = [a for a in attempts if a["end"] == "failed"]
-    if attempts and len(failed) == len(attempts):
-        error = next((t.get("error") for t in failed[0]["turns"] if t.get("error")), "")
-        raise ep.EndpointError(f"every request failed: {error}")
+    answered = any("message" in t for a in attempts for t in a["turns"])
+    if attempts and not answered:  # nothing to grade: a server problem, not a score
+        error = next((t["error"] for a in attempts for t in a["turns"] if t.get("error")),
+                     "no turn completed")
+        raise ep.EndpointError(f"no request was answered: {error}",
+                               "the server hangs or is too slow: raise --timeout (seconds "
+                               "per attempt)")
     status = "interrupted" if interrupted else "partial" if failed else "complete"
     record = _envelope("tools", status, endpoint, info, model_id, key, err)
     record["config"] = {

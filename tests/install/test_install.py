@@ -10,12 +10,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from hub_server import HubServer, HubState, Repo
 
 from gptoss_doctor.bench import synth
 from gptoss_doctor.install import download
 
 from conftest import require_llama_cpp
+from hub_server import HubServer, HubState, Repo
 
 pytestmark = pytest.mark.llama
 require_llama_cpp()
