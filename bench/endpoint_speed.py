@@ -215,30 +215,31 @@ def tests_from(levels: Sequence[dict[str, Any]], shapes: Sequence[Shape]
     if not levels:
         return []
     lowest = min(level["streams"] for level in levels)
-    base = [level for level in levels if level["streams"] == lowest]
-    tests: list[dict[str, Any]] = []
-    for kind, size_of, rate_key, time_key, basis in (
-            ("pp", lambda s: s.prompt_tokens, "prompt_ts", "ttft_s", TTFT_BASIS),
-            ("tg", lambda s: s.max_tokens, "decode_ts", None, DECODE_BASIS)):
-        for size in sorted({size_of(s) for s in shapes}):
-            names = {s.name for s in shapes if size_of(s) == size}
-            ok = [x for level in base if level["shape"] in names for x in level["samples"]
-                  if x["error"] is None and x[rate_key] is not None]
-            rates = [x[rate_key] for x in ok]
-            durations = ([x[time_key] for x in ok] if time_key else
-                         [(x["completion_tokens"] - 1) / x[rate_key] for x in ok])
-            failed = [x["error"] for level in base if level["shape"] in names
-                      for x in level["samples"] if x["error"]]
-            status = "ok" if rates else "failed"
-            reason = (f"{len(failed)} request(s) failed: {failed[0]}" if failed else None)
-            if lowest > 1:
-                reason = f"measured at concurrency {lowest}" + (f"; {reason}" if reason else "")
-            tests.append({"name": f"{kind}{size}", "kind": kind, "n_tokens": size, "depth": 0,
-                          "status": status, "reason": reason or (None if rates else
-                                                                  "no request completed"),
-                          "durations_s": [round(d, 6) for d in durations],
-                          "samples_ts": rates,
-                          "mean_ts": round(stats.mean(rates), 4) if rates else None,
-                          "stddev_ts": round(stats.sample_stddev(rates), 4) if rates else None,
-                          "basis": basis})
-    return tests
+    samples = [x for level in levels if level["streams"] == lowest for x in level["samples"]]
+    prompts = sorted({s.prompt_tokens for s in shapes})
+    outputs = sorted({s.max_tokens for s in shapes})
+    return ([_test("pp", n, [x for x in samples if x["shape"].startswith(f"pp{n}+")],
+                   lowest) for n in prompts]
+            + [_test("tg", n, [x for x in samples if x["shape"].endswith(f"+tg{n}")], lowest)
+               for n in outputs])
+
+
+def _test(kind: str, size: int, samples: Sequence[dict[str, Any]], streams: int
+          ) -> dict[str, Any]:
+    rate_key = "prompt_ts" if kind == "pp" else "decode_ts"
+    ok = [x for x in samples if x["error"] is None and x[rate_key] is not None]
+    rates = [x[rate_key] for x in ok]
+    durations = [x["ttft_s"] if kind == "pp" else (x["completion_tokens"] - 1) / x[rate_key]
+                 for x in ok]
+    failed = [x["error"] for x in samples if x["error"]]
+    notes = [f"measured at concurrency {streams}"] if streams > 1 else []
+    if failed:
+        notes.append(f"{len(failed)} request(s) failed: {failed[0]}")
+    elif not rates:
+        notes.append("no request streamed enough tokens")
+    return {"name": f"{kind}{size}", "kind": kind, "n_tokens": size, "depth": 0,
+            "status": "ok" if rates else "failed", "reason": "; ".join(notes) or None,
+            "durations_s": [round(d, 6) for d in durations], "samples_ts": rates,
+            "mean_ts": round(stats.mean(rates), 4) if rates else None,
+            "stddev_ts": round(stats.sample_stddev(rates), 4) if rates else None,
+            "basis": TTFT_BASIS if kind == "pp" else DECODE_BASIS}

@@ -49,7 +49,9 @@ def _turn(answer: dict[str, Any], seconds: float) -> dict[str, Any]:
     message = chat_turns.normalize(choice.get("message"))
     finish = choice.get("finish_reason")
     parsed, parsed_by = chat_turns.parse(message, finish)
-    usage = answer.get("usage") if isinstance(answer.get("usage"), dict) else {}
+    usage = answer.get("usage")
+    if not isinstance(usage, dict):
+        usage = {}
     return {"prompt_tokens": usage.get("prompt_tokens"),
             "completion_tokens": usage.get("completion_tokens"),
             "completion_ids": [], "completion_text": chat_turns.shown_text(message),
@@ -97,11 +99,14 @@ def run_attempt(endpoint: Endpoint, model: str, suite: Suite, case: Case,
                     endpoint, timeout_s=min(endpoint.timeout_s, remaining)),
                     "/chat/completions", _body(model, messages, case, settings, seed))
             except EndpointError as exc:
-                end = "timeout" if clock() >= deadline else "failed"
+                timed_out = clock() >= deadline
+                end = "timeout" if timed_out else "failed"
+                error = (f"no answer within the attempt's {settings.timeout_s:g} s"
+                         if timed_out else exc.message)
                 turns.append({"prompt_tokens": None, "completion_ids": [],
-                              "completion_text": "", "stopped_on": "failed",
+                              "completion_text": "", "stopped_on": end,
                               "latency_s": round(clock() - turn_start, 4),
-                              "tool_result": None, "error": exc.message})
+                              "tool_result": None, "error": error})
                 break
             turn = _turn(answer, clock() - turn_start)
             turns.append(turn)

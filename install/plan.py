@@ -270,8 +270,9 @@ def _advice(snap: HardwareSnapshot, res: Resources) -> tuple[str, ...]:
     advice: list[str] = []
     if res.datacenter:
         advice.append("Datacenter GPU: to serve many users at once, vLLM batches requests "
-                      "far better than llama.cpp; `gptoss-doctor bench --endpoint URL` "
-                      "measures a running vLLM, LM Studio, Ollama or llama-server endpoint.")
+                      "far better than llama.cpp; `gptoss-doctor bench speed --endpoint URL "
+                      "--concurrency 1,2,4,8` measures a running vLLM, LM Studio, Ollama or "
+                      "llama-server endpoint.")
     if snap.cpu.arch in ("x86_64", "AMD64") and not snap.cpu.has_avx2 and snap.cpu.flags:
         advice.append("This CPU lacks AVX2: llama.cpp's CPU kernels will be several times "
                       "slower than on a recent CPU.")

@@ -164,7 +164,8 @@ def _lmstudio_check(snap: HardwareSnapshot) -> Check:
     if soft.lmstudio_server_models is not None:
         models = ", ".join(soft.lmstudio_server_models) or "no models loaded"
         return Check("lm-studio", "ok", f"server answering on :1234 ({models})",
-                     ("`gptoss-doctor bench --endpoint http://127.0.0.1:1234/v1` can measure it",))
+                     ("`gptoss-doctor bench speed --endpoint http://127.0.0.1:1234/v1` "
+                      "(and `bench tools --endpoint ...`) can measure it",))
     if soft.lmstudio_installed:
         cli = f"; lms at {soft.lmstudio_cli}" if soft.lmstudio_cli else ""
         return Check("lm-studio", "info", f"installed, server not running{cli}")

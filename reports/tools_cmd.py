@@ -178,10 +178,10 @@ def tools_command(model_arg: str | None, recipe_path: Path | None, synthetic: st
         run = tool_run.RunSettings(reasoning, max_tokens, timeout_s,
                                    tool_run.Sampling(temperature, top_p, seed))
         target = _target("tools", output)
-        record = endpoint_cmd.tools(endpoint_url, model_arg, api_key_env, timeout_s, cases,
-                                    repeats, run, target)
-        _emit(record, as_json, target)
-        _exit_for(record)
+        served = endpoint_cmd.tools(endpoint_url, model_arg, api_key_env, timeout_s,
+                                    list(cases), repeats, run, target)
+        _emit(served, as_json, target)
+        _exit_for(served)
         return
     if api_key_env:
         raise click.UsageError("--api-key-env needs --endpoint URL")

@@ -164,5 +164,5 @@ def test_tools_with_every_request_failing_is_one_line(tmp_path: Path) -> None:
                      "0.5", "-o", str(out))
     assert done.returncode == 1
     assert one_line(done).startswith("gptoss-doctor: error: no request was answered: ")
-    assert "no answer within 0.5 s" in one_line(done)
+    assert "no answer within the attempt's 0.5 s" in one_line(done)
     assert not out.exists()
