@@ -13,6 +13,9 @@ Layout (``schema_version`` 1)::
     memory         peak RSS; roofline           bytes per token, bandwidth, % for tg tests
     key_properties what must match for two runs to be compared
 
+MLX runs (``config.engine`` "mlx") carry the model folder's digest, Metal's working set and
+the wired limit, and mlx-lm's peak memory instead of llama.cpp's load buffers.
+
 Runs against an OpenAI-compatible server (``config.engine`` "endpoint") keep the same
 layout with what the client can know: an ``endpoint`` section (URL, host class, served
 model id, identity headers, LM Studio's view, the API key's variable name — never the
@@ -65,6 +68,9 @@ def key_properties(record: dict[str, Any]) -> dict[str, Any]:
         "gpus": [g["name"] for g in machine["gpus"]],
         "engine": config["engine"],
         "backends": record["software"].get("backends", []),
+        "model": f"gpt-oss-{model['gpt_oss']}" if model.get("gpt_oss")
+        else model.get("name") or model.get("file_name"),
+        "model_format": model.get("format", "gguf"),
         "model_sha256": model.get("sha256"),
         "model_file": model.get("file_name"),
         "synthetic": model.get("synthetic"),
@@ -75,6 +81,8 @@ def key_properties(record: dict[str, Any]) -> dict[str, Any]:
         "n_batch": config.get("n_batch"),
         "n_ubatch": config.get("n_ubatch"),
     }
+    if config["engine"] == "mlx":
+        common["prefill_step_size"] = config.get("prefill_step_size")
     endpoint = record.get("endpoint")
     common["method"] = "endpoint" if endpoint else "in-process"
     if endpoint:

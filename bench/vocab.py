@@ -145,3 +145,45 @@ def harmony_gguf_vocab() -> GgufVocab:
         types.append(3)
     merges = tuple(f"{byte_level(a)} {byte_level(b)}" for a, b in recover_merges(ranks))
     return GgufVocab(tuple(tokens), tuple(types), merges)
+
+
+# o200k's pre-tokenizer (tiktoken's ``o200k_base`` pattern): the text is split by this
+# regex, then each piece is byte-pair encoded.
+O200K_PATTERN = "|".join((
+    r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+"
+    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)?",
+    r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*"
+    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)?",
+    r"\p{N}{1,3}",
+    r" ?[^\s\p{L}\p{N}]+[\r\n/]*",
+    r"\s*[\r\n]+",
+    r"\s+(?!\S)",
+    r"\s+",
+))
+
+
+def hf_tokenizer_json() -> dict[str, object]:
+    """The o200k_harmony vocabulary as a Hugging Face ``tokenizer.json`` (byte-level BPE
+    with the o200k split pattern and the harmony special tokens), for MLX model folders."""
+    gguf = harmony_gguf_vocab()
+    specials = range(FIRST_SPECIAL, N_VOCAB)
+    return {
+        "version": "1.0", "truncation": None, "padding": None,
+        "added_tokens": [{"id": i, "content": gguf.tokens[i], "single_word": False,
+                          "lstrip": False, "rstrip": False, "normalized": False,
+                          "special": True} for i in specials],
+        "normalizer": None,
+        "pre_tokenizer": {"type": "Sequence", "pretokenizers": [
+            {"type": "Split", "pattern": {"Regex": O200K_PATTERN}, "behavior": "Isolated",
+             "invert": False},
+            {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True,
+             "use_regex": False}]},
+        "post_processor": None,
+        "decoder": {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": True,
+                    "use_regex": True},
+        "model": {"type": "BPE", "dropout": None, "unk_token": None,
+                  "continuing_subword_prefix": None, "end_of_word_suffix": None,
+                  "fuse_unk": False, "byte_fallback": False, "ignore_merges": False,
+                  "vocab": {token: i for i, token in enumerate(gguf.tokens[:FIRST_SPECIAL])},
+                  "merges": [merge.split(" ") for merge in gguf.merges]},
+    }

@@ -10,6 +10,7 @@ import datetime as dt
 import json
 import resource
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from gptoss_doctor import __version__
 from gptoss_doctor.bench import gguf_info, results, speed
 from gptoss_doctor.bench.synth import SHAPES, write_synthetic
 from gptoss_doctor.install import verify
-from gptoss_doctor.install.catalog import CATALOG, ModelShape
+from gptoss_doctor.install.catalog import CATALOG
 from gptoss_doctor.install.plan import assess
 from gptoss_doctor.install.resources import resources
 from gptoss_doctor.probe import snapshot as take_snapshot
@@ -70,11 +71,6 @@ def _gpt_oss_key(info: gguf_info.ModelInfo) -> str | None:
     return None
 
 
-def _gpt_oss_shape(info: gguf_info.ModelInfo) -> ModelShape | None:
-    key = _gpt_oss_key(info)
-    return next((e.shape for e in CATALOG if e.key == key), None)
-
-
 def _planned(snap: HardwareSnapshot, info: gguf_info.ModelInfo, gpu_build: bool
              ) -> tuple[int, int, bool, str]:
     """(n_gpu_layers, n_cpu_moe, use_mmap, why) from the doctor's plan for this model."""
@@ -89,11 +85,22 @@ def _planned(snap: HardwareSnapshot, info: gguf_info.ModelInfo, gpu_build: bool
     return (99 if on_gpu else 0), n_cpu_moe, use_mmap, f"the doctor's plan for gpt-oss-{key}"
 
 
-def _roofline(snap: HardwareSnapshot, info: gguf_info.ModelInfo, on_gpu: bool,
-              tests: list[dict[str, Any]]) -> dict[str, Any]:
+def gpt_oss_key(info: gguf_info.ModelInfo) -> str | None:
+    """"20b", "120b" or "tiny" (the synthetic test shape) for a gpt-oss GGUF, else None."""
+    key = _gpt_oss_key(info)
+    if key is None and info.is_gpt_oss and info.synthetic \
+            and info.n_tensors == 3 + 19 * SHAPES["tiny"].n_layer:
+        return "tiny"
+    return key
+
+
+def roofline(snap: HardwareSnapshot, key: str | None, size_bytes: int, on_gpu: bool,
+             tests: list[dict[str, Any]]) -> dict[str, Any]:
+    """Generation's bandwidth ceiling: bytes read per token (gpt-oss's active weights, else
+    the whole file) over the memory bandwidth of where the weights sit."""
     res = resources(snap)
-    shape = _gpt_oss_shape(info)
-    per_token = shape.active_bytes_per_token if shape else info.size_bytes
+    shape = next((e.shape for e in CATALOG if e.key == key), None)
+    per_token = shape.active_bytes_per_token if shape else size_bytes
     bandwidth = res.gpu_bandwidth if on_gpu and res.gpu_bandwidth else res.cpu_bandwidth
     ceiling = bandwidth.bytes_per_s / per_token
     percent = {t["name"]: round(100 * t["mean_ts"] / ceiling, 1)
@@ -118,8 +125,10 @@ def _peak_rss_bytes() -> int:
 
 
 def _table(record: dict[str, Any]) -> Table:
-    table = Table(title=f"{record['model']['file_name']} — {record['config']['engine']}, "
-                  f"{record['config']['threads']} threads")
+    config = record["config"]
+    where = (f"{config['threads']} threads" if config["engine"] != "mlx"
+             else f"on the {config['device']}")
+    table = Table(title=f"{record['model']['file_name']} — {config['engine']}, {where}")
     for column in ("test", "t/s", "samples", "status"):
         table.add_column(column)
     for test in record["tests"]:
@@ -129,6 +138,13 @@ def _table(record: dict[str, Any]) -> Table:
         table.add_row(test["name"], rate, samples, test["status"] + (
             f": {test['reason']}" if test["reason"] else ""))
     return table
+
+
+def engine_option(function: Any) -> Any:
+    return click.option("--engine", type=click.Choice(["auto", "llama.cpp", "mlx"]),
+                        default="auto", show_default=True,
+                        help="auto: MLX for a model folder, llama.cpp for a GGUF file; with "
+                        "--synthetic, llama.cpp unless mlx is named.")(function)
 
 
 def endpoint_options(function: Any) -> Any:
@@ -148,6 +164,7 @@ def endpoint_options(function: Any) -> Any:
               help="A GGUF file to measure (with --endpoint: the served model's name).")
 @click.option("--synthetic", type=click.Choice(sorted(SHAPES)),
               help="Measure a synthetic gpt-oss of this shape (written on first use).")
+@engine_option
 @click.option("--reps", type=click.IntRange(min=1), default=5, show_default=True)
 @click.option("--tests", "tests_text", default=None, help="e.g. pp512,tg128 (default).")
 @click.option("--depths", default=None, help="Comma-separated KV depths, e.g. 0,4096.")
@@ -169,7 +186,7 @@ def endpoint_options(function: Any) -> Any:
 @click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False),
               help="Results file (default: gptoss-bench-speed-<time>.json).")
 @click.option("--json", "as_json", is_flag=True, help="Print the results record as JSON.")
-def speed_command(model_arg: str | None, synthetic: str | None, reps: int,
+def speed_command(model_arg: str | None, synthetic: str | None, engine: str, reps: int,
                   tests_text: str | None, depths: str | None, protocol: str | None,
                   threads: int | None, n_gpu_layers: int | None, n_cpu_moe: int | None,
                   chat: bool, endpoint_url: str | None, api_key_env: str | None,
@@ -207,6 +224,10 @@ def speed_command(model_arg: str | None, synthetic: str | None, reps: int,
              else speed.parse_tests(tests_text or "pp512,tg128", depth_list))
     target = _target("speed", output)
     err = Console(stderr=True)
+    if engine_choice(engine, model_path) == "mlx":
+        _speed_mlx(model_path, synthetic, tests, reps, chat, protocol, target, as_json, err,
+                   threads=threads, n_gpu_layers=n_gpu_layers, n_cpu_moe=n_cpu_moe)
+        return
     path = _synthetic_model(synthetic, err) if synthetic else model_path
     assert path is not None
     info = gguf_info.read_info(path, require_gpt_oss=synthetic is not None)
@@ -222,8 +243,7 @@ def speed_command(model_arg: str | None, synthetic: str | None, reps: int,
     layers = n_gpu_layers if n_gpu_layers is not None else planned_layers
     moe = n_cpu_moe if n_cpu_moe is not None else planned_moe
     prompt = harmony.chat_prompt() if chat and info.is_gpt_oss else []
-    n_ctx = max([t.depth + t.n_tokens for t in tests] + [len(prompt) + CHAT_TOKENS])
-    settings = LlamaSettings(n_ctx=-(-n_ctx // 256) * 256, n_threads=threads
+    settings = LlamaSettings(n_ctx=_ctx_for(tests, prompt), n_threads=threads
                              or snap.cpu.cores_physical or snap.cpu.cores_logical,
                              n_gpu_layers=layers, n_cpu_moe=moe, use_mmap=use_mmap)
     err.print(f"loading {path.name} ({info.size_bytes / 1024**3:.2f} GiB"
@@ -232,32 +252,15 @@ def speed_command(model_arg: str | None, synthetic: str | None, reps: int,
     engine = LlamaEngine(path, settings)
     gpu_after = _gpu_used_bytes()
     try:
-        with Progress(console=err, transient=True) as bar:
-            task = bar.add_task("warming up", total=len(tests) * reps)
-
-            def advance(name: str, rep: int, total: int) -> None:
-                bar.update(task, description=f"{name} ({rep + 1}/{total})",
-                           completed=tests.index(next(t for t in tests if t.name == name))
-                           * total + rep)
-
-            outcomes, interrupted = speed.run_suite(engine, tests, reps, progress=advance)
-        chat_result: dict[str, Any]
-        if not chat:
-            chat_result = {"status": "skipped", "reason": "--no-chat"}
-        elif not info.is_gpt_oss:
-            chat_result = {"status": "skipped",
-                           "reason": f"{info.architecture} model: the harmony prompt is gpt-oss's"}
-        elif interrupted:
-            chat_result = {"status": "skipped", "reason": "stopped by Ctrl-C"}
-        else:
-            err.print("chat: TTFT and generation through a harmony prompt")
-            chat_result = _asdict(speed.run_chat(engine, prompt, CHAT_TOKENS, CHAT_REPS))
-            interrupted = chat_result["status"] == "interrupted"
+        outcomes, chat_result, interrupted = _run_speed(
+            engine, tests, reps, chat, prompt, info.architecture, err,
+            lambda: _asdict(speed.run_chat(engine, prompt, CHAT_TOKENS, CHAT_REPS)))
     finally:
         engine.close()
     test_dicts = [_asdict(t) for t in outcomes]
     record: dict[str, Any] = {
-        **envelope("speed", interrupted, snap, build, info, digest),
+        **envelope("speed", interrupted, snap, llama_software(snap, build),
+                   llama_model(info, digest)),
         "config": {"engine": "llama.cpp", "threads": engine.threads, "reps": reps,
                    "n_ctx": settings.n_ctx, "n_batch": settings.n_batch,
                    "n_ubatch": settings.n_ubatch, "n_gpu_layers": layers,
@@ -274,10 +277,87 @@ def speed_command(model_arg: str | None, synthetic: str | None, reps: int,
                                                and gpu_before is not None else None),
                    "gpu_note": None if gpu_after is not None
                    else "no NVIDIA GPU readable through NVML"},
-        "roofline": _roofline(snap, info, layers > 0, test_dicts),
+        "roofline": roofline(snap, gpt_oss_key(info), info.size_bytes, layers > 0, test_dicts),
     }
+    _emit_speed(record, target, as_json, interrupted)
+
+
+def engine_choice(engine: str, model_path: Path | None) -> str:
+    """``--engine auto``: a folder is an MLX model, a file a GGUF."""
+    if engine != "auto":
+        return engine
+    return "mlx" if model_path is not None and model_path.is_dir() else "llama.cpp"
+
+
+def _ctx_for(tests: tuple[speed.SpeedTest, ...], prompt: list[int]) -> int:
+    n_ctx = max([t.depth + t.n_tokens for t in tests] + [len(prompt) + CHAT_TOKENS])
+    return -(-n_ctx // 256) * 256
+
+
+def _run_speed(engine: Any, tests: tuple[speed.SpeedTest, ...], reps: int, chat: bool,
+               prompt: list[int], architecture: str, err: Console,
+               run_chat: Callable[[], dict[str, Any]]
+               ) -> tuple[tuple[speed.TestResult, ...], dict[str, Any], bool]:
+    """The suite with a progress bar, then the chat measurement (or why it was skipped)."""
+    with Progress(console=err, transient=True) as bar:
+        task = bar.add_task("warming up", total=len(tests) * reps)
+
+        def advance(name: str, rep: int, total: int) -> None:
+            bar.update(task, description=f"{name} ({rep + 1}/{total})",
+                       completed=tests.index(next(t for t in tests if t.name == name))
+                       * total + rep)
+
+        outcomes, interrupted = speed.run_suite(engine, tests, reps, progress=advance)
+    chat_result: dict[str, Any]
+    if not chat:
+        chat_result = {"status": "skipped", "reason": "--no-chat"}
+    elif not prompt:
+        chat_result = {"status": "skipped",
+                       "reason": f"{architecture} model: the harmony prompt is gpt-oss's"}
+    elif interrupted:
+        chat_result = {"status": "skipped", "reason": "stopped by Ctrl-C"}
+    else:
+        err.print("chat: TTFT and generation through a harmony prompt")
+        chat_result = run_chat()
+        interrupted = chat_result["status"] == "interrupted"
+    return outcomes, chat_result, interrupted
+
+
+def _speed_mlx(model_path: Path | None, synthetic: str | None,
+               tests: tuple[speed.SpeedTest, ...], reps: int, chat: bool,
+               protocol: str | None, target: Path, as_json: bool, err: Console,
+               **llama_only: Any) -> None:
+    from gptoss_doctor.reports import mlx_cmd
+
+    named = [f"--{k.replace('_', '-')}" for k, v in llama_only.items() if v is not None]
+    if named:
+        raise click.UsageError(f"{', '.join(named)}: llama.cpp settings; MLX has none")
+    path = mlx_cmd.synthetic_model(synthetic, err) if synthetic else model_path
+    assert path is not None
+    snap = take_snapshot()
+    prompt = mlx_cmd.chat_prompt_for(path) if chat else []
+    engine, model = mlx_cmd.load(path, _ctx_for(tests, prompt), err)
+    try:
+        outcomes, chat_result, interrupted = _run_speed(
+            engine, tests, reps, chat, prompt, model["architecture"], err,
+            lambda: mlx_cmd.chat(engine, prompt, CHAT_TOKENS, CHAT_REPS))
+        test_dicts = [_asdict(t) for t in outcomes]
+        record: dict[str, Any] = {
+            **envelope("speed", interrupted, snap, mlx_cmd.software(snap, engine), model),
+            "config": {**mlx_cmd.config(engine, "MLX defaults (mlx-lm's prefill step)"),
+                       "reps": reps, "seed": 0, "protocol": protocol},
+            "tests": test_dicts, "chat": chat_result,
+            **mlx_cmd.speed_record_parts(snap, engine, model, test_dicts)}
+    finally:
+        engine.close()
+    _emit_speed(record, target, as_json, interrupted)
+
+
+def _emit_speed(record: dict[str, Any], target: Path, as_json: bool,
+                interrupted: bool) -> None:
     record["key_properties"] = results.key_properties(record)
     results.save(record, target)
+    chat_result = record["chat"]
     if as_json:
         click.echo(json.dumps(record, indent=2))
     else:
@@ -288,7 +368,7 @@ def speed_command(model_arg: str | None, synthetic: str | None, reps: int,
                        f"{chat_result['generation_mean_ts']:.2f} t/s")
         click.echo(f"results: {target}")
     if interrupted:
-        err.print("interrupted: finished tests were kept")
+        Console(stderr=True).print("interrupted: finished tests were kept")
         sys.exit(130)
 
 
@@ -300,20 +380,26 @@ def _target(suite: str, output: Path | None) -> Path:
     return target
 
 
-def envelope(suite: str, interrupted: bool, snap: HardwareSnapshot, build: dict[str, Any],
-             info: gguf_info.ModelInfo, digest: str) -> dict[str, Any]:
+def envelope(suite: str, interrupted: bool, snap: HardwareSnapshot, software: dict[str, Any],
+             model: dict[str, Any]) -> dict[str, Any]:
     """What every suite's results record starts with: the run, machine, software, model."""
     return {
         "kind": results.RESULTS_KIND, "schema_version": results.SCHEMA_VERSION,
         "tool_version": __version__,
         "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "suite": suite, "status": "interrupted" if interrupted else "complete",
-        "machine": to_dict(snap),
-        "software": {"python": snap.os.python_version, **build,
-                     "backends": list(snap.software.llama_cpp.backends)
-                     if snap.software.llama_cpp else []},
-        "model": {**_asdict(info), "sha256": digest},
+        "machine": to_dict(snap), "software": software, "model": model,
     }
+
+
+def llama_software(snap: HardwareSnapshot, build: dict[str, Any]) -> dict[str, Any]:
+    return {"python": snap.os.python_version, **build,
+            "backends": list(snap.software.llama_cpp.backends)
+            if snap.software.llama_cpp else []}
+
+
+def llama_model(info: gguf_info.ModelInfo, digest: str) -> dict[str, Any]:
+    return {**_asdict(info), "sha256": digest, "format": "gguf", "gpt_oss": gpt_oss_key(info)}
 
 
 def _asdict(value: Any) -> dict[str, Any]:

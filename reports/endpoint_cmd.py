@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -37,7 +38,7 @@ from gptoss_doctor.bench import (
 from gptoss_doctor.errors import UsageError
 from gptoss_doctor.probe import snapshot as take_snapshot
 from gptoss_doctor.probe.serialize import to_dict
-from gptoss_doctor.reports.bench_cmd import _asdict, _hash
+from gptoss_doctor.reports.bench_cmd import _asdict, _hash, llama_model
 
 SERVER_SETTINGS = "the server's own settings"
 
@@ -65,11 +66,13 @@ def _model(info: ep.ServerInfo, model_id: str, console: Console) -> dict[str, An
     path = Path(model_id)
     if info.host_class == "local" and path.suffix == ".gguf" and path.is_file():
         file_info = gguf_info.read_info(path)
-        return {**_asdict(file_info), "sha256": _hash(path, console), "id": model_id}
+        return {**llama_model(file_info, _hash(path, console)), "id": model_id}
     lms = info.lmstudio or {}
+    named = re.search(r"gpt-oss-(20b|120b)", model_id.lower())
     return {"path": None, "file_name": model_id, "name": model_id, "id": model_id,
             "size_bytes": lms.get("size_bytes"), "architecture": None,
-            "file_type": lms.get("quantization"), "synthetic": None, "sha256": None}
+            "file_type": lms.get("quantization"), "synthetic": None, "sha256": None,
+            "format": lms.get("format"), "gpt_oss": named.group(1) if named else None}
 
 
 def _envelope(suite: str, status: str, endpoint: ep.Endpoint, info: ep.ServerInfo,

@@ -25,10 +25,12 @@ CHART_WIDTH, CHART_HEIGHT, MARGIN = 640, 260, 48
 # Properties that must be equal for two runs' numbers to be compared side by side; hardware
 # and engine are what a comparison is about, so they may differ.
 SAME_FOR_COMPARISON = ("model_sha256", "tests", "flash_attn", "n_batch", "n_ubatch")
-# An endpoint's client cannot see the server's load settings: runs measured over HTTP are
-# compared with in-process ones on the model and tests only, and the differences are listed.
+# Settings of one engine: runs of different engines (llama.cpp, MLX, a server whose load
+# settings the client cannot see) compare on the model and tests, and the differences are
+# listed under their table.
 SETTINGS = ("flash_attn", "n_batch", "n_ubatch")
-DIFFERENCES = ("method", "engine", "renderer", "host_class", "server", "cpu", "gpus",
+DIFFERENCES = ("method", "engine", "model_format", "model_file", "renderer", "host_class",
+               "server", "cpu", "gpus", "prefill_step_size",
                "threads", "n_gpu_layers", "n_cpu_moe", "flash_attn", "n_batch", "n_ubatch",
                "concurrency")
 # Tool-use scores compare when the same cases ran on the same model the same way.
@@ -70,14 +72,24 @@ def label_for(record: dict[str, Any], index: int) -> str:
 
 
 def comparable(a: dict[str, Any], b: dict[str, Any]) -> str | None:
-    """None when ``a`` and ``b`` can be compared, else the reason they cannot."""
+    """None when ``a`` and ``b`` can be compared, else the reason they cannot.
+
+    Runs of one engine compare on the model file's hash and the settings; runs of
+    different engines (llama.cpp, MLX, a server) on the model itself — its name and whether
+    the weights are synthetic — since the files and knobs differ by nature.
+    """
     if a["suite"] != b["suite"]:
         return "a different suite"
-    over_http = "endpoint" in a or "endpoint" in b
-    for key in SAME_FOR_TOOLS if a["suite"] == "tools" else SAME_FOR_COMPARISON:
-        if over_http and key in SETTINGS:
+    ka, kb = a["key_properties"], b["key_properties"]
+    one_engine = (ka.get("engine"), ka.get("method")) == (kb.get("engine"), kb.get("method"))
+    hashed = ka.get("model_sha256") is not None and kb.get("model_sha256") is not None
+    keys: list[str] = list(SAME_FOR_TOOLS if a["suite"] == "tools" else SAME_FOR_COMPARISON)
+    if not (one_engine and hashed):
+        keys = ["model", "synthetic", *(k for k in keys if k != "model_sha256")]
+    for key in keys:
+        if not one_engine and key in SETTINGS:
             continue
-        if a["key_properties"].get(key) != b["key_properties"].get(key):
+        if ka.get(key) != kb.get(key):
             return f"different {key.replace('_', ' ')}"
     return None
 

@@ -32,7 +32,11 @@ from gptoss_doctor.reports.bench_cmd import (
     _synthetic_model,
     _target,
     endpoint_options,
+    engine_choice,
+    engine_option,
     envelope,
+    llama_model,
+    llama_software,
 )
 
 DEFAULT_CTX = 16384
@@ -40,8 +44,8 @@ LOAD_KEYS = ("n_batch", "n_ubatch", "flash_attn", "swa_full", "use_mmap", "n_gpu
              "n_cpu_moe")
 
 
-def _read_recipe(path: Path) -> tuple[Path, dict[str, Any]]:
-    """(model path, load settings) from a recipe written by ``gptoss-doctor install``."""
+def _read_recipe(path: Path) -> tuple[Path, dict[str, Any], str]:
+    """(model path, load settings, engine) from a recipe ``gptoss-doctor install`` wrote."""
     try:
         recipe = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
@@ -51,12 +55,13 @@ def _read_recipe(path: Path) -> tuple[Path, dict[str, Any]]:
     if not isinstance(recipe, dict) or recipe.get("kind") != RECIPE_KIND:
         raise UsageError(f"{path} is not a gptoss-doctor recipe",
                          "use the recipe.json that `gptoss-doctor install` wrote")
-    if recipe.get("engine") != "llama.cpp":
-        raise UsageError(f"{path} is for the {recipe.get('engine')} engine; bench tools runs "
-                         "llama.cpp models", "give the GGUF with --model")
+    engine = recipe.get("engine")
+    if engine not in ("llama.cpp", "mlx"):
+        raise UsageError(f"{path} is for the {engine} engine, which bench tools cannot run",
+                         "give the model with --model")
     settings = {k: v for k, v in dict(recipe.get("load_settings") or {}).items()
-                if k in LOAD_KEYS}
-    return Path(recipe["model_path"]), settings
+                if k in LOAD_KEYS} if engine == "llama.cpp" else {}
+    return Path(recipe["model_path"]), settings, str(engine)
 
 
 def _categories(values: tuple[str, ...]) -> tuple[str, ...]:
@@ -126,6 +131,7 @@ def _regrade(source: Path, output: Path | None, as_json: bool) -> None:
               help="The recipe.json `gptoss-doctor install` wrote (model and settings).")
 @click.option("--synthetic", type=click.Choice(sorted(SHAPES)),
               help="A synthetic gpt-oss of this shape (random weights: expect failures).")
+@engine_option
 @click.option("--regrade", "regrade_path", type=click.Path(path_type=Path, dir_okay=False),
               help="Grade the completions stored in a results file again (no model).")
 @click.option("--repeats", type=click.IntRange(min=1), default=1, show_default=True,
@@ -156,7 +162,7 @@ def _regrade(source: Path, output: Path | None, as_json: bool) -> None:
               help="Results file (default: gptoss-bench-tools-<time>.json).")
 @click.option("--json", "as_json", is_flag=True, help="Print the results record as JSON.")
 def tools_command(model_arg: str | None, recipe_path: Path | None, synthetic: str | None,
-                  regrade_path: Path | None, repeats: int, reasoning: str,
+                  engine: str, regrade_path: Path | None, repeats: int, reasoning: str,
                   categories: tuple[str, ...], max_tokens: int, temperature: float,
                   top_p: float, seed: int, endpoint_url: str | None,
                   api_key_env: str | None, timeout_s: float, n_ctx: int | None,
@@ -199,8 +205,21 @@ def tools_command(model_arg: str | None, recipe_path: Path | None, synthetic: st
     target = _target("tools", output)
     err = Console(stderr=True)
     recipe_settings: dict[str, Any] = {}
+    recipe_engine = None
     if recipe_path is not None:
-        model_path, recipe_settings = _read_recipe(recipe_path)
+        model_path, recipe_settings, recipe_engine = _read_recipe(recipe_path)
+    run = tool_run.RunSettings(reasoning, max_tokens, timeout_s,
+                               tool_run.Sampling(temperature, top_p, seed))
+    which = recipe_engine or engine_choice(engine, model_path)
+    if which == "mlx":
+        named = [name for name, value in (("--threads", threads),
+                                           ("--n-gpu-layers", n_gpu_layers),
+                                           ("--n-cpu-moe", n_cpu_moe)) if value is not None]
+        if named:
+            raise click.UsageError(f"{', '.join(named)}: llama.cpp settings; MLX has none")
+        _tools_mlx(model_path, synthetic, suite, cases, run, repeats, n_ctx or DEFAULT_CTX,
+                   target, as_json, err)
+        return
     path = _synthetic_model(synthetic, err) if synthetic else model_path
     assert path is not None
     info = gguf_info.read_info(path, require_gpt_oss=True)
@@ -222,45 +241,82 @@ def tools_command(model_arg: str | None, recipe_path: Path | None, synthetic: st
         load["n_cpu_moe"] = n_cpu_moe
     settings = LlamaSettings(n_ctx=n_ctx or DEFAULT_CTX, n_threads=threads
                              or snap.cpu.cores_physical or snap.cpu.cores_logical, **load)
-    run = tool_run.RunSettings(reasoning, max_tokens, timeout_s,
-                               tool_run.Sampling(temperature, top_p, seed))
     err.print(f"loading {path.name} ({info.size_bytes / 1024**3:.2f} GiB"
               f"{', synthetic random weights: expect failures' if info.synthetic else ''})")
     engine = LlamaEngine(path, settings)
     try:
-        with Progress(console=err, transient=True) as bar:
-            task = bar.add_task("tool use", total=len(cases) * repeats)
-
-            def advance(case: tool_suite.Case, attempt: int) -> None:
-                bar.update(task, description=f"{case.id} ({attempt + 1}/{repeats})",
-                           completed=cases.index(case) * repeats + attempt)
-
-            attempts, interrupted = tool_run.run_suite(engine, suite, cases, run, repeats,
-                                                       progress=advance)
+        attempts, interrupted = _run_cases(engine, suite, cases, run, repeats, err)
     finally:
         engine.close()
     record: dict[str, Any] = {
-        **envelope("tools", interrupted, snap, build, info, digest),
+        **envelope("tools", interrupted, snap, llama_software(snap, build),
+                   llama_model(info, digest)),
         "config": {"engine": "llama.cpp", "threads": engine.threads, "n_ctx": settings.n_ctx,
                    "n_batch": settings.n_batch, "n_ubatch": settings.n_ubatch,
                    "n_gpu_layers": settings.n_gpu_layers, "flash_attn": settings.flash_attn,
                    "swa_full": settings.swa_full, "use_mmap": settings.use_mmap,
                    "n_cpu_moe": settings.n_cpu_moe, "settings_source": source,
-                   "renderer": harmony.RENDERER, "reasoning": reasoning, "repeats": repeats,
-                   "max_tokens": max_tokens, "timeout_s": timeout_s,
-                   "sampling": _asdict(run.sampling),
-                   "categories": [c for c in tool_suite.CATEGORIES
-                                  if any(case.category == c for case in cases)],
-                   "suite": {"name": suite.name, "sha256": suite.sha256,
-                             "cases": len(cases)}},
+                   **_run_config(suite, cases, run, repeats)},
         "load_buffers": _asdict(engine.buffers),
-        "attempts": attempts,
-        "scores": grade.scores(tool_run.scored(attempts)),
     }
+    _finish(record, attempts, target, as_json)
+
+
+def _run_cases(engine: tool_run.GenerationEngine, suite: tool_suite.Suite,
+               cases: tuple[tool_suite.Case, ...], run: tool_run.RunSettings, repeats: int,
+               err: Console) -> tuple[list[dict[str, Any]], bool]:
+    with Progress(console=err, transient=True) as bar:
+        task = bar.add_task("tool use", total=len(cases) * repeats)
+
+        def advance(case: tool_suite.Case, attempt: int) -> None:
+            bar.update(task, description=f"{case.id} ({attempt + 1}/{repeats})",
+                       completed=cases.index(case) * repeats + attempt)
+
+        return tool_run.run_suite(engine, suite, cases, run, repeats, progress=advance)
+
+
+def _run_config(suite: tool_suite.Suite, cases: tuple[tool_suite.Case, ...],
+                run: tool_run.RunSettings, repeats: int) -> dict[str, Any]:
+    """How the suite ran, the same for every in-process engine."""
+    return {"renderer": harmony.RENDERER, "reasoning": run.reasoning, "repeats": repeats,
+            "max_tokens": run.max_tokens, "timeout_s": run.timeout_s,
+            "sampling": _asdict(run.sampling),
+            "categories": [c for c in tool_suite.CATEGORIES
+                           if any(case.category == c for case in cases)],
+            "suite": {"name": suite.name, "sha256": suite.sha256, "cases": len(cases)}}
+
+
+def _finish(record: dict[str, Any], attempts: list[dict[str, Any]], target: Path,
+            as_json: bool) -> None:
+    record["attempts"] = attempts
+    record["scores"] = grade.scores(tool_run.scored(attempts))
     record["key_properties"] = results.key_properties(record)
     results.save(record, target)
     _emit(record, as_json, target)
     _exit_for(record)
+
+
+def _tools_mlx(model_path: Path | None, synthetic: str | None, suite: tool_suite.Suite,
+               cases: tuple[tool_suite.Case, ...], run: tool_run.RunSettings, repeats: int,
+               n_ctx: int, target: Path, as_json: bool, err: Console) -> None:
+    from gptoss_doctor.reports import mlx_cmd
+
+    path = mlx_cmd.synthetic_model(synthetic, err) if synthetic else model_path
+    assert path is not None
+    if not mlx_cmd.chat_prompt_for(path):
+        raise UsageError(f"{path.name} is not a gpt-oss model: the tool suite speaks harmony")
+    snap = take_snapshot()
+    engine, model = mlx_cmd.load(path, n_ctx, err)
+    try:
+        attempts, interrupted = _run_cases(engine, suite, cases, run, repeats, err)
+        record: dict[str, Any] = {
+            **envelope("tools", interrupted, snap, mlx_cmd.software(snap, engine), model),
+            "config": {**mlx_cmd.config(engine, "MLX defaults (mlx-lm's prefill step)"),
+                       **_run_config(suite, cases, run, repeats)},
+            "memory": mlx_cmd.memory(engine)}
+    finally:
+        engine.close()
+    _finish(record, attempts, target, as_json)
 
 
 def _exit_for(record: dict[str, Any]) -> None:
