@@ -14,10 +14,10 @@ nox.options.reuse_existing_virtualenvs = True
 
 @nox.session(python="3.11")
 def tests(session: nox.Session) -> None:
-    """The whole test suite, including the llama.cpp checks and the endpoint tests against
-    llama-cpp-python's own server."""
+    """The whole test suite, including the llama.cpp checks, the endpoint tests against
+    llama-cpp-python's own server, and the MLX engine on its Linux CPU backend."""
     session.env["CMAKE_BUILD_PARALLEL_LEVEL"] = session.env.get("CMAKE_BUILD_PARALLEL_LEVEL", "2")
-    session.install(".[test,llama,server]")
+    session.install(".[test,llama,server,mlx]")
     session.run("pytest", *session.posargs)
 
 

@@ -144,8 +144,13 @@ def wired_limit_plan(device_info: Mapping[str, Any], model_bytes: int
     return limit, warning
 
 
-def write_synthetic(output: Path, seed: int = 0, quantized: bool = True) -> MlxModelInfo:
-    """A tiny random gpt-oss MLX folder (mxfp4-quantized, or float32), marked synthetic."""
+WEIGHTS = ("mxfp4", "float32", "bfloat16")
+
+
+def write_synthetic(output: Path, seed: int = 0, weights: str = "mxfp4") -> MlxModelInfo:
+    """A tiny random gpt-oss MLX folder, marked synthetic: mxfp4-quantized like the
+    mlx-community releases, or unquantized float32 or bfloat16 (the last cannot run on a
+    CPU, which is what its tests check)."""
     import mlx.core as mx
     import mlx.nn as nn
     from mlx.utils import tree_flatten
@@ -156,12 +161,15 @@ def write_synthetic(output: Path, seed: int = 0, quantized: bool = True) -> MlxM
     config = dict(TINY_CONFIG)
     mx.random.seed(seed)
     model = gpt_oss.Model(gpt_oss.ModelArgs.from_dict(config))
-    if quantized:
+    if weights not in WEIGHTS:
+        raise MlxError(f"unknown weights {weights!r}: one of {', '.join(WEIGHTS)}")
+    if weights == "mxfp4":
         nn.quantize(model, group_size=MXFP4["group_size"], bits=MXFP4["bits"],
                     mode=MXFP4["mode"])
         config["quantization"] = dict(MXFP4)
     else:
-        config["torch_dtype"] = "float32"
+        model.set_dtype(getattr(mx, weights))
+        config["torch_dtype"] = weights
     config[SYNTHETIC_KEY] = True
     output.parent.mkdir(parents=True, exist_ok=True)
     tmp = output.with_name(f".{output.name}.tmp")

@@ -65,3 +65,14 @@ def require_llama_cpp() -> None:
             raise
         pytest.skip("llama-cpp-python is not installed (`pip install .[llama]`)",
                     allow_module_level=True)
+
+
+def require_mlx() -> None:
+    """Skip the calling test module without mlx-lm — except in CI, which installs it (the
+    `mlx` extra: mlx-lm[cpu] on Linux)."""
+    try:
+        import mlx_lm  # noqa: F401
+    except ImportError:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip("mlx-lm is not installed (`pip install .[mlx]`)", allow_module_level=True)
