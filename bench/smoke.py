@@ -10,10 +10,13 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from gptoss_doctor.bench.llama_engine import LlamaEngine, LlamaSettings
+if TYPE_CHECKING:  # llama-cpp-python is imported only when a GGUF is smoke-tested
+    from gptoss_doctor.bench.llama_engine import LlamaSettings
 
 QUESTION = "Say hello in five words."
+SMOKE_TOKENS = 24
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,7 +30,9 @@ class SmokeResult:
 
 
 def smoke_test(model: Path, settings: LlamaSettings, gpt_oss: bool,
-               max_tokens: int = 24) -> SmokeResult:
+               max_tokens: int = SMOKE_TOKENS) -> SmokeResult:
+    from gptoss_doctor.bench.llama_engine import LlamaEngine
+
     started = time.perf_counter()
     engine = LlamaEngine(model, settings)
     loaded = time.perf_counter()

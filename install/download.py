@@ -105,3 +105,33 @@ def fetch(url: str, headers: dict[str, str], dest: Path, size: int, sha256: str,
                             "the bad file was removed", "run again to download it afresh")
     dest.parent.mkdir(parents=True, exist_ok=True)
     part.replace(dest)
+
+
+def git_blob_sha1(data: bytes) -> str:
+    """Git's object id of a file's content: what the Hub publishes for non-LFS files."""
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+def fetch_small(url: str, headers: dict[str, str], dest: Path, size: int, git_sha1: str,
+                opener: Callable[..., object] = urllib.request.urlopen) -> None:
+    """Download a small non-LFS file (a config, a tokenizer) whole, check its git object id
+    (the Hub publishes no sha256 for such files), then rename it into place."""
+    try:
+        with opener(urllib.request.Request(url, headers=headers),  # type: ignore[attr-defined]
+                    timeout=TIMEOUT_S) as stream:
+            data = stream.read()
+    except urllib.error.HTTPError as exc:
+        raise DownloadError(f"the server answered {exc.code} for {dest.name}",
+                            "run the command again later") from None
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
+        raise DownloadError(f"cannot download {dest.name} ({exc})",
+                            "check the connection and run again") from None
+    if len(data) != size or git_blob_sha1(data) != git_sha1:
+        raise DownloadError(f"{dest.name} does not match the Hub's git object id "
+                            f"({len(data)} of {size} bytes); nothing was written",
+                            "run again to download it afresh")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.tmp")
+    tmp.write_bytes(data)
+    tmp.replace(dest)
+

@@ -50,9 +50,14 @@ def fetch_files(plan: InstallPlan, endpoint: str | None, partial_dir: Path, hash
     headers = hub.request_headers() if any(f.action != "reuse" for f in plan.files) else {}
     for step in plan.files:
         target = Path(step.local_path)
-        if step.action != "reuse":
+        if step.action != "reuse" and step.sha256 is None and step.git_sha1:
+            remote = hub.RemoteFile(step.repo, step.path, step.size_bytes, None, step.commit,
+                                    step.git_sha1)
+            download.fetch_small(hub.file_url(remote, endpoint), headers, target,
+                                 step.size_bytes, step.git_sha1)
+        elif step.action != "reuse":
             if step.sha256 is None:
-                raise download.DownloadError(f"the Hub publishes no sha256 for {step.path}",
+                raise download.DownloadError(f"the Hub publishes no checksum for {step.path}",
                                              "this file cannot be verified")
             remote = hub.RemoteFile(step.repo, step.path, step.size_bytes, step.sha256,
                                     step.commit)

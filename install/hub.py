@@ -26,6 +26,7 @@ class RemoteFile:
     size_bytes: int
     sha256: str | None  # None for small non-LFS files
     commit: str
+    git_sha1: str | None = None  # the git object id of a non-LFS file (its only checksum)
 
 
 def remote_files(repo: str, wanted: tuple[str, ...] | None, *, endpoint: str | None,
@@ -68,7 +69,8 @@ def remote_files(repo: str, wanted: tuple[str, ...] | None, *, endpoint: str | N
         sibling = siblings[name]
         lfs = sibling.lfs
         files.append(RemoteFile(repo, name, int(sibling.size or (lfs.size if lfs else 0)),
-                                lfs.sha256 if lfs else None, commit))
+                                lfs.sha256 if lfs else None, commit,
+                                None if lfs else getattr(sibling, "blob_id", None)))
     return tuple(files)
 
 

@@ -45,6 +45,7 @@ class FileStep:
     local_path: str
     present_bytes: int  # already on disk (whole file for reuse, partial for resume)
     commit: str  # the repository revision the metadata (and any download) refers to
+    git_sha1: str | None = None  # a non-LFS file's git object id (checked instead of sha256)
 
     @property
     def to_download_bytes(self) -> int:
@@ -138,12 +139,12 @@ def plan_install(snap: HardwareSnapshot, entry: ModelEntry, verdict: ModelVerdic
         if item.path in local:
             path, source = local[item.path]
             files.append(FileStep(item.repo, item.path, item.size_bytes, item.sha256, "reuse",
-                                  source, path, item.size_bytes, item.commit))
+                                  source, path, item.size_bytes, item.commit, item.git_sha1))
             continue
         have = partial.get(item.path, 0)
         files.append(FileStep(item.repo, item.path, item.size_bytes, item.sha256,
                               "resume" if have else "download", "hub",
-                              f"{target_dir}/{item.path}", have, item.commit))
+                              f"{target_dir}/{item.path}", have, item.commit, item.git_sha1))
     to_download = sum(f.to_download_bytes for f in files)
     present = sum(f.present_bytes for f in files)
     free = snap.disk.free_bytes if snap.disk else None

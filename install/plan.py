@@ -260,10 +260,39 @@ def evaluate(entry: ModelEntry, res: Resources, engine: str = "auto") -> ModelVe
         if verdict is not None:
             return verdict
     if engine == "mlx" and res.apple_budget_bytes is None:
+        # Asked for by name off a Mac: mlx's Linux CPU backend, for testing the MLX path.
+        cpu = _try_mlx_cpu(entry, res)
+        if cpu is not None:
+            return cpu
         return ModelVerdict(model=entry.shape.name, key=entry.key, status="does-not-fit",
-                            reasons=("MLX runs on Apple Silicon; this machine has none",),
+                            reasons=("MLX runs on Apple Silicon; this machine has none, and "
+                                     "its RAM cannot hold the model for mlx's CPU backend",),
                             fixes=("--engine llama.cpp (or auto)",))
     return _does_not_fit(entry, res)
+
+
+def _try_mlx_cpu(entry: ModelEntry, res: Resources) -> ModelVerdict | None:
+    """MLX on a CPU (``mlx-lm[cpu]`` on Linux): it works, slowly — a testing path only."""
+    if res.ram_budget_bytes is None:
+        return None
+    shape = entry.shape
+    ctx = CONTEXT_CHOICES[-1]
+    kv = shape.n_full_layers * ctx * 2 * shape.kv_embd * 2
+    need = shape.weights_bytes + kv + MLX_RUNTIME_BYTES
+    if need > res.ram_budget_bytes:
+        return None
+    return ModelVerdict(
+        model=shape.name, key=entry.key, status="slow", engine="mlx", backend="MLX (CPU)",
+        placement="cpu", context_length=ctx,
+        memory=MemoryNeeds(0, need, None, res.ram_budget_bytes),
+        speed_basis="not predicted: mlx's CPU backend uses a slow reference BLAS",
+        load_settings={"max_kv_size": ctx},
+        reasons=(f"MLX on this CPU: {_gib(need)} of RAM at {ctx} context, within the "
+                 f"{_gib(res.ram_budget_bytes)} budget",
+                 "a testing path only: mlx's CPU backend is far slower than llama.cpp here, "
+                 "and its speed says nothing about Apple silicon"),
+        fixes=("--engine llama.cpp (or auto) for real use on this machine",),
+        install_command=f"gptoss-doctor install --model {entry.key} --engine mlx")
 
 
 def _advice(snap: HardwareSnapshot, res: Resources) -> tuple[str, ...]:

@@ -1,8 +1,8 @@
 """The recipe: how to run the installed model, reused by ``bench`` and ``report``.
 
 A small versioned JSON with the model files, engine and settings, and the commands to serve
-it: llama-cpp-python's OpenAI-compatible server on 127.0.0.1:1234 (LM Studio's port) and a
-Python snippet using the OpenAI SDK against it.
+it: llama-cpp-python's (or mlx-lm's) OpenAI-compatible server on 127.0.0.1:1234 (LM Studio's
+port) and a Python snippet using the OpenAI SDK against it.
 """
 
 from __future__ import annotations
@@ -21,8 +21,12 @@ PORT = 1234
 
 def build_recipe(plan: InstallPlan, files: list[str]) -> dict[str, Any]:
     settings = dict(plan.verdict.load_settings)
-    model_path = files[0]
+    # An MLX model is its folder (config, weights, tokenizer); a GGUF is its first file.
+    model_path = str(Path(files[0]).parent) if plan.engine.engine == "mlx" else files[0]
     serve: list[str] = []
+    if plan.engine.engine == "mlx":
+        serve = [sys.executable, "-m", "mlx_lm.server", "--model", model_path,
+                 "--host", "127.0.0.1", "--port", str(PORT)]
     if plan.engine.engine == "llama.cpp":
         serve = [sys.executable, "-m", "llama_cpp.server", "--model", model_path,
                  "--host", "127.0.0.1", "--port", str(PORT),

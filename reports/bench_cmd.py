@@ -141,7 +141,7 @@ def _table(record: dict[str, Any]) -> Table:
 
 
 def engine_option(function: Any) -> Any:
-    return click.option("--engine", type=click.Choice(["auto", "llama.cpp", "mlx"]),
+    return click.option("--engine", "engine_name", type=click.Choice(["auto", "llama.cpp", "mlx"]),
                         default="auto", show_default=True,
                         help="auto: MLX for a model folder, llama.cpp for a GGUF file; with "
                         "--synthetic, llama.cpp unless mlx is named.")(function)
@@ -186,7 +186,7 @@ def endpoint_options(function: Any) -> Any:
 @click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False),
               help="Results file (default: gptoss-bench-speed-<time>.json).")
 @click.option("--json", "as_json", is_flag=True, help="Print the results record as JSON.")
-def speed_command(model_arg: str | None, synthetic: str | None, engine: str, reps: int,
+def speed_command(model_arg: str | None, synthetic: str | None, engine_name: str, reps: int,
                   tests_text: str | None, depths: str | None, protocol: str | None,
                   threads: int | None, n_gpu_layers: int | None, n_cpu_moe: int | None,
                   chat: bool, endpoint_url: str | None, api_key_env: str | None,
@@ -224,7 +224,7 @@ def speed_command(model_arg: str | None, synthetic: str | None, engine: str, rep
              else speed.parse_tests(tests_text or "pp512,tg128", depth_list))
     target = _target("speed", output)
     err = Console(stderr=True)
-    if engine_choice(engine, model_path) == "mlx":
+    if engine_choice(engine_name, model_path) == "mlx":
         _speed_mlx(model_path, synthetic, tests, reps, chat, protocol, target, as_json, err,
                    threads=threads, n_gpu_layers=n_gpu_layers, n_cpu_moe=n_cpu_moe)
         return

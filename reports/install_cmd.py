@@ -83,6 +83,9 @@ def _verified_local(remote_files: tuple[hub.RemoteFile, ...], settings: Settings
             if not path.is_file() or path.stat().st_size != remote.size_bytes:
                 continue
             if remote.sha256 is None:
+                if remote.git_sha1 and download.git_blob_sha1(path.read_bytes()) \
+                        != remote.git_sha1:
+                    continue  # a small file: checked by its git object id
                 local[remote.path] = (str(path), source)
                 break
             with _bar(console, f"verifying {path.name}", remote.size_bytes) as (bar, task):
@@ -152,6 +155,28 @@ def _smoke(plan: InstallPlan, files: list[Path]) -> dict[str, Any]:
     return dataclasses.asdict(result)
 
 
+def _smoke_mlx(files: list[Path]) -> dict[str, Any]:
+    """The MLX folder loads and answers a harmony prompt through mlx-lm's stream_generate."""
+    import time
+
+    from gptoss_doctor.bench import harmony
+    from gptoss_doctor.bench.mlx_engine import MlxEngine
+    from gptoss_doctor.bench.smoke import QUESTION, SMOKE_TOKENS
+
+    started = time.perf_counter()
+    engine = MlxEngine(files[0].parent, n_ctx=SMOKE_CTX)
+    loaded = time.perf_counter()
+    try:
+        prompt = harmony.chat_prompt(QUESTION)
+        streamed = engine.stream(prompt, SMOKE_TOKENS)
+    finally:
+        engine.close()
+    generated = [t for t in streamed.tokens if t not in harmony.stop_tokens()]
+    return {"load_s": loaded - started, "prompt_tokens": len(prompt),
+            "generated_tokens": len(generated), "tokens_per_s": streamed.generation_tps,
+            "stopped_on": streamed.stopped_on, "text": harmony.decode(generated)}
+
+
 @click.command("install")
 @click.option("--model", type=click.Choice(["auto", "20b", "120b"]), default="auto",
               show_default=True)
@@ -216,7 +241,7 @@ def install_command(model: str, engine: str, models_dir: Path | None, model_path
 
         files = execute.fetch_files(plan, settings.hf_endpoint, partial_dir,
                                     settings.cache_dir / "hashes.json", progress)
-    smoke = _smoke(plan, files) if plan.engine.engine == "llama.cpp" else None
+    smoke = _smoke(plan, files) if plan.engine.engine == "llama.cpp" else _smoke_mlx(files)
     recipe_path = settings.models_dir / "recipes" / f"{plan.model}.json"
     write_recipe(build_recipe(plan, [str(f) for f in files]), recipe_path)
     envelope.update(engine_log=str(log) if log else None, files=[str(f) for f in files],

@@ -51,9 +51,10 @@ def folder_sha256(info: MlxModelInfo, console: Console) -> str:
         task = bar.add_task(f"sha256 {folder.name}", total=sum(p.stat().st_size for p in files))
         done = 0
         for path in files:
-            digest = verify.cached_sha256(path, current().cache_dir / "hashes.json",
-                                          lambda n, base=done: bar.update(task,
-                                                                          completed=base + n))
+            def advance(n: int, base: int = done) -> None:
+                bar.update(task, completed=base + n)
+
+            digest = verify.cached_sha256(path, current().cache_dir / "hashes.json", advance)
             done += path.stat().st_size
             lines.append(f"{path.name} {digest}\n")
     return hashlib.sha256("".join(lines).encode()).hexdigest()

@@ -162,7 +162,7 @@ def _regrade(source: Path, output: Path | None, as_json: bool) -> None:
               help="Results file (default: gptoss-bench-tools-<time>.json).")
 @click.option("--json", "as_json", is_flag=True, help="Print the results record as JSON.")
 def tools_command(model_arg: str | None, recipe_path: Path | None, synthetic: str | None,
-                  engine: str, regrade_path: Path | None, repeats: int, reasoning: str,
+                  engine_name: str, regrade_path: Path | None, repeats: int, reasoning: str,
                   categories: tuple[str, ...], max_tokens: int, temperature: float,
                   top_p: float, seed: int, endpoint_url: str | None,
                   api_key_env: str | None, timeout_s: float, n_ctx: int | None,
@@ -210,7 +210,7 @@ def tools_command(model_arg: str | None, recipe_path: Path | None, synthetic: st
         model_path, recipe_settings, recipe_engine = _read_recipe(recipe_path)
     run = tool_run.RunSettings(reasoning, max_tokens, timeout_s,
                                tool_run.Sampling(temperature, top_p, seed))
-    which = recipe_engine or engine_choice(engine, model_path)
+    which = recipe_engine or engine_choice(engine_name, model_path)
     if which == "mlx":
         named = [name for name, value in (("--threads", threads),
                                            ("--n-gpu-layers", n_gpu_layers),

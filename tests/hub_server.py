@@ -29,11 +29,24 @@ class Repo:
     gated: bool = False
     commit: str = ""
     sha256: dict[str, str] = field(default_factory=dict)
+    plain: frozenset[str] = frozenset()  # served as regular git files, not LFS
 
     def __post_init__(self) -> None:
         self.commit = self.commit or hashlib.sha1(repr(sorted(self.files)).encode()).hexdigest()
         for name, path in self.files.items():
             self.sha256.setdefault(name, hashlib.sha256(path.read_bytes()).hexdigest())
+
+
+def _sibling(repo: Repo, name: str, path: Path) -> dict[str, object]:
+    """A file as ``model_info(files_metadata=True)`` lists it: LFS with its sha256, or a
+    regular git file with only its git object id (the Hub's small configs)."""
+    size = path.stat().st_size
+    if name in repo.plain:
+        data = path.read_bytes()
+        return {"rfilename": name, "size": size,
+                "blobId": hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()}
+    return {"rfilename": name, "size": size, "blobId": hashlib.sha1(name.encode()).hexdigest(),
+            "lfs": {"sha256": repo.sha256[name], "size": size, "pointerSize": 134}}
 
 
 @dataclass
@@ -85,10 +98,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self._json({
                     "id": info["repo"], "modelId": info["repo"], "sha": repo.commit,
                     "private": False, "gated": "auto" if repo.gated else False,
-                    "siblings": [{"rfilename": name, "size": p.stat().st_size,
-                                  "blobId": hashlib.sha1(name.encode()).hexdigest(),
-                                  "lfs": {"sha256": repo.sha256[name], "size": p.stat().st_size,
-                                          "pointerSize": 134}}
+                    "siblings": [_sibling(repo, name, p)
                                  for name, p in sorted(repo.files.items())]})
             return
         self._resolve(send_body=True)
