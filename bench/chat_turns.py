@@ -1,13 +1,14 @@
-"""A server's Chat Completions answer as a parsed harmony turn, so one grader judges both.
+"""A server's answer as a parsed harmony turn, so one grader judges in-process and served runs.
 
 Servers that parse harmony themselves (LM Studio, llama-server ``--jinja``, vLLM, Ollama)
 return ``tool_calls``, ``content`` and the reasoning (``reasoning_content`` or
 ``reasoning``): these become the same messages openai-harmony would have parsed — analysis,
 then the commentary calls, or the final answer — and all trailing calls of the turn are
-answered (servers return parallel calls together). A server that passes the model's raw
-harmony text through in ``content`` is parsed by us with openai-harmony; which path ran is
-recorded per turn (``parsed_by``). Harmony text whose special tokens the server stripped
-cannot be parsed by anyone and is said so.
+answered (servers return parallel calls together). The Responses API's ``output`` items
+(reasoning, function_call, message) become the same messages. A server that passes the
+model's raw harmony text through in ``content`` is parsed by us with openai-harmony; which
+path ran is recorded per turn (``parsed_by``). Harmony text whose special tokens the server
+stripped cannot be parsed by anyone and is said so.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from gptoss_doctor.bench.grade import NAMESPACE
 SERVER = "server"
 OURS = harmony.RENDERER  # "openai-harmony"
 MARKERS = ("<|channel|>", "<|message|>", "<|start|>")
+MALFORMED = "the server's answer is malformed (no output list, or a tool call without a name)"
 ENDED = {"tool_calls": "<|call|>", "function_call": "<|call|>", "stop": "<|return|>"}
 
 
@@ -46,13 +48,38 @@ def normalize(message: Any) -> dict[str, Any]:
             "tool_calls": kept, "malformed": malformed}
 
 
+def from_response(answer: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+    """A Responses API answer (``output`` items) as the same normalized message and a
+    Chat-Completions-style finish reason."""
+    output = answer.get("output")
+    if not isinstance(output, list):
+        return {"content": "", "reasoning": "", "tool_calls": [], "malformed": True}, None
+    texts: list[str] = []
+    reasoning: list[str] = []
+    calls: list[dict[str, Any]] = []
+    for item in (i for i in output if isinstance(i, dict)):
+        parts = [p for p in item.get("content") or [] if isinstance(p, dict)]
+        if item.get("type") == "message":
+            texts.extend(str(p.get("text", "")) for p in parts if p.get("type") == "output_text")
+        elif item.get("type") == "reasoning":
+            reasoning.extend(str(p.get("text", "")) for p in parts)
+        elif item.get("type") == "function_call":
+            calls.append({"id": item.get("call_id") or item.get("id"),
+                          "function": {"name": item.get("name"),
+                                       "arguments": item.get("arguments", "")}})
+    incomplete = answer.get("status") == "incomplete"
+    finish = "tool_calls" if calls else "length" if incomplete else "stop"
+    return normalize({"content": "".join(texts), "reasoning": "".join(reasoning),
+                      "tool_calls": calls}), finish
+
+
 def parse(message: dict[str, Any], finish_reason: str | None
           ) -> tuple[harmony.ParsedCompletion, str]:
     """(the turn as parsed messages, who parsed it) for a normalized message."""
     content, calls = message["content"], message["tool_calls"]
     ended = "<|call|>" if calls else ENDED.get(finish_reason or "", "nothing")
     if message.get("malformed"):
-        return harmony.ParsedCompletion((), "the server's tool_calls are malformed", (),
+        return harmony.ParsedCompletion((), MALFORMED, (),
                                         ended, parallel_calls=True), SERVER
     if not calls and any(marker in content for marker in MARKERS):
         return harmony.parse_completion(harmony.encode(content)), OURS

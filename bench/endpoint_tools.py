@@ -1,12 +1,13 @@
-"""The tool-use suite through a server's own tool calling (Chat Completions ``tools=``).
+"""The tool-use suite through a server's own tool calling: Chat Completions or Responses.
 
 Same cases, same tools, same grader as in-process: the developer instructions go in as the
-system message, the case's tools as ``tools``, and each answer is parsed by
-``chat_turns`` (the server's ``tool_calls``, or our openai-harmony parse of raw harmony
-text). Calls are answered with ``tool`` messages — the mock result, or the real sandbox
-tools for ``act`` — and the loop continues up to the case's turn limit and the attempt's
-deadline. The server renders the prompt with its own chat template, so these results are
-compared apart from in-process runs (``config.renderer`` = "server").
+system message (Responses: ``instructions``), the case's tools as function ``tools``, and
+each answer is parsed by ``chat_turns`` (the server's tool calls, or our openai-harmony
+parse of raw harmony text). Calls are answered with ``tool`` messages (Responses:
+``function_call_output`` items) — the mock result, or the real sandbox tools for ``act`` —
+and the loop continues up to the case's turn limit and the attempt's deadline. The server
+renders the prompt with its own chat template, so these results say so
+(``config.renderer`` = "server") and list it among their differences from in-process runs.
 """
 
 from __future__ import annotations
@@ -28,60 +29,108 @@ from gptoss_doctor.bench.tool_suite import Case, Suite
 RENDERER = "server"
 
 
-def _tools(case: Case) -> list[dict[str, Any]]:
-    return [{"type": "function", "function": t.for_prompt()} for t in case.tools]
+class ChatApi:
+    """Chat Completions: ``messages`` with ``tools``; calls answered by ``tool`` messages."""
+
+    name, path = "chat.completions", "/chat/completions"
+
+    def start(self, suite: Suite, case: Case) -> list[dict[str, Any]]:
+        return [{"role": "system", "content": suite.instructions},
+                {"role": "user", "content": case.prompt}]
+
+    def body(self, model: str, conversation: list[dict[str, Any]], suite: Suite, case: Case,
+             settings: RunSettings, seed: int) -> dict[str, Any]:
+        sampling = settings.sampling
+        return {"model": model, "messages": conversation, "tool_choice": "auto",
+                "tools": [{"type": "function", "function": t.for_prompt()} for t in case.tools],
+                "max_tokens": settings.max_tokens, "temperature": sampling.temperature,
+                "top_p": sampling.top_p, "seed": seed, "reasoning_effort": settings.reasoning}
+
+    def read(self, answer: dict[str, Any]) -> tuple[dict[str, Any], str | None,
+                                                    dict[str, Any]]:
+        choices = answer.get("choices")
+        choice = choices[0] if isinstance(choices, list) and choices else {}
+        choice = choice if isinstance(choice, dict) else {}
+        usage = answer.get("usage") if isinstance(answer.get("usage"), dict) else {}
+        return (chat_turns.normalize(choice.get("message")), choice.get("finish_reason"),
+                {"prompt": usage.get("prompt_tokens"),
+                 "completion": usage.get("completion_tokens")})
+
+    def replies(self, message: dict[str, Any], calls: Sequence[grade.Call], ids: list[str],
+                results: Sequence[Any]) -> list[dict[str, Any]]:
+        """The assistant message with its calls, then one ``tool`` message per call."""
+        assistant = {"role": "assistant", "content": message["content"] or "",
+                     "tool_calls": [{"id": i, "type": "function",
+                                     "function": {"name": c.name, "arguments": c.arguments}}
+                                    for i, c in zip(ids, calls, strict=True)]}
+        return [assistant, *({"role": "tool", "tool_call_id": i,
+                              "content": json.dumps(r, ensure_ascii=False)}
+                             for i, r in zip(ids, results, strict=True))]
 
 
-def _body(model: str, messages: list[dict[str, Any]], case: Case, settings: RunSettings,
-          seed: int) -> dict[str, Any]:
-    sampling = settings.sampling
-    return {"model": model, "messages": messages, "tools": _tools(case),
-            "tool_choice": "auto", "max_tokens": settings.max_tokens,
-            "temperature": sampling.temperature, "top_p": sampling.top_p, "seed": seed,
-            "reasoning_effort": settings.reasoning}
+class ResponsesApi(ChatApi):
+    """The Responses API: ``input`` items, function tools, ``function_call_output``."""
+
+    name, path = "responses", "/responses"
+
+    def start(self, suite: Suite, case: Case) -> list[dict[str, Any]]:
+        return [{"role": "user", "content": case.prompt}]
+
+    def body(self, model: str, conversation: list[dict[str, Any]], suite: Suite, case: Case,
+             settings: RunSettings, seed: int) -> dict[str, Any]:
+        sampling = settings.sampling
+        # No seed in this API; each attempt's sampling is the server's.
+        return {"model": model, "instructions": suite.instructions, "input": conversation,
+                "tools": [{"type": "function", **t.for_prompt()} for t in case.tools],
+                "max_output_tokens": settings.max_tokens,
+                "temperature": sampling.temperature, "top_p": sampling.top_p,
+                "reasoning": {"effort": settings.reasoning}, "store": False}
+
+    def read(self, answer: dict[str, Any]) -> tuple[dict[str, Any], str | None,
+                                                    dict[str, Any]]:
+        message, finish = chat_turns.from_response(answer)
+        usage = answer.get("usage") if isinstance(answer.get("usage"), dict) else {}
+        return message, finish, {"prompt": usage.get("input_tokens"),
+                                 "completion": usage.get("output_tokens")}
+
+    def replies(self, message: dict[str, Any], calls: Sequence[grade.Call], ids: list[str],
+                results: Sequence[Any]) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = [
+            {"type": "function_call", "call_id": i, "name": c.name, "arguments": c.arguments}
+            for i, c in zip(ids, calls, strict=True)]
+        items.extend({"type": "function_call_output", "call_id": i,
+                      "output": json.dumps(r, ensure_ascii=False)}
+                     for i, r in zip(ids, results, strict=True))
+        return items
 
 
-def _turn(answer: dict[str, Any], seconds: float) -> dict[str, Any]:
-    choices = answer.get("choices")
-    choice = choices[0] if isinstance(choices, list) and choices else {}
-    if not isinstance(choice, dict):
-        choice = {}
-    message = chat_turns.normalize(choice.get("message"))
-    finish = choice.get("finish_reason")
+APIS: dict[str, ChatApi] = {"chat": ChatApi(), "responses": ResponsesApi()}
+
+
+def _turn(api: ChatApi, answer: dict[str, Any], seconds: float) -> dict[str, Any]:
+    message, finish, usage = api.read(answer)
     parsed, parsed_by = chat_turns.parse(message, finish)
-    usage = answer.get("usage")
-    if not isinstance(usage, dict):
-        usage = {}
-    return {"prompt_tokens": usage.get("prompt_tokens"),
-            "completion_tokens": usage.get("completion_tokens"),
+    return {"prompt_tokens": usage["prompt"], "completion_tokens": usage["completion"],
             "completion_ids": [], "completion_text": chat_turns.shown_text(message),
             "message": message, "finish_reason": finish, "parsed_by": parsed_by,
             "stopped_on": parsed.ended_with, "latency_s": round(seconds, 4),
             "tool_result": None}
 
 
-def _replies(turn: dict[str, Any], calls: Sequence[grade.Call], results: Sequence[Any],
-             index: int) -> list[dict[str, Any]]:
-    """The assistant message with its calls, then one ``tool`` message per call."""
-    ids = [c["id"] for c in turn["message"]["tool_calls"]]
+def _call_ids(message: dict[str, Any], calls: Sequence[grade.Call], index: int) -> list[str]:
+    ids = [str(c["id"]) for c in message["tool_calls"]]
     if len(ids) != len(calls):  # calls we parsed from raw harmony text have no ids
         ids = [f"call_{index}_{i}" for i in range(len(calls))]
-    assistant = {"role": "assistant", "content": turn["message"]["content"] or "",
-                 "tool_calls": [{"id": i, "type": "function",
-                                 "function": {"name": c.name, "arguments": c.arguments}}
-                                for i, c in zip(ids, calls, strict=True)]}
-    tools = [{"role": "tool", "tool_call_id": i, "content": json.dumps(r, ensure_ascii=False)}
-             for i, r in zip(ids, results, strict=True)]
-    return [assistant, *tools]
+    return ids
 
 
 def run_attempt(endpoint: Endpoint, model: str, suite: Suite, case: Case,
-                settings: RunSettings, attempt: int, *,
+                settings: RunSettings, attempt: int, *, api: str = "chat",
                 clock: Callable[[], float] = time.perf_counter) -> dict[str, Any]:
     """One attempt at ``case`` through the server; the record ``tool_run`` would write."""
     seed = settings.sampling.seed + attempt
-    messages: list[dict[str, Any]] = [{"role": "system", "content": suite.instructions},
-                                      {"role": "user", "content": case.prompt}]
+    shape = APIS[api]
+    messages = shape.start(suite, case)
     turns: list[dict[str, Any]] = []
     started = clock()
     deadline = started + settings.timeout_s
@@ -97,7 +146,7 @@ def run_attempt(endpoint: Endpoint, model: str, suite: Suite, case: Case,
             try:
                 answer = post_json(dataclasses.replace(
                     endpoint, timeout_s=min(endpoint.timeout_s, remaining)),
-                    "/chat/completions", _body(model, messages, case, settings, seed))
+                    shape.path, shape.body(model, messages, suite, case, settings, seed))
             except EndpointError as exc:
                 timed_out = clock() >= deadline
                 end = "timeout" if timed_out else "failed"
@@ -108,7 +157,7 @@ def run_attempt(endpoint: Endpoint, model: str, suite: Suite, case: Case,
                               "latency_s": round(clock() - turn_start, 4),
                               "tool_result": None, "error": error})
                 break
-            turn = _turn(answer, clock() - turn_start)
+            turn = _turn(shape, answer, clock() - turn_start)
             turns.append(turn)
             parsed, _ = chat_turns.parse(turn["message"], turn["finish_reason"])
             if parsed.error:
@@ -125,7 +174,8 @@ def run_attempt(endpoint: Endpoint, model: str, suite: Suite, case: Case,
                 break  # end stays "turn_limit"
             results = [grade.respond(case, sandbox, call) for call in calls]
             turn["tool_result"] = results if len(results) > 1 else results[0]
-            messages.extend(_replies(turn, calls, results, index))
+            messages.extend(shape.replies(turn["message"], calls,
+                                          _call_ids(turn["message"], calls, index), results))
         live_refusals = len(sandbox.refusals) if sandbox else 0
     record: dict[str, Any] = {"case": case.id, "category": case.category, "attempt": attempt,
                               "seed": seed, "end": end,
@@ -136,13 +186,13 @@ def run_attempt(endpoint: Endpoint, model: str, suite: Suite, case: Case,
 
 
 def run_suite(endpoint: Endpoint, model: str, suite: Suite, cases: Sequence[Case],
-              settings: RunSettings, repeats: int = 1, *,
+              settings: RunSettings, repeats: int = 1, *, api: str = "chat",
               progress: Callable[[Case, int], None] | None = None,
               clock: Callable[[], float] = time.perf_counter
               ) -> tuple[list[dict[str, Any]], bool]:
     """Every case ``repeats`` times; returns (attempts, interrupted). Ctrl-C keeps what ran."""
     return run_cases(lambda case, attempt: run_attempt(endpoint, model, suite, case, settings,
-                                                       attempt, clock=clock),
+                                                       attempt, api=api, clock=clock),
                      cases, repeats, progress)
 
 

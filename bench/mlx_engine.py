@@ -147,6 +147,17 @@ def wired_limit_plan(device_info: Mapping[str, Any], model_bytes: int
 WEIGHTS = ("mxfp4", "float32", "bfloat16")
 
 
+def apply_wired_limit(device_info: Mapping[str, Any], model_bytes: int, on_gpu: bool,
+                      set_limit: Callable[[int], int]
+                      ) -> tuple[int | None, str | None, int | None]:
+    """Raise the wired limit to Metal's working set on a Metal device, like mlx-lm's
+    ``wired_limit``; (the limit set, a warning, the previous limit to restore)."""
+    limit, warning = wired_limit_plan(device_info, model_bytes)
+    if limit is None or not on_gpu:
+        return None, warning, None
+    return limit, warning, int(set_limit(limit))
+
+
 def write_synthetic(output: Path, seed: int = 0, weights: str = "mxfp4") -> MlxModelInfo:
     """A tiny random gpt-oss MLX folder, marked synthetic: mxfp4-quantized like the
     mlx-community releases, or unquantized float32 or bfloat16 (the last cannot run on a
@@ -231,10 +242,8 @@ class MlxEngine:
         self.threads: int | None = None  # mlx schedules its own threads
         self.prefill_step_size = prefill_step_size
         self.model_bytes = self.info.size_bytes
-        self.wired_limit_bytes, self.warning = wired_limit_plan(self.device_info,
-                                                                self.model_bytes)
-        self._old_limit = (mx.set_wired_limit(self.wired_limit_bytes)
-                           if self.wired_limit_bytes and self.on_gpu else None)
+        self.wired_limit_bytes, self.warning, self._old_limit = apply_wired_limit(
+            self.device_info, self.model_bytes, self.on_gpu, mx.set_wired_limit)
         self._mx = mx
         self.reset()
 

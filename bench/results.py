@@ -87,7 +87,7 @@ def key_properties(record: dict[str, Any]) -> dict[str, Any]:
     common["method"] = "endpoint" if endpoint else "in-process"
     if endpoint:
         common.update({"host_class": endpoint["host_class"], "model_id": endpoint["model_id"],
-                       "server": endpoint["headers"].get("server")})
+                       "server": endpoint["headers"].get("server"), "api": endpoint["api"]})
         if endpoint["host_class"] != "local":  # the snapshot is the client's, not the server's
             common.update({"cpu": None, "gpus": []})
         if record["suite"] == "speed":

@@ -76,7 +76,8 @@ def _model(info: ep.ServerInfo, model_id: str, console: Console) -> dict[str, An
 
 
 def _envelope(suite: str, status: str, endpoint: ep.Endpoint, info: ep.ServerInfo,
-              model_id: str, key: dict[str, Any], console: Console) -> dict[str, Any]:
+              model_id: str, key: dict[str, Any], console: Console,
+              api: str = "chat.completions") -> dict[str, Any]:
     snap = take_snapshot()
     return {
         "kind": results.RESULTS_KIND, "schema_version": results.SCHEMA_VERSION,
@@ -87,7 +88,7 @@ def _envelope(suite: str, status: str, endpoint: ep.Endpoint, info: ep.ServerInf
                      "server": info.headers.get("server"), "backends": []},
         "model": _model(info, model_id, console),
         "endpoint": {"url": endpoint.base_url, "host_class": info.host_class,
-                     "api": "chat.completions", "model_id": model_id,
+                     "api": api, "model_id": model_id,
                      "models": list(info.models), "headers": info.headers,
                      "lmstudio": info.lmstudio, "is_lmstudio": info.is_lmstudio,
                      # LM Studio's version is not exposed by its HTTP APIs
@@ -173,14 +174,15 @@ def _speed_table(record: dict[str, Any]) -> Table:
 
 def tools(url: str, model: str | None, api_key_env: str | None, timeout_s: float,
           cases: list[tool_suite.Case], repeats: int, run: tool_run.RunSettings,
-          target: Path) -> dict[str, Any]:
+          target: Path, api: str = "chat") -> dict[str, Any]:
     """Run the suite through the server; the results record (saved), or one clear line."""
     suite = tool_suite.load_suite()
     err = Console(stderr=True)
     # --timeout is the per-attempt limit here, like in-process; each request gets the rest.
     endpoint, info, model_id, key = connect(url, model, api_key_env, timeout_s)
+    shape = endpoint_tools.APIS[api]
     err.print(f"{endpoint.base_url} ({info.host_class}) serves {model_id}; tools through "
-              "the server's own tool calling")
+              f"the server's own tool calling ({shape.name})")
     with Progress(console=err, transient=True) as bar:
         task = bar.add_task("tool use", total=len(cases) * repeats)
 
@@ -189,19 +191,21 @@ def tools(url: str, model: str | None, api_key_env: str | None, timeout_s: float
                        completed=cases.index(case) * repeats + attempt)
 
         attempts, interrupted = endpoint_tools.run_suite(endpoint, model_id, suite, cases, run,
-                                                         repeats, progress=advance)
+                                                         repeats, api=api, progress=advance)
     failed = [a for a in attempts if a["end"] == "failed"]
     answered = any("message" in t for a in attempts for t in a["turns"])
     if attempts and not answered:  # nothing to grade: a server problem, not a score
         error = next((t["error"] for a in attempts for t in a["turns"] if t.get("error")),
                      "no turn completed")
-        raise ep.EndpointError(f"no request was answered: {error}",
-                               "the server hangs or is too slow: raise --timeout (seconds "
-                               "per attempt)")
+        hint = ("this server may not offer the Responses API: try --api chat"
+                if api == "responses" and "404" in error else
+                "the server hangs or is too slow: raise --timeout (seconds per attempt)")
+        raise ep.EndpointError(f"no request was answered: {error}", hint)
     status = "interrupted" if interrupted else "partial" if failed else "complete"
-    record = _envelope("tools", status, endpoint, info, model_id, key, err)
+    record = _envelope("tools", status, endpoint, info, model_id, key, err, shape.name)
     record["config"] = {
         "engine": "endpoint", **_server_config(info), "renderer": endpoint_tools.RENDERER,
+        "api": shape.name,
         "tool_parsing": endpoint_tools.parsing_paths(attempts),
         "reasoning": run.reasoning, "repeats": repeats, "max_tokens": run.max_tokens,
         "timeout_s": run.timeout_s, "sampling": _asdict(run.sampling),

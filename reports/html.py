@@ -29,7 +29,7 @@ SAME_FOR_COMPARISON = ("model_sha256", "tests", "flash_attn", "n_batch", "n_ubat
 # settings the client cannot see) compare on the model and tests, and the differences are
 # listed under their table.
 SETTINGS = ("flash_attn", "n_batch", "n_ubatch")
-DIFFERENCES = ("method", "engine", "model_format", "model_file", "renderer", "host_class",
+DIFFERENCES = ("method", "engine", "model_format", "model_file", "renderer", "api", "host_class",
                "server", "cpu", "gpus", "prefill_step_size",
                "threads", "n_gpu_layers", "n_cpu_moe", "flash_attn", "n_batch", "n_ubatch",
                "concurrency")
@@ -180,7 +180,8 @@ def speedups(runs: list[Run], baseline: int) -> dict[str, dict[str, float | None
 def _endpoint_source(record: dict[str, Any]) -> str:
     endpoint = record["endpoint"]
     key = f" --api-key-env {endpoint['api_key_env']}" if endpoint["api_key_env"] else ""
-    return f"--endpoint {endpoint['url']} --model {endpoint['model_id']}{key}"
+    api = " --api responses" if endpoint["api"] == "responses" else ""
+    return f"--endpoint {endpoint['url']} --model {endpoint['model_id']}{key}{api}"
 
 
 def _model_source(model: dict[str, Any]) -> str:

@@ -40,6 +40,7 @@ from gptoss_doctor.reports.bench_cmd import (
 )
 
 DEFAULT_CTX = 16384
+ENDPOINT_APIS = ("chat", "responses")  # bench.endpoint_tools.APIS, without importing httpx
 LOAD_KEYS = ("n_batch", "n_ubatch", "flash_attn", "swa_full", "use_mmap", "n_gpu_layers",
              "n_cpu_moe")
 
@@ -149,6 +150,9 @@ def _regrade(source: Path, output: Path | None, as_json: bool) -> None:
               show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @endpoint_options
+@click.option("--api", type=click.Choice(ENDPOINT_APIS), default="chat",
+              show_default=True, help="With --endpoint: Chat Completions (chat) or the "
+              "Responses API (responses), where the server has it.")
 @click.option("--timeout", "timeout_s", type=click.FloatRange(min=0, min_open=True),
               default=300.0, show_default=True, help="Seconds per attempt.")
 @click.option("--ctx", "n_ctx", type=click.IntRange(min=512), default=None,
@@ -165,7 +169,7 @@ def tools_command(model_arg: str | None, recipe_path: Path | None, synthetic: st
                   engine_name: str, regrade_path: Path | None, repeats: int, reasoning: str,
                   categories: tuple[str, ...], max_tokens: int, temperature: float,
                   top_p: float, seed: int, endpoint_url: str | None,
-                  api_key_env: str | None, timeout_s: float, n_ctx: int | None,
+                  api_key_env: str | None, api: str, timeout_s: float, n_ctx: int | None,
                   threads: int | None, n_gpu_layers: int | None, n_cpu_moe: int | None,
                   output: Path | None, as_json: bool) -> None:
     """Tool-use benchmark: simple, multiple, parallel, irrelevance and act cases.
@@ -185,12 +189,12 @@ def tools_command(model_arg: str | None, recipe_path: Path | None, synthetic: st
                                    tool_run.Sampling(temperature, top_p, seed))
         target = _target("tools", output)
         served = endpoint_cmd.tools(endpoint_url, model_arg, api_key_env, timeout_s,
-                                    list(cases), repeats, run, target)
+                                    list(cases), repeats, run, target, api)
         _emit(served, as_json, target)
         _exit_for(served)
         return
-    if api_key_env:
-        raise click.UsageError("--api-key-env needs --endpoint URL")
+    if api_key_env or api != "chat":
+        raise click.UsageError("--api-key-env and --api need --endpoint URL")
     model_path = Path(model_arg) if model_arg else None
     sources = [s for s in (model_path, recipe_path, synthetic, regrade_path) if s is not None]
     if len(sources) != 1:

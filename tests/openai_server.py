@@ -1,7 +1,8 @@
 """A small OpenAI-compatible server for the endpoint tests, well-behaved or not on purpose.
 
 ``GET /v1/models``, ``POST /v1/chat/completions`` (streamed as server-sent events or as one
-JSON answer) and, when asked, LM Studio's native ``/api/v1/models``. The ``mode`` switch makes
+JSON answer) and, when asked, ``POST /v1/responses`` and LM Studio's native
+``/api/v1/models``. The ``mode`` switch makes
 it misbehave the ways real servers do: drop the connection mid-stream, hang, send events that
 are not JSON, answer 500, or require a bearer key (401 without it). Non-streamed answers come
 from a script (a list of assistant messages, one per request) so tool calls can be exact.
@@ -30,6 +31,7 @@ class ServerState:
     api_key: str | None = None  # required as "Bearer <key>" when set
     lmstudio: dict[str, Any] | None = None  # the body of /api/v1/models, when LM Studio
     script: list[dict[str, Any]] = field(default_factory=list)  # non-streamed answers
+    responses: list[list[dict[str, Any]]] | None = None  # Responses API outputs; None: 404
     tokens: int = 0  # streamed tokens per request (default: max_tokens)
     hang_s: float = 30.0
     fail_after: int | None = None  # streamed requests that succeed before mode "drop" applies
@@ -79,7 +81,14 @@ class _Handler(BaseHTTPRequestHandler):
         self.state.bodies.append(body)
         if not self._authorized():
             return
-        if self.path != "/v1/chat/completions":
+        if self.path == "/v1/responses" and self.state.responses is not None:
+            output = (self.state.responses.pop(0) if self.state.responses else [
+                {"type": "message", "role": "assistant",
+                 "content": [{"type": "output_text", "text": "I cannot help with that."}]}])
+            self._json(200, {"id": "resp_1", "object": "response", "status": "completed",
+                             "model": self.state.model, "output": output,
+                             "usage": {"input_tokens": 50, "output_tokens": 10}})
+        elif self.path != "/v1/chat/completions":
             self._json(404, {"error": {"message": "not found"}})
         elif body.get("model") != self.state.model:
             self._json(404, {"error": {"message": f"model {body.get('model')} not found"}})

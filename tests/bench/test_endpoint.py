@@ -288,3 +288,22 @@ def test_parallel_server_calls_grade_like_harmony_ones() -> None:
         content="", tool_calls=[_call("get_weather", '{"city": "Tokyo"}')]), "tool_calls")[0]],
         "turn_limit")
     assert one.failure == "missing_calls"
+
+
+def test_responses_api_output_items_become_the_same_turn() -> None:
+    message, finish = chat_turns.from_response({"status": "completed", "output": [
+        {"type": "reasoning", "content": [{"type": "reasoning_text", "text": "Check it."}]},
+        {"type": "function_call", "call_id": "fc_9", "name": "get_weather",
+         "arguments": '{"city": "Paris"}'}]})
+    parsed, by = chat_turns.parse(message, finish)
+    assert (finish, by, parsed.ended_with) == ("tool_calls", "server", "<|call|>")
+    assert [(m.channel, m.recipient, m.text) for m in parsed.messages] == [
+        ("analysis", None, "Check it."),
+        ("commentary", "functions.get_weather", '{"city": "Paris"}')]
+    assert message["tool_calls"][0]["id"] == "fc_9"
+    text, finish = chat_turns.from_response({"status": "incomplete", "output": [
+        {"type": "message", "content": [{"type": "output_text", "text": "Paris is"}]}]})
+    assert (text["content"], finish) == ("Paris is", "length")
+    broken, _ = chat_turns.from_response({"output": "nope"})
+    assert chat_turns.parse(broken, None)[0].error == chat_turns.MALFORMED
+

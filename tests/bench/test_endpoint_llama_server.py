@@ -133,3 +133,12 @@ def test_tool_suite_end_to_end_then_the_report_beside_an_in_process_run(
     assert "Differences within this table — method: in-process, endpoint" in page
     assert "(over HTTP: pp from TTFT)" in page
     assert "tool calls parsed by server" in page
+
+
+def test_its_lack_of_a_responses_api_is_one_line(tmp_path: Path, tiny_server: str) -> None:
+    done = bench("tools", "--endpoint", tiny_server, "--api", "responses", "--category",
+                 "irrelevance", "-o", str(tmp_path / "x.json"))
+    assert done.returncode == 1, done.stderr
+    errors = [line for line in done.stderr.splitlines() if "error:" in line]
+    assert len(errors) == 1 and "404" in errors[0] and "try --api chat" in errors[0]
+    assert not (tmp_path / "x.json").exists()

@@ -203,3 +203,19 @@ def test_folders_that_are_not_models_fail_before_loading(tmp_path: Path, tiny: P
     assert done.returncode == 1 and "has no tokenizer (tokenizer.json)" in done.stderr
     done = bench("speed", "--model", str(tmp_path), "-o", str(tmp_path / "x.json"))
     assert done.returncode == 1 and "no config.json" in done.stderr
+
+
+def test_synth_writes_mlx_folders(tmp_path: Path) -> None:
+    for weights, quantization in (("mxfp4", "mxfp4 4-bit, group 32"), ("float32", None)):
+        target = tmp_path / weights
+        done = subprocess.run([sys.executable, "-m", "gptoss_doctor", "synth", "tiny", "--mlx",
+                               weights, "-o", str(target), "--json"], capture_output=True,
+                              text=True, timeout=300, check=False)
+        assert done.returncode == 0, done.stderr
+        info = mlx_engine.read_model_dir(target)
+        assert info.synthetic and info.quantization == quantization
+        assert info.dtype == (None if quantization else "float32")
+    again = subprocess.run([sys.executable, "-m", "gptoss_doctor", "synth", "tiny", "--mlx",
+                            "mxfp4", "-o", str(tmp_path / "mxfp4")], capture_output=True,
+                           text=True, timeout=300, check=False)
+    assert again.returncode == 1 and "already exists" in again.stderr

@@ -97,3 +97,19 @@ def test_wired_limit_follows_mlx_lm() -> None:
     limit, warning = mlx_engine.wired_limit_plan(DEVICES["m1-16gb"], GPT_OSS_20B_MLX_BYTES)
     assert limit == 11453251584
     assert warning is not None and "11520 MiB" in warning and "10922 MiB" in warning
+
+
+def test_the_wired_limit_is_set_on_metal_and_left_alone_elsewhere() -> None:
+    calls: list[int] = []
+
+    def set_limit(limit: int) -> int:
+        calls.append(limit)
+        return 0  # mlx returns the previous limit
+
+    mac = mlx_engine.apply_wired_limit(DEVICES["m5-max-128gb"], GPT_OSS_20B_MLX_BYTES, True,
+                                       set_limit)
+    assert mac == (115448725504, None, 0) and calls == [115448725504]
+    linux = mlx_engine.apply_wired_limit(DEVICES["linux-cpu"], GPT_OSS_20B_MLX_BYTES, False,
+                                         set_limit)
+    assert linux == (None, None, None) and calls == [115448725504]
+

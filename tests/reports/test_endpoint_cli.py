@@ -166,3 +166,40 @@ def test_tools_with_every_request_failing_is_one_line(tmp_path: Path) -> None:
     assert one_line(done).startswith("gptoss-doctor: error: no request was answered: ")
     assert "no answer within the attempt's 0.5 s" in one_line(done)
     assert not out.exists()
+
+
+def test_tools_through_the_responses_api(tmp_path: Path) -> None:
+    out = tmp_path / "tools.json"
+    state = ServerState(responses=[
+        [{"type": "reasoning", "content": [{"type": "reasoning_text", "text": "Write it."}]},
+         {"type": "function_call", "call_id": "fc_1", "name": "create_file",
+          "arguments": json.dumps({"path": "todo.txt", "content": "buy milk"})}],
+        [{"type": "message", "role": "assistant",
+          "content": [{"type": "output_text", "text": "Created todo.txt."}]}],
+    ])
+    with serve(state) as url:
+        done = bench("tools", "--endpoint", url, "--api", "responses", "--category", "act",
+                     "-o", str(out))
+    assert done.returncode == 0, done.stderr
+    record = results.load(out)
+    first = record["attempts"][0]
+    assert first["case"] == "act-create-file" and first["grade"]["passed"], first["grade"]
+    assert record["config"]["api"] == record["endpoint"]["api"] == "responses"
+    assert record["key_properties"]["api"] == "responses"
+    sent = state.bodies[1]
+    assert sent["instructions"] and sent["tools"][0]["type"] == "function"
+    assert sent["input"][-2] == {"type": "function_call", "call_id": "fc_1",
+                                 "name": "create_file", "arguments": json.dumps(
+                                     {"path": "todo.txt", "content": "buy milk"})}
+    assert sent["input"][-1]["type"] == "function_call_output"
+    assert sent["input"][-1]["call_id"] == "fc_1"
+
+
+def test_a_server_without_the_responses_api_is_one_line(tmp_path: Path) -> None:
+    with serve(ServerState()) as url:
+        done = bench("tools", "--endpoint", url, "--api", "responses", "--category",
+                     "irrelevance", "-o", str(tmp_path / "x.json"))
+    assert done.returncode == 1
+    line = one_line(done)
+    assert "the server answered 404" in line and "try --api chat" in line
+
