@@ -51,7 +51,7 @@ class ChatApi:
         choices = answer.get("choices")
         choice = choices[0] if isinstance(choices, list) and choices else {}
         choice = choice if isinstance(choice, dict) else {}
-        usage = answer.get("usage") if isinstance(answer.get("usage"), dict) else {}
+        usage = _usage(answer)
         return (chat_turns.normalize(choice.get("message")), choice.get("finish_reason"),
                 {"prompt": usage.get("prompt_tokens"),
                  "completion": usage.get("completion_tokens")})
@@ -89,7 +89,7 @@ class ResponsesApi(ChatApi):
     def read(self, answer: dict[str, Any]) -> tuple[dict[str, Any], str | None,
                                                     dict[str, Any]]:
         message, finish = chat_turns.from_response(answer)
-        usage = answer.get("usage") if isinstance(answer.get("usage"), dict) else {}
+        usage = _usage(answer)
         return message, finish, {"prompt": usage.get("input_tokens"),
                                  "completion": usage.get("output_tokens")}
 
@@ -102,6 +102,11 @@ class ResponsesApi(ChatApi):
                       "output": json.dumps(r, ensure_ascii=False)}
                      for i, r in zip(ids, results, strict=True))
         return items
+
+
+def _usage(answer: dict[str, Any]) -> dict[str, Any]:
+    usage = answer.get("usage")
+    return usage if isinstance(usage, dict) else {}
 
 
 APIS: dict[str, ChatApi] = {"chat": ChatApi(), "responses": ResponsesApi()}
