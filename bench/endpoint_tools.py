@@ -23,7 +23,7 @@ from typing import Any
 from gptoss_doctor.bench import chat_turns, grade
 from gptoss_doctor.bench.endpoint import Endpoint, EndpointError, post_json
 from gptoss_doctor.bench.sandbox import Sandbox
-from gptoss_doctor.bench.tool_run import RunSettings, grade_record, run_cases
+from gptoss_doctor.bench.tool_run import RunSettings, attempt_record, run_cases, turn_outcome
 from gptoss_doctor.bench.tool_suite import Case, Suite
 
 RENDERER = "server"
@@ -165,29 +165,17 @@ def run_attempt(endpoint: Endpoint, model: str, suite: Suite, case: Case,
             turn = _turn(shape, answer, clock() - turn_start)
             turns.append(turn)
             parsed, _ = chat_turns.parse(turn["message"], turn["finish_reason"])
-            if parsed.error:
-                end = "unparsable"
+            outcome = turn_outcome(case, parsed, index)
+            if outcome is not None:
+                end = outcome
                 break
             calls = grade.pending_calls(parsed)
-            if not calls:
-                end = "final" if grade.final_text(parsed) is not None else "no_answer"
-                break
-            if case.turn_limit == 1:
-                end = "call"
-                break
-            if index == case.turn_limit - 1:
-                break  # end stays "turn_limit"
             results = [grade.respond(case, sandbox, call) for call in calls]
             turn["tool_result"] = results if len(results) > 1 else results[0]
             messages.extend(shape.replies(turn["message"], calls,
                                           _call_ids(turn["message"], calls, index), results))
         live_refusals = len(sandbox.refusals) if sandbox else 0
-    record: dict[str, Any] = {"case": case.id, "category": case.category, "attempt": attempt,
-                              "seed": seed, "end": end,
-                              "latency_s": round(clock() - started, 4),
-                              "live_sandbox_refusals": live_refusals, "turns": turns}
-    record["grade"] = grade_record(case, record)
-    return record
+    return attempt_record(case, attempt, seed, end, clock() - started, live_refusals, turns)
 
 
 def run_suite(endpoint: Endpoint, model: str, suite: Suite, cases: Sequence[Case],

@@ -148,18 +148,11 @@ def run_attempt(engine: GenerationEngine, suite: Suite, case: Case, settings: Ru
                     end = stopped
                     break
                 parsed = harmony.parse_completion(tokens)
-                call = grade.pending_call(parsed)
-                if parsed.error:
-                    end = "unparsable"
+                outcome = turn_outcome(case, parsed, index)
+                if outcome is not None:
+                    end = outcome
                     break
-                if call is None:
-                    end = "final" if grade.final_text(parsed) is not None else "no_answer"
-                    break
-                if case.turn_limit == 1:
-                    end = "call"
-                    break
-                if index == case.turn_limit - 1:
-                    break  # end stays "turn_limit"
+                call = grade.pending_calls(parsed)[0]
                 result = grade.respond(case, sandbox, call)
                 turns[-1]["tool_result"] = result
                 closing = [] if tokens[-1:] == [vocab.CALL_ID] else [vocab.CALL_ID]
@@ -169,9 +162,28 @@ def run_attempt(engine: GenerationEngine, suite: Suite, case: Case, settings: Ru
             end = "failed"
             turns.append({**_turn_record(len(prompt), [], "failed", 0.0), "error": exc.message})
         live_refusals = len(sandbox.refusals) if sandbox else 0
-    latency = clock() - started
+    return attempt_record(case, attempt, seed, end, clock() - started, live_refusals, turns)
+
+
+def turn_outcome(case: Case, parsed: harmony.ParsedCompletion, index: int) -> str | None:
+    """How the attempt ends after turn ``index`` (an ``END_REASONS`` value), or None when
+    its calls are to be answered and the model asked again."""
+    if parsed.error:
+        return "unparsable"
+    if not grade.pending_calls(parsed):
+        return "final" if grade.final_text(parsed) is not None else "no_answer"
+    if case.turn_limit == 1:
+        return "call"
+    if index == case.turn_limit - 1:
+        return "turn_limit"
+    return None
+
+
+def attempt_record(case: Case, attempt: int, seed: int, end: str, latency_s: float,
+                   live_refusals: int, turns: list[dict[str, Any]]) -> dict[str, Any]:
+    """One attempt as results files store it, graded."""
     record: dict[str, Any] = {"case": case.id, "category": case.category, "attempt": attempt,
-                              "seed": seed, "end": end, "latency_s": round(latency, 4),
+                              "seed": seed, "end": end, "latency_s": round(latency_s, 4),
                               "live_sandbox_refusals": live_refusals, "turns": turns}
     record["grade"] = grade_record(case, record)
     return record
