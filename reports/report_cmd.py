@@ -22,6 +22,9 @@ from gptoss_doctor.reports.html import render
 
 
 def _verdicts(record: dict[str, Any]) -> list[dict[str, Any]]:
+    endpoint = record.get("endpoint")
+    if endpoint and endpoint["host_class"] != "local":
+        return []  # the snapshot is the client's; the doctor's verdict would be about it
     try:
         snap = from_dict(record["machine"])
     except SnapshotError:

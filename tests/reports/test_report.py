@@ -23,6 +23,8 @@ TWENTY_B = RESULTS / "synthetic-20b-cpu-2threads.json"
 TINY = RESULTS / "synthetic-tiny-cpu.json"
 SMOL = RESULTS / "smollm2-cpu-2threads.json"
 TOOLS = RESULTS / "synthetic-tiny-tools.json"  # bench tools --synthetic tiny --max-tokens 32
+# bench speed --endpoint against tests/openai_server.py posing as LM Studio (with a key)
+ENDPOINT = RESULTS / "endpoint-lmstudio-fake.json"
 
 
 def load(path: Path) -> dict[str, Any]:
@@ -189,3 +191,34 @@ def test_tool_use_and_speed_runs_are_compared_apart() -> None:
     assert "Not comparable with the first group (different reasoning)" in page
     same = render([tools, load(TOOLS)])
     assert "Not comparable" not in same and "<h2>Speed comparison</h2>" not in same
+
+
+def test_an_endpoint_run_shows_the_server_the_sweep_and_no_key() -> None:
+    record = load(ENDPOINT)
+    page = render([record])
+    assert "endpoint (fake-openai/1.0" in page and "LM Studio: gguf MXFP4, loaded" in page
+    assert "API key from $FIXTURE_KEY (not stored)" in page and "sk-" not in page
+    assert "<h3>Concurrency</h3>" in page
+    for level in record["concurrency"]:
+        assert f"<td class=\"num\">{level['ok']}/{level['requests']}</td>" in page
+    assert "prompt tokens / TTFT" in page  # each test says how it was measured
+    assert ("gptoss-doctor bench speed --endpoint " + record["endpoint"]["url"]
+            + " --model openai/gpt-oss-20b --api-key-env FIXTURE_KEY") in page
+    assert "--concurrency 1,2" in page and "--threads" not in page
+
+
+def test_a_remote_endpoint_does_not_pass_the_client_off_as_the_server(tmp_path: Path) -> None:
+    record = load(ENDPOINT)
+    record["endpoint"] = {**record["endpoint"], "url": "https://gpu-box.example:8000/v1",
+                          "host_class": "remote", "model_id": "<b>gpt-oss</b>"}
+    page = render([record])
+    assert "#1 gpu-box.example:8000 · endpoint" in page
+    assert "its hardware is unknown. The machine below ran the client." in page
+    assert "<b>gpt-oss</b>" not in page and "&lt;b&gt;gpt-oss&lt;/b&gt;" in page
+    source = tmp_path / "remote.json"
+    source.write_text(json.dumps(record))
+    out = tmp_path / "remote.html"
+    done = subprocess.run([sys.executable, "-m", "gptoss_doctor", "report", str(source), "-o",
+                           str(out)], capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "Preflight verdict on this machine" not in out.read_text()
