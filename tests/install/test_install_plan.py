@@ -59,6 +59,22 @@ def test_a_big_mac_gets_mlx_lm() -> None:
     assert not problems
 
 
+def test_mlx_asked_for_on_linux_is_the_cpu_testing_path() -> None:
+    snap = _machine("cpu-only-64gb")
+    verdict = assess(snap, engine="mlx").verdict("20b")
+    assert (verdict.engine, verdict.backend, verdict.placement, verdict.status) == (
+        "mlx", "MLX (CPU)", "cpu", "slow")
+    assert any("testing path only" in reason for reason in verdict.reasons)
+    step, problems = engine_step(snap, verdict)
+    assert (step.engine, step.action, step.command[-1]) == ("mlx", "install", "mlx-lm[cpu]")
+    assert not problems
+    # never chosen unasked, and a model the RAM cannot hold still does not fit
+    assert assess(snap).verdict("20b").engine == "llama.cpp"
+    small = _machine("cpu-only-16gb")
+    too_big = assess(small, engine="mlx").verdict("120b")
+    assert not too_big.can_run and "MLX runs on Apple Silicon" in too_big.reasons[0]
+
+
 def test_a_recent_matching_build_is_kept() -> None:
     snap = _machine("rtx3060-12gb")
     build = dataclasses.replace(snap.software.llama_cpp, backends=("CUDA", "CPU"),
