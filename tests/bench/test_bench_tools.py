@@ -5,17 +5,15 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import jsonschema
-import numpy as np
 import pytest
 
 from gptoss_doctor.bench import grade, harmony, results, synth, tool_run, tool_suite
 
 from conftest import FIXTURES, require_llama_cpp
+from forced import run_kv_to_file
 
 pytestmark = pytest.mark.llama
 require_llama_cpp()
@@ -73,53 +71,12 @@ def test_whole_suite_on_the_tiny_model_then_regrade(tmp_path: Path, tiny: Path) 
     assert printed["scores"] == record["scores"] and printed["regraded"]["changes"] == []
 
 
-class Forced:
-    """The real llama.cpp engine, with a scripted logits bias that forces a known reply."""
-
-    def __init__(self, engine: LlamaEngine, turns: Sequence[str]) -> None:
-        self.engine, self.n_ctx = engine, engine.n_ctx
-        self.queue = [t for text in turns for t in harmony.encode(text)]
-        self.positions: list[int] = []
-
-    def reset(self) -> None:
-        self.engine.reset()
-        self.positions.append(0)
-
-    def decode(self, tokens: Sequence[int]) -> None:
-        self.engine.decode(tokens)
-        self.positions[-1] += len(tokens)
-
-    def logits(self) -> Any:
-        real = np.array(self.engine.logits())
-        assert np.isfinite(real).all()  # the real model ran at this position
-        real[self.queue.pop(0)] += 1e4
-        return real
-
-
 def test_a_forced_act_loop_through_the_real_engine(tiny: Path) -> None:
-    suite = tool_suite.load_suite()
-    case = tool_suite.case_by_id(suite, "act-kv-to-file")
-    assert case is not None
     engine = LlamaEngine(tiny, LlamaSettings(n_ctx=4096, n_threads=2))
     try:
-        forced = Forced(engine, [
-            "<|channel|>analysis<|message|>Look it up first.<|end|><|start|>assistant"
-            "<|channel|>commentary to=functions.kv_get <|constrain|>json"
-            '<|message|>{"key": "city"}<|call|>',
-            "<|channel|>commentary to=functions.create_file <|constrain|>json"
-            '<|message|>{"path": "city.txt", "content": "Lisbon"}<|call|>',
-            "<|channel|>final<|message|>Wrote Lisbon to city.txt.<|return|>"])
-        attempt = tool_run.run_attempt(forced, suite, case, tool_run.RunSettings(
-            max_tokens=64, sampling=tool_run.Sampling(temperature=0.0)), 0)
+        run_kv_to_file(engine)
     finally:
         engine.close()
-    assert attempt["end"] == "final" and attempt["grade"]["passed"], attempt["grade"]
-    assert attempt["turns"][0]["tool_result"] == {"value": "Lisbon"}
-    assert attempt["turns"][1]["tool_result"]["written"] == "city.txt"
-    # one reset, then every turn only appended: the cache holds the last prompt and the
-    # last completion but its stop token
-    last = attempt["turns"][-1]
-    assert forced.positions == [last["prompt_tokens"] + len(last["completion_ids"]) - 1]
 
 
 def test_a_recipe_supplies_the_model_and_its_settings(tmp_path: Path, tiny: Path) -> None:

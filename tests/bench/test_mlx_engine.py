@@ -13,6 +13,7 @@ import pytest
 from gptoss_doctor.bench import grade, harmony, results, tool_run, tool_suite, vocab
 
 from conftest import require_mlx
+from forced import run_kv_to_file
 
 pytestmark = pytest.mark.mlx
 require_mlx()
@@ -94,6 +95,10 @@ def test_a_logits_processor_forces_a_tool_call_through_stream_generate(engine: A
     assert streamed.peak_memory_bytes > 0
     verdict = grade.grade(case, grade.Transcript((streamed.tokens,), "call"))
     assert verdict.passed and verdict.strict_passed, verdict
+
+
+def test_a_forced_act_loop_through_the_mlx_engine(engine: Any) -> None:
+    run_kv_to_file(engine)
 
 
 class Recording:
