@@ -36,6 +36,7 @@ from gptoss_doctor.bench.speed import SpeedTest
 from gptoss_doctor.errors import UsageError
 
 WARMUP_TOKENS = 8
+WARMUP_SEED = 999_999_999  # a prompt no timed request sends (theirs are seeded from 0 up)
 TTFT_BASIS = "endpoint: prompt tokens / TTFT, including HTTP, queueing and the chat template"
 DECODE_BASIS = "endpoint: streamed tokens after the first / time after the first"
 
@@ -169,7 +170,8 @@ def warm_up(endpoint: Endpoint, model: str, shape: Shape) -> Stream:
     async def run() -> Stream:
         async with async_client(endpoint, 1) as client:
             return await stream_chat(client, endpoint, request_body(
-                model, Shape(shape.prompt_tokens, min(shape.max_tokens, WARMUP_TOKENS)), -1))
+                model, Shape(shape.prompt_tokens, min(shape.max_tokens, WARMUP_TOKENS)),
+                WARMUP_SEED))
 
     return asyncio.run(run())
 
@@ -208,20 +210,22 @@ def _ordered(samples: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(samples, key=lambda s: (s["stream"], s["rep"]))
 
 
-def tests_from(levels: Sequence[dict[str, Any]], shapes: Sequence[Shape]
-               ) -> list[dict[str, Any]]:
+def tests_from(levels: Sequence[dict[str, Any]], shapes: Sequence[Shape],
+               kinds: frozenset[str] = frozenset({"pp", "tg"})) -> list[dict[str, Any]]:
     """llama-bench-named tests from the lowest concurrency level: ``ppN`` as prompt tokens /
-    TTFT and ``tgM`` as the decode rate, each marked with its basis."""
+    TTFT and ``tgM`` as the decode rate, each marked with its basis; only the ``kinds``
+    asked for (a filler shape's other half is not a test)."""
     if not levels:
         return []
     lowest = min(level["streams"] for level in levels)
     samples = [x for level in levels if level["streams"] == lowest for x in level["samples"]]
     prompts = sorted({s.prompt_tokens for s in shapes})
     outputs = sorted({s.max_tokens for s in shapes})
-    return ([_test("pp", n, [x for x in samples if x["shape"].startswith(f"pp{n}+")],
-                   lowest) for n in prompts]
-            + [_test("tg", n, [x for x in samples if x["shape"].endswith(f"+tg{n}")], lowest)
-               for n in outputs])
+    pp = [_test("pp", n, [x for x in samples if x["shape"].startswith(f"pp{n}+")], lowest)
+          for n in prompts] if "pp" in kinds else []
+    tg = [_test("tg", n, [x for x in samples if x["shape"].endswith(f"+tg{n}")], lowest)
+          for n in outputs] if "tg" in kinds else []
+    return pp + tg
 
 
 def _test(kind: str, size: int, samples: Sequence[dict[str, Any]], streams: int

@@ -129,9 +129,10 @@ def speed(url: str, model: str | None, api_key_env: str | None, timeout_s: float
     record = _envelope("speed", status, endpoint, info, model_id, key, err)
     record["config"] = {"engine": "endpoint", "reps": reps, "concurrency": list(levels),
                         "shapes": [s.name for s in shapes], "timeout_s": timeout_s,
-                        "requests_per_level": reps, "protocol": None,
+                        "requests_per_stream": reps, "protocol": None,
                         **_server_config(info)}
-    record["tests"] = endpoint_speed.tests_from(swept, shapes)
+    record["tests"] = endpoint_speed.tests_from(swept, shapes,
+                                                frozenset(t.kind for t in tests))
     record["concurrency"] = swept
     record["key_properties"] = results.key_properties(record)
     results.save(record, target)

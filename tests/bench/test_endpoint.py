@@ -198,6 +198,9 @@ def test_a_sweep_over_a_real_http_stream() -> None:
     tests = endpoint_speed.tests_from(swept, endpoint_speed.shapes_for(parse_tests("pp32,tg8")))
     assert [(t["name"], t["status"], len(t["samples_ts"])) for t in tests] == [
         ("pp32", "ok", 2), ("tg8", "ok", 2)]
+    only_pp = endpoint_speed.tests_from(swept, endpoint_speed.shapes_for(parse_tests("pp32,tg8")),
+                                        frozenset({"pp"}))
+    assert [t["name"] for t in only_pp] == ["pp32"]
 
 
 @pytest.mark.parametrize(("mode", "error"), [
