@@ -162,14 +162,17 @@ def _fmt(value: float | None, pattern: str = "{:.2f}") -> str:
 def _speed_table(record: dict[str, Any]) -> Table:
     table = Table(title=f"{record['endpoint']['model_id']} at {record['endpoint']['url']}")
     for column in ("shape", "streams", "ok", "aggregate t/s", "per-stream t/s", "TTFT p50",
-                   "TTFT p95", "errors"):
+                   "TTFT p95"):
         table.add_column(column)
     for level in record["concurrency"]:
-        errors = "; ".join(f"{n}× {e}" for e, n in level["errors"].items())
         table.add_row(level["shape"], str(level["streams"]),
                       f"{level['ok']}/{level['requests']}", _fmt(level["aggregate_ts"]),
                       _fmt(level["per_stream_ts"]), _fmt(level["ttft_p50_s"], "{:.3f} s"),
-                      _fmt(level["ttft_p95_s"], "{:.3f} s"), errors or "—")
+                      _fmt(level["ttft_p95_s"], "{:.3f} s"))
+    errors = [f"{level['shape']} x{level['streams']}: {n}× {e}" for level in record["concurrency"]
+              for e, n in level["errors"].items()]
+    if errors:  # below the table: error lines are too long for a column
+        table.caption = "errors — " + "; ".join(errors)
     return table
 
 
