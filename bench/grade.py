@@ -1,8 +1,9 @@
 """Grades for the tool-use suite: pure functions of (case, transcript).
 
-A transcript is what the model generated, turn by turn (token ids), and how the loop ended.
-Grading parses the tokens with openai-harmony again, so stored results can be re-graded
-without a model (``bench tools --regrade``). ``act`` cases replay the calls against the
+A transcript is what the model generated, turn by turn (token ids, or a server's parsed
+messages for endpoint runs: ``grade_parsed``), and how the loop ended. Grading parses the
+tokens with openai-harmony again, so stored results can be re-graded without a model
+(``bench tools --regrade``). ``act`` cases replay the calls against the
 same real tools in a fresh sandbox: the tools are deterministic, so the state a live run
 left is rebuilt exactly and judged.
 

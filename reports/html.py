@@ -101,7 +101,7 @@ def differences(group: list[Run]) -> list[str]:
     for key in DIFFERENCES:
         values = [run.record["key_properties"].get(key) for run in group]
         if any(v != values[0] for v in values):
-            shown = ", ".join("unknown" if v is None else
+            shown = ", ".join("—" if v is None else
                               ", ".join(map(str, v)) or "none" if isinstance(v, list)
                               else str(v) for v in values)
             found.append(f"{key.replace('_', ' ')}: {shown}")
@@ -216,7 +216,9 @@ def reproduce_command(record: dict[str, Any]) -> str:
     config = record["config"]
     endpoint = "endpoint" in record
     source = _endpoint_source(record) if endpoint else _model_source(record["model"])
-    threads = [] if endpoint else [f"--threads {config['threads']}"]
+    threads = [f"--threads {config['threads']}"] if config.get("threads") else []
+    if config["engine"] == "mlx":
+        source += " --engine mlx"
     if record["suite"] == "tools":
         sampling = config["sampling"]
         parts = ["gptoss-doctor bench tools", source, f"--repeats {config['repeats']}",

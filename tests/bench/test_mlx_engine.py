@@ -181,6 +181,7 @@ def test_speed_and_tools_on_mlx_then_a_report_beside_llama_cpp(tmp_path: Path) -
     html = page.read_text()
     assert "Differences within this table — engine: llama.cpp, mlx" in html
     assert "the Linux CPU testing path" in html
+    assert "gptoss-doctor bench speed --synthetic tiny --engine mlx --tests pp64,tg16" in html
     assert "Not comparable" not in html.split("Tool-use comparison")[0]
 
 
