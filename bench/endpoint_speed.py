@@ -110,7 +110,8 @@ def sample(stream: Stream, shape: Shape, streams: int, index: int, rep: int
         "decode_ts": _round((completion - 1) / decode_s
                             if decode_s and completion > 1 else None),
         "e2e_s": _round(stream.end_s), "finish_reason": stream.finish_reason,
-        "stopped_early": stream.error is None and completion < shape.max_tokens,
+        # the server's finish reason, not a count: counted text can merge or drop tokens
+        "stopped_early": stream.error is None and stream.finish_reason not in (None, "length"),
         "error": stream.error,
     }
 

@@ -137,9 +137,9 @@ def test_percentiles_interpolate_like_numpy() -> None:
 
 
 def _stream(first: float, last: float, end: float, text: str, usage: dict[str, Any] | None,
-            error: str | None = None) -> ep.Stream:
+            error: str | None = None, finish: str = "length") -> ep.Stream:
     return ep.Stream(first_s=first, last_s=last, end_s=end, chunks=5, content=text,
-                     usage=usage, finish_reason="length", error=error)
+                     usage=usage, finish_reason=finish, error=error)
 
 
 def test_a_sample_uses_usage_when_the_server_sends_it() -> None:
@@ -156,8 +156,8 @@ def test_a_sample_uses_usage_when_the_server_sends_it() -> None:
 
 def test_a_sample_counts_with_o200k_without_usage() -> None:
     shape = endpoint_speed.Shape(64, 8)
-    got = endpoint_speed.sample(_stream(0.25, 0.75, 0.8, " hello world again", None),
-                                shape, 1, 0, 0)
+    got = endpoint_speed.sample(_stream(0.25, 0.75, 0.8, " hello world again", None,
+                                        finish="stop"), shape, 1, 0, 0)
     assert (got["completion_tokens"], got["token_source"]) == (3, "counted")
     assert (got["prompt_tokens"], got["prompt_tokens_source"]) == (64, "sent")
     assert got["decode_ts"] == 4.0 and got["stopped_early"] is True
