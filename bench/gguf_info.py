@@ -38,6 +38,9 @@ class ModelInfo:
 
 def read_info(path: Path, require_gpt_oss: bool = False) -> ModelInfo:
     """Validate ``path`` and read its identity (no weights are read)."""
+    if path.is_dir():
+        raise ModelFileError(f"{path} is a folder, not a GGUF file",
+                             "an MLX model folder runs with --engine mlx or --engine auto")
     if not path.is_file():
         raise ModelFileError(f"model file {path} does not exist")
     with open(path, "rb") as handle:

@@ -113,3 +113,13 @@ def test_the_wired_limit_is_set_on_metal_and_left_alone_elsewhere() -> None:
                                          set_limit)
     assert linux == (None, None, None) and calls == [115448725504]
 
+
+
+def test_a_folder_given_to_the_llama_engine_says_what_it_is(tmp_path: Path) -> None:
+    from gptoss_doctor.bench import gguf_info
+
+    folder = _folder(tmp_path / "gpt-oss-20b-MXFP4-Q8", GPT_OSS)
+    with pytest.raises(gguf_info.ModelFileError) as caught:
+        gguf_info.read_info(folder)
+    assert caught.value.message == f"{folder} is a folder, not a GGUF file"
+    assert "--engine mlx" in (caught.value.hint or "")
