@@ -35,13 +35,15 @@ def _chromium(profile: Path, *args: str) -> subprocess.CompletedProcess[str]:
 def test_report_renders_cleanly_in_headless_chromium(tmp_path: Path) -> None:
     records = [json.loads((FIXTURES / "results" / name).read_text()) for name in
                ("synthetic-20b-cpu-2threads.json", "synthetic-tiny-cpu.json",
-                "synthetic-tiny-tools.json")]
+                "synthetic-tiny-tools.json", "endpoint-lmstudio-fake.json")]
     records[1]["model"]["name"] = "<script>document.title='pwned'</script>"
+    records[3]["endpoint"]["headers"]["server"] = "<img src=x onerror=alert(1)>"
     page = tmp_path / "report.html"
     page.write_text(render(records))
     dom = _chromium(tmp_path / "p1", "--dump-dom", page.as_uri())
     assert dom.returncode == 0, dom.stderr[-2000:]
-    assert "comparison of 3 runs" in dom.stdout and "pp64 @ d512" in dom.stdout
+    assert "comparison of 4 runs" in dom.stdout and "pp64 @ d512" in dom.stdout
+    assert "<h3>Concurrency</h3>" in dom.stdout and "<img src=x" not in dom.stdout
     assert "act-create-file" in dom.stdout and "pass^2" in dom.stdout
     assert "pwned" not in dom.stdout.split("<title>")[1].split("</title>")[0]
     ARTIFACTS.mkdir(exist_ok=True)
