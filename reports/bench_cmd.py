@@ -204,7 +204,8 @@ def speed_command(model_arg: str | None, synthetic: str | None, engine_name: str
             raise click.UsageError("--synthetic, --protocol and --depths are for in-process "
                                    "runs; an endpoint serves its own model")
         endpoint_cmd.check_no_local_options(threads=threads, n_gpu_layers=n_gpu_layers,
-                                            n_cpu_moe=n_cpu_moe)
+                                            n_cpu_moe=n_cpu_moe,
+                                            engine=None if engine_name == "auto" else engine_name)
         endpoint_cmd.speed(endpoint_url, model_arg, api_key_env, timeout_s,
                            speed.parse_tests(tests_text or "pp512,tg128"), reps, concurrency,
                            _target("speed", output), as_json)

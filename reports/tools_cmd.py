@@ -183,7 +183,8 @@ def tools_command(model_arg: str | None, recipe_path: Path | None, synthetic: st
             raise click.UsageError("--recipe, --synthetic and --regrade are for in-process "
                                    "runs; an endpoint serves its own model")
         endpoint_cmd.check_no_local_options(ctx=n_ctx, threads=threads,
-                                            n_gpu_layers=n_gpu_layers, n_cpu_moe=n_cpu_moe)
+                                            n_gpu_layers=n_gpu_layers, n_cpu_moe=n_cpu_moe,
+                                            engine=None if engine_name == "auto" else engine_name)
         cases = tool_suite.select(tool_suite.load_suite(), _categories(categories))
         run = tool_run.RunSettings(reasoning, max_tokens, timeout_s,
                                    tool_run.Sampling(temperature, top_p, seed))

@@ -71,6 +71,8 @@ def test_speed_with_a_key_at_two_levels(tmp_path: Path) -> None:
                  2, id="an in-process option"),
     pytest.param(ServerState(), ("--depths", "0,4096"), {}, "--depths are for in-process",
                  2, id="depths"),
+    pytest.param(ServerState(), ("--engine", "mlx"), {}, "--engine set the in-process engine",
+                 2, id="an engine"),
 ])
 def test_endpoint_errors_are_one_line_and_write_nothing(
         tmp_path: Path, state: ServerState, args: tuple[str, ...], env: dict[str, str],
