@@ -14,15 +14,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import tempfile
 import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 from gptoss_doctor.bench import chat_turns, grade
 from gptoss_doctor.bench.endpoint import Endpoint, EndpointError, post_json
-from gptoss_doctor.bench.sandbox import Sandbox
 from gptoss_doctor.bench.tool_run import RunSettings, attempt_record, run_cases, turn_outcome
 from gptoss_doctor.bench.tool_suite import Case, Suite
 
@@ -140,8 +137,7 @@ def run_attempt(endpoint: Endpoint, model: str, suite: Suite, case: Case,
     started = clock()
     deadline = started + settings.timeout_s
     end = "turn_limit"
-    with tempfile.TemporaryDirectory(prefix="gptoss-sandbox-") as folder:
-        sandbox = Sandbox(Path(folder) / "work", case.setup) if case.category == "act" else None
+    with grade.case_sandbox(case) as sandbox:
         for index in range(case.turn_limit):
             remaining = deadline - clock()
             if remaining <= 0:

@@ -17,17 +17,16 @@ channel, missing ``<|call|>``) are tolerated and recorded; ``strict`` passes hav
 from __future__ import annotations
 
 import json
-import tempfile
 from collections import Counter
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import jsonschema
 
 from gptoss_doctor.bench import harmony
-from gptoss_doctor.bench.sandbox import Sandbox, answer
+from gptoss_doctor.bench.sandbox import Sandbox, answer, fresh_sandbox
 from gptoss_doctor.bench.tool_suite import CATEGORIES, Case, ExpectedCall
 
 FAILURES = ("no_call", "wrong_tool", "invalid_json", "schema_invalid_args", "wrong_args",
@@ -100,6 +99,11 @@ def pending_calls(parsed: harmony.ParsedCompletion) -> list[Call]:
 def final_text(parsed: harmony.ParsedCompletion) -> str | None:
     finals = [m.text for m in parsed.messages if m.channel == "final" and not m.recipient]
     return finals[-1] if finals else None
+
+
+def case_sandbox(case: Case) -> AbstractContextManager[Sandbox | None]:
+    """Where a live attempt at ``case`` acts: a fresh sandbox for ``act`` cases, else none."""
+    return fresh_sandbox(case.setup) if case.category == "act" else nullcontext()
 
 
 def respond(case: Case, sandbox: Sandbox | None, call: Call) -> Any:
@@ -239,8 +243,7 @@ def state_mismatch(case: Case, sandbox: Sandbox, final: str | None) -> str | Non
 
 def _grade_act(case: Case, parsed: Sequence[harmony.ParsedCompletion],
                end: str) -> tuple[str | None, str, int]:
-    with tempfile.TemporaryDirectory(prefix="gptoss-replay-") as folder:
-        sandbox = Sandbox(Path(folder) / "work", case.setup)
+    with fresh_sandbox(case.setup, "gptoss-replay-") as sandbox:
         calls = 0
         for turn in parsed:
             for call in pending_calls(turn):

@@ -12,7 +12,9 @@ from __future__ import annotations
 import ast
 import json
 import operator
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -74,6 +76,14 @@ def _guarded(action: Callable[[], Any], refusals: list[str]) -> Any:
         return {"error": str(exc) or type(exc).__name__}
     except OSError as exc:
         return {"error": exc.strerror or str(exc)}
+
+
+@contextmanager
+def fresh_sandbox(setup: dict[str, Any] | None, prefix: str = "gptoss-sandbox-"
+                  ) -> Iterator[Sandbox]:
+    """A sandbox in a new temporary folder, removed with everything in it afterwards."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as folder:
+        yield Sandbox(Path(folder) / "work", setup)
 
 
 class Sandbox:

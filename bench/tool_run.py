@@ -10,17 +10,14 @@ Grading is ``grade.grade(case, transcript)``, the same function ``--regrade`` ru
 
 from __future__ import annotations
 
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
 from gptoss_doctor.bench import chat_turns, grade, harmony, vocab
-from gptoss_doctor.bench.sandbox import Sandbox
 from gptoss_doctor.bench.tool_suite import Case, Suite, case_by_id
 from gptoss_doctor.errors import DoctorError
 
@@ -133,8 +130,7 @@ def run_attempt(engine: GenerationEngine, suite: Suite, case: Case, settings: Ru
     started = clock()
     deadline = started + settings.timeout_s
     end = "turn_limit"
-    with tempfile.TemporaryDirectory(prefix="gptoss-sandbox-") as folder:
-        sandbox = Sandbox(Path(folder) / "work", case.setup) if case.category == "act" else None
+    with grade.case_sandbox(case) as sandbox:
         try:
             for index in range(case.turn_limit):
                 turn_start = clock()
