@@ -140,6 +140,12 @@ def _table(record: dict[str, Any]) -> Table:
     return table
 
 
+def given_flags(**options: Any) -> list[str]:
+    """``--flag`` names of the options that were given (not None): what a run that cannot
+    use them must refuse rather than ignore."""
+    return [f"--{name.replace('_', '-')}" for name, value in options.items() if value is not None]
+
+
 def engine_option(function: Any) -> Any:
     return click.option("--engine", "engine_name", type=click.Choice(["auto", "llama.cpp", "mlx"]),
                         default="auto", show_default=True,
@@ -330,7 +336,7 @@ def _speed_mlx(model_path: Path | None, synthetic: str | None,
                **llama_only: Any) -> None:
     from gptoss_doctor.reports import mlx_cmd
 
-    named = [f"--{k.replace('_', '-')}" for k, v in llama_only.items() if v is not None]
+    named = given_flags(**llama_only)
     if named:
         raise click.UsageError(f"{', '.join(named)}: llama.cpp settings; MLX has none")
     path = mlx_cmd.synthetic_model(synthetic, err) if synthetic else model_path

@@ -38,7 +38,7 @@ from gptoss_doctor.bench import (
 from gptoss_doctor.errors import UsageError
 from gptoss_doctor.probe import snapshot as take_snapshot
 from gptoss_doctor.probe.serialize import to_dict
-from gptoss_doctor.reports.bench_cmd import _asdict, _hash, llama_model
+from gptoss_doctor.reports.bench_cmd import _asdict, _hash, given_flags, llama_model
 
 SERVER_SETTINGS = "the server's own settings"
 
@@ -224,7 +224,7 @@ def tools(url: str, model: str | None, api_key_env: str | None, timeout_s: float
 
 def check_no_local_options(**given: Any) -> None:
     """Engine settings belong to the server: refuse them with --endpoint."""
-    named = [f"--{k.replace('_', '-')}" for k, v in given.items() if v not in (None, False)]
+    named = given_flags(**given)
     if named:
         raise UsageError(f"{', '.join(named)} set the in-process engine; with --endpoint the "
                          "server's own settings apply")

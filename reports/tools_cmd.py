@@ -35,6 +35,7 @@ from gptoss_doctor.reports.bench_cmd import (
     engine_choice,
     engine_option,
     envelope,
+    given_flags,
     llama_model,
     llama_software,
 )
@@ -217,9 +218,7 @@ def tools_command(model_arg: str | None, recipe_path: Path | None, synthetic: st
                                tool_run.Sampling(temperature, top_p, seed))
     which = recipe_engine or engine_choice(engine_name, model_path)
     if which == "mlx":
-        named = [name for name, value in (("--threads", threads),
-                                           ("--n-gpu-layers", n_gpu_layers),
-                                           ("--n-cpu-moe", n_cpu_moe)) if value is not None]
+        named = given_flags(threads=threads, n_gpu_layers=n_gpu_layers, n_cpu_moe=n_cpu_moe)
         if named:
             raise click.UsageError(f"{', '.join(named)}: llama.cpp settings; MLX has none")
         _tools_mlx(model_path, synthetic, suite, cases, run, repeats, n_ctx or DEFAULT_CTX,
