@@ -149,21 +149,28 @@ def _client(endpoint: Endpoint) -> httpx.Client:
         endpoint.timeout_s, connect=CONNECT_TIMEOUT_S), trust_env=False)
 
 
-def get_json(endpoint: Endpoint, url: str) -> tuple[Any, dict[str, str]]:
-    """GET ``url`` as JSON: (body, identity headers)."""
+def _request(endpoint: Endpoint, url: str, body: dict[str, Any] | None = None
+             ) -> tuple[Any, httpx.Response]:
+    """GET ``url`` (POST ``body`` when given) and its JSON answer, or an EndpointError."""
     with _client(endpoint) as client:
         try:
-            response = client.get(url)
+            response = client.get(url) if body is None else client.post(url, json=body)
         except httpx.HTTPError as exc:
             raise describe(exc, url, endpoint.timeout_s) from None
     if response.status_code >= 400:
-        raise status_error(endpoint, response.status_code, response.text, None)
+        raise status_error(endpoint, response.status_code, response.text,
+                           body.get("model") if body else None)
     try:
-        body = response.json()
+        return response.json(), response
     except ValueError:
         raise EndpointError(f"{url} did not answer JSON: "
                             f"{endpoint.redact(response.text)[:80]!r}") from None
-    return body, {k: v for k in IDENTITY_HEADERS if (v := response.headers.get(k))}
+
+
+def get_json(endpoint: Endpoint, url: str) -> tuple[Any, dict[str, str]]:
+    """GET ``url`` as JSON: (body, identity headers)."""
+    answer, response = _request(endpoint, url)
+    return answer, {k: v for k in IDENTITY_HEADERS if (v := response.headers.get(k))}
 
 
 def parse_models(body: Any) -> tuple[str, ...]:
@@ -226,18 +233,7 @@ def discover(endpoint: Endpoint, model: str | None) -> tuple[ServerInfo, str]:
 def post_json(endpoint: Endpoint, path: str, body: dict[str, Any]) -> dict[str, Any]:
     """POST ``body`` to ``base_url + path``; the JSON answer, or an EndpointError."""
     url = endpoint.base_url + path
-    with _client(endpoint) as client:
-        try:
-            response = client.post(url, json=body)
-        except httpx.HTTPError as exc:
-            raise describe(exc, url, endpoint.timeout_s) from None
-    if response.status_code >= 400:
-        raise status_error(endpoint, response.status_code, response.text, body.get("model"))
-    try:
-        answer = response.json()
-    except ValueError:
-        raise EndpointError(f"{url} answered something that is not JSON: "
-                            f"{endpoint.redact(response.text)[:80]!r}") from None
+    answer, _response = _request(endpoint, url, body)
     if not isinstance(answer, dict):
         raise EndpointError(f"{url} answered JSON that is not an object")
     return answer
