@@ -6,41 +6,38 @@ the speed suite times — the same calls llama-bench makes: ``llama_batch_get_on
 at most ``n_batch`` tokens, ``llama_decode``, then ``llama_synchronize``.
 
 Expert offload (llama.cpp's ``--n-cpu-moe N``): llama-cpp-python 0.3.36 declares the model
-parameter ``tensor_buft_overrides`` as an unused ``void *`` (DESIGN.md), so we fill it by
-hand: a NULL-terminated array of ``{pattern, buffer type}`` with the CPU device's buffer type
-from ggml, placed into the parameters ``Llama`` builds while it loads.
+parameter ``tensor_buft_overrides`` as an unused ``void *`` (docs/design.md, "Expert
+offload"), so we fill it by hand: a NULL-terminated array of ``{pattern, buffer type}``
+with the CPU device's buffer type from ggml, placed into the parameters ``Llama`` builds
+while it loads.
 """
 
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gptoss_doctor import catalog
+from gptoss_doctor.bench import gguf_info, synth
+from gptoss_doctor.bench.engine import Progress
 from gptoss_doctor.bench.llama_log import LoadBuffers, parse_load_log, parse_overrides
+from gptoss_doctor.bench.records import (
+    EngineConfig,
+    EngineExtras,
+    MemoryFigures,
+    ModelFacts,
+    SoftwareFacts,
+)
 from gptoss_doctor.errors import DoctorError
+from gptoss_doctor.load_settings import LoadSettings
 
 
 class EngineError(DoctorError):
     """The engine could not load or run the model."""
-
-
-@dataclass(frozen=True, slots=True)
-class LlamaSettings:
-    """Load settings, named like ``llama_cpp.Llama``'s arguments."""
-
-    n_ctx: int = 4096
-    n_batch: int = 2048
-    n_ubatch: int = 512
-    n_threads: int | None = None
-    n_gpu_layers: int = 0
-    flash_attn: bool = True
-    swa_full: bool = False
-    use_mmap: bool = False
-    n_cpu_moe: int = 0
 
 
 class _Override(ctypes.Structure):
@@ -94,7 +91,9 @@ def build_info() -> dict[str, Any]:
 class LlamaEngine:
     """A loaded model plus the decode loop. ``close()`` frees it."""
 
-    def __init__(self, model_path: Path, settings: LlamaSettings) -> None:
+    warning: str | None = None
+
+    def __init__(self, model_path: Path, settings: LoadSettings) -> None:
         import llama_cpp
         from llama_cpp import _logger
         from llama_cpp import llama as llama_module
@@ -145,6 +144,7 @@ class LlamaEngine:
         self.description = _describe(self._llm)
         self.n_params = int(llama_cpp.llama_model_n_params(self._llm.model))
         self.model_size_bytes = int(llama_cpp.llama_model_size(self._llm.model))
+        self.on_gpu = settings.n_gpu_layers > 0
 
     def reset(self) -> None:
         """Empty the KV cache (llama-bench clears memory before every repetition)."""
@@ -190,6 +190,70 @@ class LlamaEngine:
 
     def close(self) -> None:
         self._llm.close()
+
+    def config(self, settings_source: str) -> EngineConfig:
+        s = self.settings
+        return EngineConfig(engine="llama.cpp", settings_source=settings_source,
+                            threads=self.threads, n_ctx=s.n_ctx, n_batch=s.n_batch,
+                            n_ubatch=s.n_ubatch, n_gpu_layers=s.n_gpu_layers,
+                            n_cpu_moe=s.n_cpu_moe, flash_attn=s.flash_attn,
+                            swa_full=s.swa_full, use_mmap=s.use_mmap)
+
+    def software(self, python: str | None, backends: Sequence[str]) -> SoftwareFacts:
+        build = build_info()
+        return SoftwareFacts(python=python, backends=tuple(backends),
+                             llama_cpp_python=build["llama_cpp_python"],
+                             gpu_offload=build["gpu_offload"], system_info=build["system_info"])
+
+    def memory(self, peak_rss_bytes: int, gpu_used_bytes: int | None) -> MemoryFigures:
+        return MemoryFigures(peak_rss_bytes, gpu_used_bytes,
+                             None if gpu_used_bytes is not None
+                             else "no NVIDIA GPU readable through NVML")
+
+    def extras(self) -> EngineExtras:
+        return EngineExtras(dataclasses.asdict(self.buffers), dict(self.overridden_tensors))
+
+    def engine_reported(self, prompt: Sequence[int], n_gen: int) -> dict[str, Any] | None:
+        return None  # llama.cpp's own timings are what the suite measures already
+
+
+class LlamaAdapter:
+    """llama.cpp through llama-cpp-python: GGUF files."""
+
+    name = "llama.cpp"
+    unsupported: tuple[str, ...] = ()
+    synthetic_shapes: tuple[str, ...] = tuple(catalog.ARCHITECTURES)
+    own_settings: str | None = None  # the doctor's plan decides
+
+    def owns(self, path: Path) -> bool:
+        return not path.is_dir()
+
+    def read_model(self, path: Path, require_gpt_oss: bool) -> ModelFacts:
+        info = gguf_info.read_info(path, require_gpt_oss=require_gpt_oss)
+        key = catalog.identify_gguf(info.n_tensors, info.synthetic) if info.is_gpt_oss \
+            else None
+        return ModelFacts(file_name=info.file_name, path=info.path, name=info.name,
+                          size_bytes=info.size_bytes, architecture=info.architecture,
+                          file_type=info.file_type, synthetic=info.synthetic, format="gguf",
+                          gpt_oss=key, n_tensors=info.n_tensors, is_gpt_oss=info.is_gpt_oss)
+
+    def content_files(self, path: Path) -> list[Path]:
+        return [path]
+
+    def synthetic_path(self, shape: str, folder: Path) -> Path:
+        return folder / f"gpt-oss-{shape}-synthetic-seed0.gguf"
+
+    def write_synthetic(self, shape: str, path: Path, progress: Progress) -> None:
+        synth.write_synthetic(shape, path, seed=0, progress=progress)
+
+    def gpu_offload(self) -> bool:
+        return bool(build_info()["gpu_offload"])
+
+    def load(self, path: Path, settings: LoadSettings) -> LlamaEngine:
+        return LlamaEngine(path, settings)
+
+
+ADAPTER = LlamaAdapter()
 
 
 def _describe(llm: Any) -> str:

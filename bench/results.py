@@ -36,11 +36,41 @@ from pathlib import Path
 from typing import Any
 
 from gptoss_doctor.errors import UsageError
+from gptoss_doctor.files import write_text
+from gptoss_doctor.secrets import scrub
 
 RESULTS_KIND = "gptoss-doctor/results"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# Version 2 (typed records): every engine setting, model fact and memory figure is present
+# in every record, null where an engine or a model has none; in-process runs always carry
+# ``load_buffers`` (null for MLX) and ``overridden_tensors``.
+V2_CONFIG = ("threads", "n_ctx", "n_batch", "n_ubatch", "n_gpu_layers", "n_cpu_moe",
+             "flash_attn", "swa_full", "use_mmap", "prefill_step_size", "device",
+             "working_set_bytes", "wired_limit_bytes")
+V2_MODEL = ("path", "name", "size_bytes", "architecture", "file_type", "synthetic", "sha256",
+            "format", "gpt_oss", "n_tensors", "n_layers", "n_experts", "quantization", "dtype",
+            "is_gpt_oss", "id")
+V2_MEMORY = ("gpu_used_by_model_bytes", "gpu_note", "mlx_peak_memory_bytes")
+
+
+def _v1_to_v2(record: dict[str, Any]) -> dict[str, Any]:
+    """Fill in the keys version 2 always has (null where a version-1 writer left them out)."""
+    def filled(section: Any, keys: tuple[str, ...]) -> Any:
+        return {**{k: None for k in keys}, **section} if isinstance(section, dict) else section
+
+    upgraded = {**record, "schema_version": 2,
+                "config": filled(record.get("config"), V2_CONFIG),
+                "model": filled(record.get("model"), V2_MODEL)}
+    if "memory" in record:
+        upgraded["memory"] = filled(record["memory"], V2_MEMORY)
+    if "endpoint" not in record:
+        upgraded.setdefault("load_buffers", None)
+        upgraded.setdefault("overridden_tensors", {})
+    return upgraded
+
+
 # version -> function that upgrades a record of that version to the next one
-MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2}
 REQUIRED = ("kind", "schema_version", "suite", "machine", "software", "model", "config",
             "key_properties")
 REQUIRED_BY_SUITE = {"speed": ("tests",), "tools": ("attempts", "scores")}
@@ -101,11 +131,9 @@ def key_properties(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def save(record: dict[str, Any], path: Path) -> None:
-    """Write atomically: a temporary file beside the target, then rename."""
-    path = path.resolve()
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    """Write atomically (a temporary file beside the target, then rename), with every
+    registered secret scrubbed from every string, in any encoding JSON gives it."""
+    write_text(path, scrub(json.dumps(record, indent=2)) + "\n")
 
 
 def load(path: Path) -> dict[str, Any]:

@@ -8,12 +8,9 @@ answer noise, which is still a valid smoke test of the engine and the files).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:  # llama-cpp-python is imported only when a GGUF is smoke-tested
-    from gptoss_doctor.bench.llama_engine import LlamaSettings
+from typing import Protocol
 
 QUESTION = "Say hello in five words."
 SMOKE_TOKENS = 24
@@ -29,12 +26,23 @@ class SmokeResult:
     text: str
 
 
-def smoke_test(model: Path, settings: LlamaSettings, gpt_oss: bool,
-               max_tokens: int = SMOKE_TOKENS) -> SmokeResult:
-    from gptoss_doctor.bench.llama_engine import LlamaEngine
+class SmokeEngine(Protocol):
+    def decode(self, tokens: Sequence[int]) -> None: ...
 
+    def argmax_next(self) -> int: ...
+
+    def tokenize(self, text: str) -> list[int]: ...
+
+    def detokenize(self, tokens: list[int]) -> str: ...
+
+    def close(self) -> None: ...
+
+
+def smoke_test(load: Callable[[], SmokeEngine], gpt_oss: bool,
+               max_tokens: int = SMOKE_TOKENS) -> SmokeResult:
+    """Load (timed) with ``load()``, answer one question greedily, close."""
     started = time.perf_counter()
-    engine = LlamaEngine(model, settings)
+    engine = load()
     loaded = time.perf_counter()
     try:
         if gpt_oss:

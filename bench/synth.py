@@ -2,9 +2,9 @@
 
 Mixture-of-experts speed does not depend on weight values, so a file of the real 20b or 120b
 shape runs at the real speed before anyone downloads 12 or 63 GB. Layout, metadata and
-tensor types follow the ggml-org release (DESIGN.md appendix): experts MXFP4, other matrices
-Q8_0, vectors F32; 3 + 19 x n_layer tensors. Files are marked synthetic in their metadata
-(``gptoss_doctor.synthetic``) so no report can pass them off as real weights.
+tensor types follow the ggml-org release (docs/design.md, "Synthetic GGUF"): experts MXFP4,
+other matrices Q8_0, vectors F32; 3 + 19 x n_layer tensors. Files are marked synthetic in
+their metadata (``gptoss_doctor.synthetic``) so no report can pass them off as real weights.
 
 Writing streams tensor by tensor in bounded chunks (never the model in RAM), into a
 temporary name that is renamed only when complete; the same seed gives the same bytes.
@@ -20,11 +20,13 @@ from pathlib import Path
 from typing import IO
 
 from gptoss_doctor.bench import vocab
+from gptoss_doctor.catalog import ARCHITECTURES, Architecture
 from gptoss_doctor.errors import DoctorError, UsageError
 
 SYNTHETIC_KEY = "gptoss_doctor.synthetic"
 CHUNK_BLOCKS = 1 << 20  # blocks of 32 values generated at a time (17-34 MiB)
-MXFP4_SCALE_BYTE = 121  # 2^-6: random nibbles stay finite through the layers (DESIGN.md)
+# 2^-6: random nibbles stay finite through the layers (docs/design.md, "Synthetic GGUF")
+MXFP4_SCALE_BYTE = 121
 Q8_0_SCALE = 0.002
 DISK_MARGIN_BYTES = 256 * 1024**2
 TYPE_BYTES_PER_BLOCK = {"Q8_0": 34, "MXFP4": 17}
@@ -34,31 +36,8 @@ class SynthError(DoctorError):
     """The synthetic model could not be written."""
 
 
-@dataclass(frozen=True, slots=True)
-class SynthShape:
-    """Dimensions of one gpt-oss variant (head size 64 and the o200k vocabulary are fixed)."""
-
-    key: str
-    n_layer: int
-    n_embd: int
-    n_ff: int
-    n_expert: int
-    n_expert_used: int
-    n_head: int
-    n_head_kv: int
-    head_dim: int = 64
-    n_vocab: int = vocab.N_VOCAB
-    context_length: int = 131072
-
-
-SHAPES = {
-    "tiny": SynthShape("tiny", n_layer=2, n_embd=32, n_ff=32, n_expert=4, n_expert_used=2,
-                       n_head=2, n_head_kv=1),
-    "20b": SynthShape("20b", n_layer=24, n_embd=2880, n_ff=2880, n_expert=32, n_expert_used=4,
-                      n_head=64, n_head_kv=8),
-    "120b": SynthShape("120b", n_layer=36, n_embd=2880, n_ff=2880, n_expert=128,
-                       n_expert_used=4, n_head=64, n_head_kv=8),
-}
+SynthShape = Architecture  # a synthetic file is written from the catalogue's shape
+SHAPES = ARCHITECTURES
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gptoss_doctor.install.catalog import ModelShape
+from gptoss_doctor.catalog import ModelShape
 
 GIB = 1024**3
 MIB = 1024**2
@@ -34,7 +34,7 @@ NO_FLASH_BASE_FACTOR = 0.08
 
 
 @dataclass(frozen=True, slots=True)
-class LoadSettings:
+class MemorySettings:
     """The settings that change memory use, named like llama-cpp-python's ``Llama()``."""
 
     n_ctx: int
@@ -61,7 +61,7 @@ def _pad(value: int, multiple: int) -> int:
     return -(-value // multiple) * multiple
 
 
-def kv_cache(shape: ModelShape, settings: LoadSettings) -> KvEstimate:
+def kv_cache(shape: ModelShape, settings: MemorySettings) -> KvEstimate:
     """KV buffer of full-attention layers and of sliding-window layers."""
     per_cell_layer = 2 * shape.kv_embd * settings.kv_bytes_per_value  # K and V
     full = shape.n_full_layers * settings.n_ctx * per_cell_layer
@@ -72,7 +72,7 @@ def kv_cache(shape: ModelShape, settings: LoadSettings) -> KvEstimate:
     return KvEstimate(int(full), int(shape.n_swa_layers * cells * per_cell_layer), cells)
 
 
-def compute_buffer(shape: ModelShape, settings: LoadSettings) -> int:
+def compute_buffer(shape: ModelShape, settings: MemorySettings) -> int:
     """The compute (graph) buffer llama.cpp reserves for one ubatch."""
     logits = 4 * shape.n_vocab * settings.n_ubatch
     with_flash = int(logits * COMPUTE_GRAPH_FACTOR)
@@ -117,7 +117,7 @@ class MemoryEstimate:
         return self.gpu_total_bytes + self.cpu_total_bytes
 
 
-def estimate(shape: ModelShape, settings: LoadSettings, *, on_gpu: bool,
+def estimate(shape: ModelShape, settings: MemorySettings, *, on_gpu: bool,
              n_cpu_moe: int = 0) -> MemoryEstimate:
     """Memory for ``shape`` loaded with ``settings``.
 

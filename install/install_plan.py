@@ -11,9 +11,9 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 
-from gptoss_doctor.install.catalog import ModelEntry
+from gptoss_doctor.catalog import ModelEntry
 from gptoss_doctor.install.hub import RemoteFile
-from gptoss_doctor.install.plan import CMAKE_ARGS, ModelVerdict
+from gptoss_doctor.install.verdict import CMAKE_ARGS, ModelVerdict
 from gptoss_doctor.probe.model import HardwareSnapshot
 
 LLAMA_CPP_PYTHON = "llama-cpp-python==0.3.36"

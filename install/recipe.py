@@ -12,7 +12,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from gptoss_doctor.files import write_text
 from gptoss_doctor.install.install_plan import InstallPlan
+from gptoss_doctor.load_settings import LoadSettings
+from gptoss_doctor.serde import to_json
 
 RECIPE_KIND = "gptoss-doctor/recipe"
 RECIPE_SCHEMA_VERSION = 1
@@ -20,7 +23,8 @@ PORT = 1234
 
 
 def build_recipe(plan: InstallPlan, files: list[str]) -> dict[str, Any]:
-    settings = dict(plan.verdict.load_settings)
+    loaded = plan.verdict.load_settings or LoadSettings()
+    settings = {k: v for k, v in to_json(loaded).items() if v is not None}
     # An MLX model is its folder (config, weights, tokenizer); a GGUF is its first file.
     model_path = str(Path(files[0]).parent) if plan.engine.engine == "mlx" else files[0]
     serve: list[str] = []
@@ -48,6 +52,4 @@ def build_recipe(plan: InstallPlan, files: list[str]) -> dict[str, Any]:
 
 def write_recipe(recipe: dict[str, Any], path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(recipe, indent=2) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    write_text(path, json.dumps(recipe, indent=2) + "\n")

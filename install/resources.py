@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from gptoss_doctor.install import bandwidth
 from gptoss_doctor.probe.model import GpuInfo, HardwareSnapshot
+from gptoss_doctor.types import Backend
 
 GIB = 1024**3
 GPU_MARGIN_BYTES = 1 * GIB
@@ -29,7 +30,7 @@ DATACENTER_MARKERS = ("H100", "H200", "GH200", "B200", "A100", "L40S", "MI300", 
 class Resources:
     """The memory and bandwidth a plan may use on one machine."""
 
-    backend: str  # "CUDA" | "ROCm" | "Metal" | "CPU"
+    backend: Backend
     gpu_names: tuple[str, ...]
     gpu_budget_bytes: int | None  # None: no usable GPU
     ram_budget_bytes: int | None
@@ -47,7 +48,7 @@ def _gib(value: int) -> str:
     return f"{value / GIB:.1f} GiB"
 
 
-def _usable_gpus(snap: HardwareSnapshot) -> tuple[str, list[GpuInfo]]:
+def _usable_gpus(snap: HardwareSnapshot) -> tuple[Backend, list[GpuInfo]]:
     nvidia = [g for g in snap.gpus if g.vendor == "nvidia"]
     if nvidia:
         return "CUDA", nvidia

@@ -12,7 +12,7 @@ from typing import NamedTuple
 
 import pytest
 
-from gptoss_doctor.install.plan import Assessment, assess
+from gptoss_doctor.install.verdict import Assessment, assess
 from gptoss_doctor.probe.model import HardwareSnapshot
 from gptoss_doctor.probe.replay import ReplaySources
 from gptoss_doctor.probe.snapshot import snapshot
@@ -89,10 +89,12 @@ def test_verdicts_for_both_models(machine: str) -> None:
 def test_llama_cpp_verdicts_load_with_flash_attention_and_a_small_swa_cache() -> None:
     _snap, assessment = _load("rtx3060-12gb")
     settings = assessment.verdict("20b").load_settings
-    assert settings["flash_attn"] is True and settings["swa_full"] is False
-    assert settings["n_cpu_moe"] == 8 and settings["n_gpu_layers"] == -1
+    assert settings is not None
+    assert settings.flash_attn is True and settings.swa_full is False
+    assert settings.n_cpu_moe == 8 and settings.n_gpu_layers == -1
     _snap, cpu_assessment = _load("cpu-only-64gb")
-    assert cpu_assessment.verdict("20b").load_settings["use_mmap"] is False
+    cpu_settings = cpu_assessment.verdict("20b").load_settings
+    assert cpu_settings is not None and cpu_settings.use_mmap is False
 
 
 def test_h100_probe_facts_and_vllm_advice() -> None:
@@ -178,7 +180,7 @@ def test_unknown_bandwidth_gives_no_speed_rather_than_a_guess() -> None:
 
 
 def test_cpu_only_build_on_a_gpu_machine_is_caught() -> None:
-    from gptoss_doctor.reports.checks import checks
+    from gptoss_doctor.app.checks import checks
 
     snap, assessment = _load("rtx3060-12gb")
     line = next(c for c in checks(snap, assessment) if c.name == "llama-cpp-python")

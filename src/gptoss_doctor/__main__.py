@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gptoss_doctor.reports.cli import main
+from gptoss_doctor.cli import main
 
 if __name__ == "__main__":
     main()

@@ -1,4 +1,8 @@
-"""`gptoss-doctor bench tools` end to end on the tiny synthetic gpt-oss, regrade, bad input."""
+"""`gptoss-doctor bench tools` end to end on the tiny synthetic gpt-oss, regrade, bad input.
+
+The usage errors stop before any engine loads: they are the only tests here not marked
+``llama``.
+"""
 
 from __future__ import annotations
 
@@ -11,13 +15,11 @@ import jsonschema
 import pytest
 
 from gptoss_doctor.bench import grade, harmony, results, synth, tool_run, tool_suite
+from gptoss_doctor.bench.llama_engine import LlamaEngine
+from gptoss_doctor.load_settings import LoadSettings
 
-from conftest import FIXTURES, require_llama_cpp
+from conftest import FIXTURES
 from forced import run_kv_to_file
-
-pytestmark = pytest.mark.llama
-require_llama_cpp()
-from gptoss_doctor.bench.llama_engine import LlamaEngine, LlamaSettings  # noqa: E402
 
 
 def tools(*args: str) -> subprocess.CompletedProcess[str]:
@@ -30,6 +32,7 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return synth.write_synthetic("tiny", tmp_path_factory.mktemp("m") / "tiny.gguf").path
 
 
+@pytest.mark.llama
 def test_whole_suite_on_the_tiny_model_then_regrade(tmp_path: Path, tiny: Path) -> None:
     out = tmp_path / "tools.json"
     done = tools("--model", str(tiny), "--max-tokens", "12", "--repeats", "2", "-o", str(out))
@@ -71,14 +74,16 @@ def test_whole_suite_on_the_tiny_model_then_regrade(tmp_path: Path, tiny: Path) 
     assert printed["scores"] == record["scores"] and printed["regraded"]["changes"] == []
 
 
+@pytest.mark.llama
 def test_a_forced_act_loop_through_the_real_engine(tiny: Path) -> None:
-    engine = LlamaEngine(tiny, LlamaSettings(n_ctx=4096, n_threads=2))
+    engine = LlamaEngine(tiny, LoadSettings(n_ctx=4096, n_threads=2))
     try:
         run_kv_to_file(engine)
     finally:
         engine.close()
 
 
+@pytest.mark.llama
 def test_a_recipe_supplies_the_model_and_its_settings(tmp_path: Path, tiny: Path) -> None:
     recipe = tmp_path / "recipe.json"
     recipe.write_text(json.dumps({
@@ -112,6 +117,7 @@ def test_usage_errors_are_one_line(tmp_path: Path, args: tuple[str, ...], code: 
     assert "Traceback" not in done.stderr
 
 
+@pytest.mark.llama
 def test_bad_files_fail_in_one_line_without_results(tmp_path: Path, smollm_gguf: Path) -> None:
     out = tmp_path / "never.json"
     done = tools("--model", str(smollm_gguf), "-o", str(out))

@@ -8,17 +8,12 @@ from pathlib import Path
 import pytest
 
 from gptoss_doctor.bench import synth
-
-from conftest import require_llama_cpp
-
-pytestmark = pytest.mark.llama
-require_llama_cpp()
-from gptoss_doctor.bench.llama_engine import (  # noqa: E402
+from gptoss_doctor.bench.llama_engine import (
     EngineError,
     LlamaEngine,
-    LlamaSettings,
     expert_pattern,
 )
+from gptoss_doctor.load_settings import LoadSettings
 
 
 def test_expert_pattern_matches_only_the_first_n_layers() -> None:
@@ -35,8 +30,9 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return synth.write_synthetic("tiny", tmp_path_factory.mktemp("e") / "tiny.gguf").path
 
 
+@pytest.mark.llama
 def test_n_cpu_moe_overrides_exactly_the_expert_tensors_of_those_layers(tiny: Path) -> None:
-    engine = LlamaEngine(tiny, LlamaSettings(n_ctx=256, n_threads=2, n_cpu_moe=1))
+    engine = LlamaEngine(tiny, LoadSettings(n_ctx=256, n_threads=2, n_cpu_moe=1))
     try:
         assert set(engine.overridden_tensors) == {
             f"blk.0.ffn_{part}_exps.{kind}" for part in ("gate", "up", "down")
@@ -47,8 +43,9 @@ def test_n_cpu_moe_overrides_exactly_the_expert_tensors_of_those_layers(tiny: Pa
         engine.close()
 
 
+@pytest.mark.llama
 def test_without_offload_nothing_is_overridden_and_buffers_are_reported(tiny: Path) -> None:
-    engine = LlamaEngine(tiny, LlamaSettings(n_ctx=512, n_threads=2))
+    engine = LlamaEngine(tiny, LoadSettings(n_ctx=512, n_threads=2))
     try:
         assert engine.overridden_tensors == {}
         assert engine.buffers.kv_mib > 0 and engine.buffers.model_mib > 0
@@ -60,8 +57,9 @@ def test_without_offload_nothing_is_overridden_and_buffers_are_reported(tiny: Pa
         engine.close()
 
 
+@pytest.mark.llama
 def test_an_unloadable_file_is_one_engine_error(tmp_path: Path) -> None:
     bad = tmp_path / "bad.gguf"
     bad.write_bytes(b"GGUF" + b"\0" * 64)
     with pytest.raises(EngineError, match=r"could not load bad\.gguf"):
-        LlamaEngine(bad, LlamaSettings(n_ctx=256))
+        LlamaEngine(bad, LoadSettings(n_ctx=256))

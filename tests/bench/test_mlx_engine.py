@@ -10,14 +10,19 @@ from typing import Any
 import numpy as np
 import pytest
 
-from gptoss_doctor.bench import grade, harmony, results, tool_run, tool_suite, vocab
+from gptoss_doctor.bench import (
+    grade,
+    harmony,
+    mlx_engine,
+    results,
+    tool_run,
+    tool_suite,
+    vocab,
+)
 
-from conftest import require_mlx
 from forced import run_kv_to_file
 
 pytestmark = pytest.mark.mlx
-require_mlx()
-from gptoss_doctor.bench import mlx_engine  # noqa: E402
 
 CALL = ("<|channel|>commentary to=functions.get_weather <|constrain|>json"
         '<|message|>{"city": "Paris"}<|call|>')
@@ -120,18 +125,17 @@ class Recording:
         return self.engine.logits()
 
 
+@pytest.mark.llama
 def test_both_engines_get_the_same_token_ids_for_every_case(engine: Any,
                                                             tmp_path: Path) -> None:
-    from conftest import require_llama_cpp
-
-    require_llama_cpp()
     from gptoss_doctor.bench import synth
-    from gptoss_doctor.bench.llama_engine import LlamaEngine, LlamaSettings
+    from gptoss_doctor.bench.llama_engine import LlamaEngine
+    from gptoss_doctor.load_settings import LoadSettings
 
     suite = tool_suite.load_suite()
     settings = tool_run.RunSettings(max_tokens=1, sampling=tool_run.Sampling(temperature=0))
     gguf = synth.write_synthetic("tiny", tmp_path / "tiny.gguf").path
-    llama = LlamaEngine(gguf, LlamaSettings(n_ctx=4096, n_threads=2))
+    llama = LlamaEngine(gguf, LoadSettings(n_ctx=4096, n_threads=2))
     try:
         seen = []
         for real in (engine, llama):
@@ -144,9 +148,8 @@ def test_both_engines_get_the_same_token_ids_for_every_case(engine: Any,
     assert len(seen[0]) == len(suite.cases) and seen[0] == seen[1]
 
 
+@pytest.mark.llama
 def test_speed_and_tools_on_mlx_then_a_report_beside_llama_cpp(tmp_path: Path) -> None:
-    from conftest import require_llama_cpp
-
     mlx_speed, mlx_tools = tmp_path / "mlx-speed.json", tmp_path / "mlx-tools.json"
     done = bench("speed", "--synthetic", "tiny", "--engine", "mlx", "--tests", "pp64,tg16",
                  "--reps", "2", "-o", str(mlx_speed))
@@ -168,7 +171,6 @@ def test_speed_and_tools_on_mlx_then_a_report_beside_llama_cpp(tmp_path: Path) -
     assert len(tools["attempts"]) == len(tool_suite.load_suite().cases)
     assert tools["config"]["renderer"] == "openai-harmony"
 
-    require_llama_cpp()
     llama_speed = tmp_path / "llama-speed.json"
     done = bench("speed", "--synthetic", "tiny", "--tests", "pp64,tg16", "--reps", "2",
                  "-o", str(llama_speed))

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from gptoss_doctor.bench import synth, vocab
-from gptoss_doctor.install.catalog import GPT_OSS_20B, GPT_OSS_120B
+from gptoss_doctor.catalog import GPT_OSS_20B, GPT_OSS_120B
 
 GIB = 1024**3
 

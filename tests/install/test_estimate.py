@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from gptoss_doctor.install import speed
+from gptoss_doctor.catalog import GPT_OSS_20B, GPT_OSS_120B
+from gptoss_doctor.install import predict
 from gptoss_doctor.install.bandwidth import Bandwidth, from_bus, lookup_gpu
-from gptoss_doctor.install.catalog import GPT_OSS_20B, GPT_OSS_120B
 from gptoss_doctor.install.estimate import (
     GIB,
     MIB,
     RUNTIME_OVERHEAD_BYTES,
-    LoadSettings,
+    MemorySettings,
     compute_buffer,
     estimate,
     kv_cache,
@@ -27,28 +27,28 @@ def test_weights_match_the_published_gguf_files() -> None:
 
 
 @pytest.mark.parametrize(("settings", "full_mib", "swa_mib"), [
-    pytest.param(LoadSettings(4096, flash_attn=False, swa_full=True), 96, 96,
+    pytest.param(MemorySettings(4096, flash_attn=False, swa_full=True), 96, 96,
                  id="llama-cpp-python defaults allocate a full-size SWA cache"),
-    pytest.param(LoadSettings(131072, flash_attn=False, swa_full=True), 3072, 3072,
+    pytest.param(MemorySettings(131072, flash_attn=False, swa_full=True), 3072, 3072,
                  id="defaults at 131k double the KV cache"),
-    pytest.param(LoadSettings(4096), 96, 18, id="swa_full off keeps 768 sliding cells"),
-    pytest.param(LoadSettings(131072), 3072, 18, id="at 131k only full layers grow"),
+    pytest.param(MemorySettings(4096), 96, 18, id="swa_full off keeps 768 sliding cells"),
+    pytest.param(MemorySettings(131072), 3072, 18, id="at 131k only full layers grow"),
 ])
-def test_kv_cache_matches_llama_cpp(settings: LoadSettings, full_mib: int, swa_mib: int) -> None:
+def test_kv_cache_matches_llama_cpp(settings: MemorySettings, full_mib: int, swa_mib: int) -> None:
     kv = kv_cache(GPT_OSS_20B.shape, settings)
     assert kv.full_bytes == full_mib * MIB
     assert kv.swa_bytes == swa_mib * MIB
 
 
 @pytest.mark.parametrize(("settings", "reported_mib"), [
-    pytest.param(LoadSettings(4096, flash_attn=True), 414, id="flash attention at 4096"),
-    pytest.param(LoadSettings(131072, flash_attn=True), 410, id="flash attention at 131k"),
-    pytest.param(LoadSettings(4096, flash_attn=False, swa_full=True), 566,
+    pytest.param(MemorySettings(4096, flash_attn=True), 414, id="flash attention at 4096"),
+    pytest.param(MemorySettings(131072, flash_attn=True), 410, id="flash attention at 131k"),
+    pytest.param(MemorySettings(4096, flash_attn=False, swa_full=True), 566,
                  id="no flash attention at 4096"),
-    pytest.param(LoadSettings(131072, flash_attn=False, swa_full=True), 16933,
+    pytest.param(MemorySettings(131072, flash_attn=False, swa_full=True), 16933,
                  id="no flash attention at 131k materialises 16 GiB of KQ"),
 ])
-def test_compute_buffer_within_two_percent_of_llama_cpp(settings: LoadSettings,
+def test_compute_buffer_within_two_percent_of_llama_cpp(settings: MemorySettings,
                                                         reported_mib: int) -> None:
     assert compute_buffer(GPT_OSS_20B.shape, settings) / MIB == \
         pytest.approx(reported_mib, rel=0.02)
@@ -62,14 +62,14 @@ def test_compute_buffer_within_two_percent_of_llama_cpp(settings: LoadSettings,
 ])
 def test_totals_match_the_published_rough_totals(entry: object, ctx: int,
                                                  total_gib: float) -> None:
-    est = estimate(entry.shape, LoadSettings(ctx), on_gpu=False)  # type: ignore[attr-defined]
+    est = estimate(entry.shape, MemorySettings(ctx), on_gpu=False)  # type: ignore[attr-defined]
     assert (est.total_bytes - RUNTIME_OVERHEAD_BYTES) / GIB == pytest.approx(total_gib, rel=0.01)
 
 
 def test_mmap_with_cpu_repack_counts_the_experts_twice() -> None:
     shape = GPT_OSS_20B.shape
-    plain = estimate(shape, LoadSettings(4096, use_mmap=False, repack=True), on_gpu=False)
-    mapped = estimate(shape, LoadSettings(4096, use_mmap=True, repack=True), on_gpu=False)
+    plain = estimate(shape, MemorySettings(4096, use_mmap=False, repack=True), on_gpu=False)
+    mapped = estimate(shape, MemorySettings(4096, use_mmap=True, repack=True), on_gpu=False)
     # DESIGN.md: mmap 11536 + CPU_REPACK 9682 MiB vs 1854 + 9682 MiB without mmap.
     assert (mapped.cpu_weights_bytes - plain.cpu_weights_bytes) / MIB == \
         pytest.approx(9682, rel=0.01)
@@ -77,8 +77,8 @@ def test_mmap_with_cpu_repack_counts_the_experts_twice() -> None:
 
 def test_expert_offload_moves_whole_layers_of_experts_to_ram() -> None:
     shape = GPT_OSS_120B.shape
-    full = estimate(shape, LoadSettings(8192), on_gpu=True)
-    offload = estimate(shape, LoadSettings(8192), on_gpu=True, n_cpu_moe=shape.n_layer)
+    full = estimate(shape, MemorySettings(8192), on_gpu=True)
+    offload = estimate(shape, MemorySettings(8192), on_gpu=True, n_cpu_moe=shape.n_layer)
     assert full.gpu_weights_bytes - offload.gpu_weights_bytes == \
         shape.n_layer * shape.expert_bytes_per_layer
     # DESIGN.md: 120b with every expert on the CPU needs roughly 5-8 GB of VRAM at most.
@@ -98,15 +98,15 @@ def _resources(gpu_gbps: float | None, cpu_gbps: float = 51.2,
 
 def test_roofline_is_bandwidth_over_active_bytes() -> None:
     shape = GPT_OSS_20B.shape
-    rate = speed.predict(shape, _resources(1008), placement="gpu", n_cpu_moe=0)
+    rate = predict.predict(shape, _resources(1008), placement="gpu", n_cpu_moe=0)
     assert rate.ceiling == pytest.approx(1008e9 / shape.active_bytes_per_token, rel=0.001)
-    assert rate.expected == pytest.approx(rate.ceiling * speed.EFFICIENCY, rel=0.01)
+    assert rate.expected == pytest.approx(rate.ceiling * predict.EFFICIENCY, rel=0.01)
 
 
 def test_offloaded_experts_are_read_at_host_speed() -> None:
     shape = GPT_OSS_120B.shape
-    on_gpu = speed.predict(shape, _resources(1008), placement="gpu", n_cpu_moe=0)
-    offload = speed.predict(shape, _resources(1008), placement="expert-offload", n_cpu_moe=36)
+    on_gpu = predict.predict(shape, _resources(1008), placement="gpu", n_cpu_moe=0)
+    offload = predict.predict(shape, _resources(1008), placement="expert-offload", n_cpu_moe=36)
     assert offload.ceiling is not None and on_gpu.ceiling is not None
     assert offload.ceiling < on_gpu.ceiling / 5
 
@@ -114,13 +114,13 @@ def test_offloaded_experts_are_read_at_host_speed() -> None:
 def test_cpu_prediction_matches_what_llama_bench_measured_here() -> None:
     # llama-bench (llama-cpp-python 0.3.36 sources), synthetic 20b, 2 threads of this CI
     # machine: tg32 16.39 +/- 0.53 t/s (README, "Agreement with llama-bench").
-    rate = speed.predict(GPT_OSS_20B.shape, _resources(None), placement="cpu", n_cpu_moe=0,
+    rate = predict.predict(GPT_OSS_20B.shape, _resources(None), placement="cpu", n_cpu_moe=0,
                          cpu_cores=2)
     assert rate.expected == pytest.approx(16.39, rel=0.05)
 
 
 def test_cpu_speed_is_capped_by_few_cores() -> None:
-    rate = speed.predict(GPT_OSS_20B.shape, _resources(None), placement="cpu", n_cpu_moe=0,
+    rate = predict.predict(GPT_OSS_20B.shape, _resources(None), placement="cpu", n_cpu_moe=0,
                          cpu_cores=1)
     assert rate.expected == pytest.approx(8.2, rel=0.01)
     assert "compute-bound" in rate.basis
@@ -144,6 +144,6 @@ def test_unknown_gpus_have_no_bandwidth_but_nvml_bus_gives_an_estimate() -> None
 
 
 def test_below_reading_speed_is_slow_and_unknown_speed_is_not_judged() -> None:
-    assert speed.status(speed.Rate(9.9, 20.0, "b")) == "slow"
-    assert speed.status(speed.Rate(10.0, 20.0, "b")) == "runs"
-    assert speed.status(speed.Rate(None, None, "unknown")) == "runs"
+    assert predict.status(predict.Rate(9.9, 20.0, "b")) == "slow"
+    assert predict.status(predict.Rate(10.0, 20.0, "b")) == "runs"
+    assert predict.status(predict.Rate(None, None, "unknown")) == "runs"

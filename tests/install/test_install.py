@@ -1,4 +1,9 @@
-"""`gptoss-doctor install` for real: huggingface_hub against a local Hub-protocol server."""
+"""`gptoss-doctor install` for real: huggingface_hub against a local Hub-protocol server.
+
+A run that gets past the plan installs the engine first (with ``--yes``, on a machine without
+llama-cpp-python, that is a compile), so those tests are marked ``llama``; the dry run, the
+refusals and the usage errors stop before it and are not.
+"""
 
 from __future__ import annotations
 
@@ -14,11 +19,7 @@ import pytest
 from gptoss_doctor.bench import synth
 from gptoss_doctor.install import download
 
-from conftest import require_llama_cpp
 from hub_server import HubServer, HubState, Repo
-
-pytestmark = pytest.mark.llama
-require_llama_cpp()
 
 REPO = "ggml-org/gpt-oss-20b-GGUF"
 FILE = "gpt-oss-20b-mxfp4.gguf"
@@ -57,6 +58,7 @@ def _one_line_failure(done: subprocess.CompletedProcess[str], text: str) -> None
     assert "Traceback" not in done.stderr
 
 
+@pytest.mark.llama
 def test_fresh_install_then_a_second_run_downloads_nothing(hub: tuple[str, HubState],
                                                            isolated_env: Path,
                                                            standin: Path) -> None:
@@ -90,6 +92,7 @@ def test_dry_run_shows_the_plan_and_touches_nothing(hub: tuple[str, HubState],
     assert state.bytes_served == 0 and not _target(isolated_env).exists()
 
 
+@pytest.mark.llama
 def test_reuses_the_hugging_face_cache(hub: tuple[str, HubState], isolated_env: Path) -> None:
     url, state = hub
     seed = subprocess.run([sys.executable, "-c", (
@@ -106,6 +109,7 @@ def test_reuses_the_hugging_face_cache(hub: tuple[str, HubState], isolated_env: 
     assert state.bytes_served == served
 
 
+@pytest.mark.llama
 def test_reuses_an_lm_studio_copy_and_refuses_one_that_does_not_match(
         hub: tuple[str, HubState], isolated_env: Path, standin: Path) -> None:
     url, state = hub
@@ -127,6 +131,7 @@ def test_reuses_an_lm_studio_copy_and_refuses_one_that_does_not_match(
     assert "does not match the Hub's sha256; not reused" in done.stderr
 
 
+@pytest.mark.llama
 def test_model_path_is_verified_and_reused(hub: tuple[str, HubState], isolated_env: Path,
                                            standin: Path) -> None:
     url, state = hub
@@ -136,6 +141,7 @@ def test_model_path_is_verified_and_reused(hub: tuple[str, HubState], isolated_e
     assert state.bytes_served == 0
 
 
+@pytest.mark.llama
 def test_a_corrupt_download_is_removed_and_reported(hub: tuple[str, HubState],
                                                     isolated_env: Path) -> None:
     url, state = hub
@@ -146,6 +152,7 @@ def test_a_corrupt_download_is_removed_and_reported(hub: tuple[str, HubState],
     assert not list((isolated_env / "models" / ".partial").glob("*"))
 
 
+@pytest.mark.llama
 def test_a_server_dying_mid_file_is_resumed_by_the_next_run(hub: tuple[str, HubState],
                                                            isolated_env: Path,
                                                            standin: Path) -> None:
@@ -167,6 +174,7 @@ def test_a_server_dying_mid_file_is_resumed_by_the_next_run(hub: tuple[str, HubS
     assert _target(isolated_env).read_bytes() == standin.read_bytes()
 
 
+@pytest.mark.llama
 def test_missing_and_gated_repositories(standin: Path, isolated_env: Path) -> None:
     with HubServer(HubState()) as url:
         _one_line_failure(install(url), "repository ggml-org/gpt-oss-20b-GGUF not found")
@@ -181,6 +189,7 @@ def test_missing_and_gated_repositories(standin: Path, isolated_env: Path) -> No
             assert secret not in written.read_text()
 
 
+@pytest.mark.llama
 def test_offline_mode_uses_what_is_on_disk_or_says_how_to_fix_it(
         hub: tuple[str, HubState], isolated_env: Path) -> None:
     url, _state = hub
@@ -223,7 +232,7 @@ def test_no_network_is_one_line_with_the_fix(isolated_env: Path) -> None:
 
 def test_a_model_that_does_not_fit_fails_before_any_download(hub: tuple[str, HubState],
                                                               isolated_env: Path) -> None:
-    from gptoss_doctor.install.plan import assess
+    from gptoss_doctor.install.verdict import assess
     from gptoss_doctor.probe import snapshot
 
     if assess(snapshot()).verdict("120b").can_run:

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from gptoss_doctor.catalog import GPT_OSS_20B
 from gptoss_doctor.install import execute
-from gptoss_doctor.install.catalog import GPT_OSS_20B
 from gptoss_doctor.install.hub import RemoteFile
 from gptoss_doctor.install.install_plan import engine_step, plan_install
-from gptoss_doctor.install.plan import assess
+from gptoss_doctor.install.verdict import assess
 from gptoss_doctor.probe.model import HardwareSnapshot
 from gptoss_doctor.probe.replay import ReplaySources
 from gptoss_doctor.probe.snapshot import snapshot
@@ -122,15 +122,29 @@ def test_pip_failure_shows_the_last_lines_and_keeps_the_log(tmp_path: Path) -> N
     assert "line 0" in log.read_text() and str(log) in (info.value.hint or "")
 
 
+def _cached_llama_wheel() -> Path:
+    """The llama-cpp-python wheel pip built (and cached) when the `llama` extra went in."""
+    built = sorted(Path(PIP_CACHE, "wheels").rglob("llama_cpp_python-0.3.36-*.whl"),
+                   key=lambda path: path.stat().st_mtime)
+    if not built:
+        pytest.skip(f"no llama-cpp-python 0.3.36 wheel in pip's cache ({PIP_CACHE}); "
+                    "this test installs that build and never compiles one")
+    return built[-1]
+
+
 @pytest.mark.llama
 def test_the_real_engine_step_installs_the_cpu_build(tmp_path: Path,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    # The plan's own pip command for a CPU-only machine, run into a fresh environment
-    # (pip's wheel cache supplies the compiled llama-cpp-python, as on any re-install).
+    # The plan's own pip command for a CPU-only machine, run into a fresh environment, with
+    # the wheel pip built for this environment's `llama` extra, binary only: pip can never
+    # fall back to compiling llama.cpp (ten minutes on 2 cores) here.
     snap = _machine("cpu-only-64gb")
     step, _ = engine_step(snap, assess(snap).verdict("20b"))
     assert step.action == "install" and step.env == ()
+    wheel = _cached_llama_wheel()
     monkeypatch.setenv("PIP_CACHE_DIR", PIP_CACHE)
+    monkeypatch.setenv("PIP_FIND_LINKS", str(wheel.parent))
+    monkeypatch.setenv("PIP_ONLY_BINARY", "llama-cpp-python")
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     python = str(venv / "bin" / "python")

@@ -14,13 +14,10 @@ from pathlib import Path
 import pytest
 
 from gptoss_doctor.bench.llama_log import parse_load_log
-from gptoss_doctor.install.catalog import ModelShape
-from gptoss_doctor.install.estimate import MIB, LoadSettings, compute_buffer, kv_cache
-
-from conftest import require_llama_cpp
+from gptoss_doctor.catalog import ModelShape
+from gptoss_doctor.install.estimate import MIB, MemorySettings, compute_buffer, kv_cache
 
 pytestmark = pytest.mark.llama
-require_llama_cpp()
 
 
 def _shape(path: Path) -> ModelShape:
@@ -60,7 +57,7 @@ def _load_log(path: Path, **kwargs: object) -> str:
 def test_estimate_matches_llama_cpp_buffers(smollm_gguf: Path, kwargs: dict[str, object]) -> None:
     shape = _shape(smollm_gguf)
     reported = parse_load_log(_load_log(smollm_gguf, **kwargs))
-    settings = LoadSettings(n_ctx=int(kwargs["n_ctx"]),  # type: ignore[call-overload]
+    settings = MemorySettings(n_ctx=int(kwargs["n_ctx"]),  # type: ignore[call-overload]
                             n_ubatch=int(kwargs.get("n_ubatch", 512)),  # type: ignore[call-overload]
                             flash_attn=bool(kwargs["flash_attn"]))
     assert reported.model_mib > 0 and reported.kv_mib > 0 and reported.compute_mib > 0

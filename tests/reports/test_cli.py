@@ -13,7 +13,7 @@ import pytest
 from gptoss_doctor.probe import serialize
 from gptoss_doctor.probe.replay import ReplaySources
 from gptoss_doctor.probe.snapshot import snapshot
-from gptoss_doctor.reports.doctor import schema
+from gptoss_doctor.reports.doctor_view import schema
 from gptoss_doctor.settings import current
 
 from conftest import MACHINES

@@ -1,4 +1,4 @@
-"""The preflight report: a result object, its terminal rendering and its JSON envelope.
+"""The preflight report's terminal rendering and its JSON envelope.
 
 The JSON envelope is a contract people script against; its schema is
 ``reports/schemas/doctor.schema.json`` (``DOCTOR_SCHEMA_VERSION``), pinned by a test.
@@ -6,19 +6,16 @@ The JSON envelope is a contract people script against; its schema is
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
 from rich.console import Console
-from rich.markup import escape
 
-from gptoss_doctor import __version__
-from gptoss_doctor.install.plan import Assessment, ModelVerdict, assess
-from gptoss_doctor.probe.model import HardwareSnapshot
+from gptoss_doctor import __version__, serde
+from gptoss_doctor.app.doctor import DoctorReport
+from gptoss_doctor.install.verdict import ModelVerdict
 from gptoss_doctor.probe.serialize import to_dict
-from gptoss_doctor.reports.checks import Check, checks
+from gptoss_doctor.reports.terminal_text import safe as escape
 
 DOCTOR_SCHEMA_VERSION = 1
 ENVELOPE_KIND = "gptoss-doctor/doctor"
@@ -28,34 +25,6 @@ VERDICT_STYLE = {"runs": ("✓", "green"), "slow": ("!", "yellow"),
                  "does-not-fit": ("✗", "red")}
 
 
-@dataclass(frozen=True, slots=True)
-class DoctorReport:
-    snapshot: HardwareSnapshot
-    assessment: Assessment
-    checks: tuple[Check, ...]
-    next_command: str | None
-
-    @property
-    def exit_code(self) -> int:
-        """0 when gpt-oss-20b can run here, 1 when nothing can."""
-        return 0 if self.assessment.verdict("20b").can_run else 1
-
-
-def _next_command(assessment: Assessment) -> str | None:
-    runnable = [v for v in assessment.verdicts if v.can_run]
-    if not runnable:
-        return None
-    fast = [v for v in runnable if v.status == "runs"]
-    best = max(fast or runnable, key=lambda v: v.memory.cpu_bytes + v.memory.gpu_bytes
-               if v.memory else 0)
-    return best.install_command
-
-
-def build_report(snap: HardwareSnapshot) -> DoctorReport:
-    assessment = assess(snap)
-    return DoctorReport(snap, assessment, checks(snap, assessment), _next_command(assessment))
-
-
 def to_json(report: DoctorReport) -> dict[str, Any]:
     """The versioned ``--json`` envelope."""
     return {
@@ -63,13 +32,21 @@ def to_json(report: DoctorReport) -> dict[str, Any]:
         "schema_version": DOCTOR_SCHEMA_VERSION,
         "tool_version": __version__,
         "exit_code": report.exit_code,
-        "checks": [dataclasses.asdict(c) for c in report.checks],
-        "verdicts": [dataclasses.asdict(v) for v in report.assessment.verdicts],
+        "checks": serde.to_json(report.checks),
+        "verdicts": [_verdict_json(v) for v in report.assessment.verdicts],
         "resource_reasons": list(report.assessment.resource_reasons),
         "advice": list(report.assessment.advice),
         "next_command": report.next_command,
         "snapshot": to_dict(report.snapshot),
     }
+
+
+def _verdict_json(verdict: ModelVerdict) -> dict[str, Any]:
+    """A verdict as the envelope has it since version 1: settings an object, empty when the
+    model does not fit."""
+    out: dict[str, Any] = serde.to_json(verdict)
+    out["load_settings"] = out["load_settings"] or {}
+    return out
 
 
 def schema() -> dict[str, Any]:
@@ -110,9 +87,8 @@ def render(report: DoctorReport, console: Console) -> None:
         console.print(f"[{color}]\\[{symbol}][/] [bold]{v.model}[/]: {escape(_verdict_line(v))}")
         for reason in v.reasons:
             console.print(f"    • {escape(reason)}")
-        if v.can_run and v.engine == "llama.cpp":
-            settings = ", ".join(f"{k}={val}" for k, val in v.load_settings.items())
-            console.print(f"    • settings: {escape(settings)}")
+        if v.can_run and v.engine == "llama.cpp" and v.load_settings is not None:
+            console.print(f"    • settings: {escape(v.load_settings.shown())}")
         if v.speed_basis:
             console.print(f"    • speed basis: {escape(v.speed_basis)}", style="dim")
         for fix in v.fixes:

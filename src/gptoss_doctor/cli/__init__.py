@@ -1,39 +1,32 @@
-"""The ``gptoss-doctor`` command line: the preflight report and ``probe``.
+"""The ``gptoss-doctor`` command line: thin click commands over the application services.
 
-Commands return result objects; rendering (human text or a ``--json`` envelope) is
-separate. Data goes to stdout, messages and progress to stderr.
+Each command parses its flags into options, calls one service in ``gptoss_doctor.app`` and
+renders the typed result (``gptoss_doctor.reports``) as text or a versioned ``--json``
+envelope. Data goes to stdout, messages and progress to stderr. ``main`` maps every error
+to one line and a documented exit code (``cli.errors``).
 """
 
 from __future__ import annotations
 
-import json
 import sys
 import traceback
 from pathlib import Path
 
 import click
-from rich.console import Console
 
 from gptoss_doctor import __version__
-from gptoss_doctor.errors import UsageError
+from gptoss_doctor.app import doctor
+from gptoss_doctor.cli import errors, output
+from gptoss_doctor.cli.bench import bench_group
+from gptoss_doctor.cli.install import install_command
+from gptoss_doctor.cli.report import report_command
+from gptoss_doctor.cli.synth import synth_command
+from gptoss_doctor.files import STDOUT, write_text
 from gptoss_doctor.probe import serialize
 from gptoss_doctor.probe import snapshot as take_snapshot
-from gptoss_doctor.probe.model import HardwareSnapshot
-from gptoss_doctor.reports import doctor, errors
-from gptoss_doctor.reports.bench_cmd import bench_group
-from gptoss_doctor.reports.install_cmd import install_command
-from gptoss_doctor.reports.report_cmd import report_command
-from gptoss_doctor.reports.synth_cmd import synth_command
-from gptoss_doctor.reports.tools_cmd import tools_command
+from gptoss_doctor.reports import doctor_view
+from gptoss_doctor.secrets import register_environment
 from gptoss_doctor.settings import current
-
-
-def _stdout() -> Console:
-    return Console(highlight=False, soft_wrap=True)
-
-
-def _machine(snapshot_file: Path | None) -> HardwareSnapshot:
-    return serialize.load(snapshot_file) if snapshot_file else take_snapshot()
 
 
 @click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
@@ -50,31 +43,29 @@ def cli(ctx: click.Context, as_json: bool, snapshot_file: Path | None) -> None:
     """
     if ctx.invoked_subcommand is not None:
         return
-    report = doctor.build_report(_machine(snapshot_file))
+    report = doctor.doctor(snapshot_file)
     if as_json:
-        click.echo(json.dumps(doctor.to_json(report), indent=2))
+        output.echo_json(doctor_view.to_json(report))
     else:
-        doctor.render(report, _stdout())
+        doctor_view.render(report, output.stdout_console())
     ctx.exit(report.exit_code)
 
 
 @cli.command("probe")
 @click.option("--save", "save_to", type=click.Path(path_type=Path, dir_okay=False),
-              help="Write the snapshot to this file (to share or to compare machines).")
+              help="Write the snapshot to this file (to share or to compare machines; - for "
+              "stdout).")
 def probe_command(save_to: Path | None) -> None:
     """Print this machine's hardware snapshot as JSON, or save it with --save."""
     snap = take_snapshot()
-    if save_to is None:
-        click.echo(serialize.dumps(snap))
+    if save_to is None or save_to == STDOUT:
+        output.echo(serialize.dumps(snap))
         return
-    if save_to.parent and not save_to.resolve().parent.is_dir():
-        raise UsageError(f"folder {save_to.parent} does not exist")
-    serialize.save(snap, save_to)
-    click.echo(f"snapshot saved to {save_to}", err=True)
+    write_text(save_to, serialize.dumps(snap))
+    output.note(f"snapshot saved to {save_to}")
 
 
 cli.add_command(synth_command)
-bench_group.add_command(tools_command)
 cli.add_command(bench_group)
 cli.add_command(install_command)
 cli.add_command(report_command)
@@ -82,17 +73,19 @@ cli.add_command(report_command)
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry: run the CLI and map every error to one line."""
+    register_environment()
     try:
         code = cli.main(args=argv, prog_name="gptoss-doctor", standalone_mode=False)
     except click.exceptions.Exit as exc:
         code = exc.exit_code
     except click.exceptions.Abort:
-        click.echo("gptoss-doctor: interrupted", err=True)
+        output.note("gptoss-doctor: interrupted")
         code = errors.EXIT_INTERRUPTED
-    except (Exception, KeyboardInterrupt) as exc:
+    except BaseException as exc:
+        if isinstance(exc, SystemExit):
+            raise
         message, hint, code = errors.explain(exc)
         if current().debug:
             traceback.print_exc()
-        click.echo(f"gptoss-doctor: error: {message}" + (f" ({hint})" if hint else ""),
-                   err=True)
+        output.note(f"gptoss-doctor: error: {message}" + (f" ({hint})" if hint else ""))
     sys.exit(code if isinstance(code, int) else 0)

@@ -14,11 +14,11 @@ Every choice carries its reasons; a model that does not fit says what would make
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from gptoss_doctor.install import speed
-from gptoss_doctor.install.catalog import CATALOG, CONTEXT_CHOICES, ModelEntry
-from gptoss_doctor.install.estimate import GIB, LoadSettings, MemoryEstimate, estimate
+from gptoss_doctor.catalog import CATALOG, CONTEXT_CHOICES, ModelEntry
+from gptoss_doctor.install import predict
+from gptoss_doctor.install.estimate import GIB, MemoryEstimate, MemorySettings, estimate
 from gptoss_doctor.install.resources import (
     GPU_MARGIN_BYTES,
     OS_RESERVE_BYTES,
@@ -26,7 +26,9 @@ from gptoss_doctor.install.resources import (
     Resources,
     resources,
 )
+from gptoss_doctor.load_settings import LoadSettings
 from gptoss_doctor.probe.model import HardwareSnapshot
+from gptoss_doctor.types import Backend, EngineName, Placement, VerdictStatus
 
 MLX_BUDGET_FACTOR = 0.9
 MLX_RESERVE_BYTES = 3 * GIB
@@ -51,17 +53,17 @@ class ModelVerdict:
 
     model: str
     key: str
-    status: str  # "runs" | "slow" | "does-not-fit"
-    engine: str | None = None  # "llama.cpp" | "mlx"
-    backend: str | None = None  # "CUDA" | "ROCm" | "Metal" | "CPU" | "MLX"
-    placement: str | None = None  # "gpu" | "expert-offload" | "cpu" | "unified"
+    status: VerdictStatus
+    engine: EngineName | None = None
+    backend: Backend | None = None
+    placement: Placement | None = None
     n_cpu_moe: int | None = None
     context_length: int | None = None
     memory: MemoryNeeds | None = None
     predicted_tokens_per_s: float | None = None
     roofline_tokens_per_s: float | None = None
     speed_basis: str | None = None
-    load_settings: dict[str, object] = field(default_factory=dict)
+    load_settings: LoadSettings | None = None
     cmake_args: str | None = None
     reasons: tuple[str, ...] = ()
     fixes: tuple[str, ...] = ()
@@ -101,24 +103,22 @@ def _fits(est: MemoryEstimate, res: Resources) -> bool:
     return est.cpu_total_bytes <= ram
 
 
-def _settings(ctx: int, weights_on_cpu: bool) -> LoadSettings:
-    # DESIGN.md (measured): llama-cpp-python's defaults (no flash attention, full-size SWA
-    # cache, mmap + CPU repack) double gpt-oss's memory; these settings do not. Whenever
+def _settings(ctx: int, weights_on_cpu: bool) -> MemorySettings:
+    # llama-cpp-python's defaults (no flash attention, full-size SWA cache, mmap + CPU
+    # repack) double gpt-oss's memory; these settings do not (docs/design.md, "Measured
+    # buffers"). Whenever
     # expert weights live in host RAM (CPU only or expert offload) the CPU backend repacks
     # them, so mmap would keep a second copy: load without it.
-    return LoadSettings(n_ctx=ctx, flash_attn=True, swa_full=False,
+    return MemorySettings(n_ctx=ctx, flash_attn=True, swa_full=False,
                         use_mmap=not weights_on_cpu, repack=weights_on_cpu)
 
 
-def _load_dict(settings: LoadSettings, n_gpu_layers: int, n_cpu_moe: int) -> dict[str, object]:
-    values: dict[str, object] = {
-        "n_ctx": settings.n_ctx, "n_ubatch": settings.n_ubatch, "n_batch": 2048,
-        "flash_attn": settings.flash_attn, "swa_full": settings.swa_full,
-        "use_mmap": settings.use_mmap, "n_gpu_layers": n_gpu_layers,
-    }
-    if n_cpu_moe:
-        values["n_cpu_moe"] = n_cpu_moe
-    return values
+def _load_settings(settings: MemorySettings, n_gpu_layers: int, n_cpu_moe: int
+                   ) -> LoadSettings:
+    return LoadSettings(n_ctx=settings.n_ctx, n_ubatch=settings.n_ubatch,
+                        flash_attn=settings.flash_attn, swa_full=settings.swa_full,
+                        use_mmap=settings.use_mmap, n_gpu_layers=n_gpu_layers,
+                        n_cpu_moe=n_cpu_moe)
 
 
 def _try_mlx(entry: ModelEntry, res: Resources) -> ModelVerdict | None:
@@ -130,20 +130,20 @@ def _try_mlx(entry: ModelEntry, res: Resources) -> ModelVerdict | None:
         kv = shape.n_full_layers * ctx * 2 * shape.kv_embd * 2  # sliding layers rotate at 128
         need = shape.weights_bytes + kv + MLX_RUNTIME_BYTES
         if need <= limit:
-            rate = speed.predict(entry.shape, res, placement="unified", n_cpu_moe=0)
+            rate = predict.predict(entry.shape, res, placement="unified", n_cpu_moe=0)
             return ModelVerdict(
-                model=shape.name, key=entry.key, status=speed.status(rate), engine="mlx",
+                model=shape.name, key=entry.key, status=predict.status(rate), engine="mlx",
                 backend="MLX", placement="unified", context_length=ctx,
                 memory=MemoryNeeds(need, 0, limit, res.ram_budget_bytes),
                 predicted_tokens_per_s=rate.expected, roofline_tokens_per_s=rate.ceiling,
-                speed_basis=rate.basis, load_settings={"max_kv_size": ctx},
+                speed_basis=rate.basis, load_settings=LoadSettings(n_ctx=ctx),
                 reasons=(f"MLX: {_gib(need)} fits 0.9 x Metal working set - 3 GiB = "
                          f"{_gib(limit)} at {ctx} context",),
                 install_command=f"gptoss-doctor install --model {entry.key} --engine mlx")
     return None
 
 
-def _verdict(entry: ModelEntry, res: Resources, placement: str, ctx: int, n_cpu_moe: int,
+def _verdict(entry: ModelEntry, res: Resources, placement: Placement, ctx: int, n_cpu_moe: int,
              est: MemoryEstimate, reasons: list[str]) -> ModelVerdict:
     on_gpu = placement != "cpu"
     host_need = est.cpu_total_bytes + (est.gpu_total_bytes if res.unified else 0)
@@ -151,19 +151,19 @@ def _verdict(entry: ModelEntry, res: Resources, placement: str, ctx: int, n_cpu_
     if free_now is not None and host_need > free_now:
         reasons = [*reasons, f"only {_gib(free_now)} of RAM is free right now and this needs "
                    f"{_gib(host_need)}: close other programs before loading the model"]
-    rate = speed.predict(entry.shape, res, placement=placement, n_cpu_moe=n_cpu_moe,
+    rate = predict.predict(entry.shape, res, placement=placement, n_cpu_moe=n_cpu_moe,
                          cpu_cores=res.cpu_cores)
     backend = res.backend if on_gpu else "CPU"
     settings = _settings(ctx, weights_on_cpu=placement != "gpu")
     return ModelVerdict(
-        model=entry.shape.name, key=entry.key, status=speed.status(rate), engine="llama.cpp",
+        model=entry.shape.name, key=entry.key, status=predict.status(rate), engine="llama.cpp",
         backend=backend, placement=placement, n_cpu_moe=n_cpu_moe if n_cpu_moe else None,
         context_length=ctx,
         memory=MemoryNeeds(est.gpu_total_bytes, est.cpu_total_bytes, res.gpu_budget_bytes,
                            res.ram_budget_bytes),
         predicted_tokens_per_s=rate.expected, roofline_tokens_per_s=rate.ceiling,
         speed_basis=rate.basis,
-        load_settings=_load_dict(settings, -1 if on_gpu else 0, n_cpu_moe),
+        load_settings=_load_settings(settings, -1 if on_gpu else 0, n_cpu_moe),
         cmake_args=CMAKE_ARGS.get(res.backend if on_gpu else "CPU", ""),
         reasons=tuple(reasons),
         install_command=f"gptoss-doctor install --model {entry.key}")
@@ -286,7 +286,7 @@ def _try_mlx_cpu(entry: ModelEntry, res: Resources) -> ModelVerdict | None:
         placement="cpu", context_length=ctx,
         memory=MemoryNeeds(0, need, None, res.ram_budget_bytes),
         speed_basis="not predicted: mlx's CPU backend uses a slow reference BLAS",
-        load_settings={"max_kv_size": ctx},
+        load_settings=LoadSettings(n_ctx=ctx),
         reasons=(f"MLX on this CPU: {_gib(need)} of RAM at {ctx} context, within the "
                  f"{_gib(res.ram_budget_bytes)} budget",
                  "a testing path only: mlx's CPU backend is far slower than llama.cpp here, "

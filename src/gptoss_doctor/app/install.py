@@ -1,30 +1,29 @@
-"""``gptoss-doctor install``: the right engine build, verified weights, a smoke test, a recipe.
+"""The ``install`` service: the right engine build, verified weights, a smoke test, a recipe.
 
 Order of work: probe and plan (read-only: the Hub's metadata, hashes of copies already on
 disk), show the plan, ask (unless ``--yes``), then build/install the engine, download or
 resume the files, smoke-test the model and write the recipe. ``--dry-run`` stops after the
-plan. Progress goes to stderr; ``--json`` prints one envelope on stdout.
+plan. ``prepare`` gathers facts and plans (read-only); ``execute`` changes the machine.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
-import sys
+import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import click
-from rich.console import Console
-from rich.markup import escape
-from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
-
-from gptoss_doctor.errors import DoctorError, UsageError
+from gptoss_doctor.app.feedback import Feedback
+from gptoss_doctor.bench import engines, harmony
+from gptoss_doctor.bench.smoke import QUESTION, SMOKE_TOKENS, smoke_test
+from gptoss_doctor.catalog import CATALOG, ModelEntry
+from gptoss_doctor.errors import DoctorError
 from gptoss_doctor.install import download, execute, hub, verify
-from gptoss_doctor.install.catalog import CATALOG, ModelEntry
 from gptoss_doctor.install.install_plan import InstallPlan, plan_install
-from gptoss_doctor.install.plan import assess
 from gptoss_doctor.install.recipe import build_recipe, write_recipe
+from gptoss_doctor.install.verdict import ModelVerdict, assess
+from gptoss_doctor.load_settings import LoadSettings
 from gptoss_doctor.probe import snapshot as take_snapshot
 from gptoss_doctor.probe.model import HardwareSnapshot
 from gptoss_doctor.settings import Settings, current
@@ -33,7 +32,8 @@ GIB = 1024**3
 SMOKE_CTX = 4096  # the smoke test needs a short context, not the planned 131k
 
 
-def _choose(snap: HardwareSnapshot, model: str, engine: str) -> tuple[ModelEntry, Any]:
+def _choose(snap: HardwareSnapshot, model: str, engine: str
+            ) -> tuple[ModelEntry, ModelVerdict]:
     assessment = assess(snap, engine=engine)
     if model == "auto":
         fast = [v for v in assessment.verdicts if v.status == "runs"]
@@ -73,7 +73,7 @@ def _target_dir(settings: Settings, repo: str) -> Path:
 
 def _verified_local(remote_files: tuple[hub.RemoteFile, ...], settings: Settings,
                     model_path: Path | None, snap: HardwareSnapshot,
-                    console: Console) -> dict[str, tuple[str, str]]:
+                    feedback: Feedback) -> dict[str, tuple[str, str]]:
     """Copies on disk whose size and sha256 match the Hub's (hashes are cached)."""
     local: dict[str, tuple[str, str]] = {}
     hash_cache = settings.cache_dir / "hashes.json"
@@ -88,173 +88,114 @@ def _verified_local(remote_files: tuple[hub.RemoteFile, ...], settings: Settings
                     continue  # a small file: checked by its git object id
                 local[remote.path] = (str(path), source)
                 break
-            with _bar(console, f"verifying {path.name}", remote.size_bytes) as (bar, task):
+            with feedback.task(f"verifying {path.name}", remote.size_bytes, size=True) as task:
                 digest = verify.cached_sha256(path, hash_cache,
-                                              lambda done: bar.update(task, completed=done))
+                                              lambda done: task.update(completed=done))
             if digest == remote.sha256:
                 local[remote.path] = (str(path), source)
                 break
-            console.print(f"[yellow]![/] {escape(str(path))} does not match the Hub's "
-                          "sha256; not reused")
+            feedback.note(f"! {path} does not match the Hub's sha256; not reused")
     return local
 
 
-class _bar:
-    """A transient download-style progress bar on stderr, as ``(bar, task)``."""
-
-    def __init__(self, console: Console, label: str, total: int) -> None:
-        self.progress = Progress("[progress.description]{task.description}", BarColumn(),
-                                 DownloadColumn(), TimeRemainingColumn(), console=console,
-                                 transient=True)
-        self.label, self.total = label, total
-
-    def __enter__(self) -> tuple[Progress, Any]:
-        self.progress.start()
-        return self.progress, self.progress.add_task(self.label, total=self.total)
-
-    def __exit__(self, *exc: object) -> None:
-        self.progress.stop()
-
-
-def _plan_lines(plan: InstallPlan) -> list[str]:
-    engine = plan.engine
-    lines = [f"Install plan for {plan.model}",
-             f"  engine: {engine.engine} ({engine.backend}) — {engine.action}"]
-    lines += [f"    • {reason}" for reason in engine.reasons]
-    if engine.command:
-        env = " ".join(f"{k}={v!r}" for k, v in engine.env)
-        lines.append(f"    $ {env + ' ' if env else ''}{' '.join(engine.command)}")
-    for step in plan.files:
-        what = {"reuse": f"reuse ({step.source})", "resume": "resume download",
-                "download": "download"}[step.action]
-        lines.append(f"  {step.path}: {step.size_bytes / GIB:.2f} GiB, {what} -> "
-                     f"{step.local_path}")
-    lines.append(f"  to download: {plan.bytes_to_download / GIB:.2f} GiB; already on disk: "
-                 f"{plan.bytes_present / GIB:.2f} GiB")
-    if plan.disk_free_after_bytes is not None:
-        lines.append(f"  disk free after: {plan.disk_free_after_bytes / GIB:.1f} GiB")
-    settings = ", ".join(f"{k}={v}" for k, v in plan.verdict.load_settings.items())
-    lines.append(f"  settings: {settings}")
-    lines += [f"  ✗ {problem}" for problem in plan.problems]
-    return lines
-
-
 def _smoke(plan: InstallPlan, files: list[Path]) -> dict[str, Any]:
-    from gptoss_doctor.bench.gguf_info import read_info
-    from gptoss_doctor.bench.llama_engine import LlamaSettings
-    from gptoss_doctor.bench.smoke import smoke_test
-
-    settings = plan.verdict.load_settings
-    on_gpu = settings.get("n_gpu_layers") == -1
-    planned_ctx = settings.get("n_ctx", SMOKE_CTX)
-    result = smoke_test(files[0], LlamaSettings(
-        n_ctx=min(planned_ctx if isinstance(planned_ctx, int) else SMOKE_CTX, SMOKE_CTX),
-        n_gpu_layers=99 if on_gpu
-        else 0, n_cpu_moe=int(plan.verdict.n_cpu_moe or 0), use_mmap=bool(
-            settings.get("use_mmap", False))), gpt_oss=read_info(files[0]).is_gpt_oss)
+    """The installed model loads with the planned settings and answers (gpt-oss: a harmony
+    prompt)."""
+    adapter = engines.ENGINES["llama.cpp"]
+    planned = plan.verdict.load_settings or LoadSettings()
+    settings = dataclasses.replace(planned, n_ctx=min(planned.n_ctx, SMOKE_CTX))
+    facts = adapter.read_model(files[0], require_gpt_oss=False)
+    ready = settings.for_build(adapter.gpu_offload())
+    result = smoke_test(lambda: adapter.load(files[0], ready),  # type: ignore[arg-type,return-value]
+                        gpt_oss=bool(facts.is_gpt_oss))
     return dataclasses.asdict(result)
 
 
 def _smoke_mlx(files: list[Path]) -> dict[str, Any]:
     """The MLX folder loads and answers a harmony prompt through mlx-lm's stream_generate."""
-    import time
-
-    from gptoss_doctor.bench import harmony
-    from gptoss_doctor.bench.mlx_engine import MlxEngine
-    from gptoss_doctor.bench.smoke import QUESTION, SMOKE_TOKENS
-
     started = time.perf_counter()
-    engine = MlxEngine(files[0].parent, n_ctx=SMOKE_CTX)
+    session = engines.ENGINES["mlx"].load(files[0].parent, LoadSettings(n_ctx=SMOKE_CTX))
     loaded = time.perf_counter()
     try:
         prompt = harmony.chat_prompt(QUESTION)
-        streamed = engine.stream(prompt, SMOKE_TOKENS)
+        streamed = session.stream(prompt, SMOKE_TOKENS)  # type: ignore[attr-defined]
     finally:
-        engine.close()
+        session.close()
     generated = [t for t in streamed.tokens if t not in harmony.stop_tokens()]
     return {"load_s": loaded - started, "prompt_tokens": len(prompt),
             "generated_tokens": len(generated), "tokens_per_s": streamed.generation_tps,
             "stopped_on": streamed.stopped_on, "text": harmony.decode(generated)}
 
 
-@click.command("install")
-@click.option("--model", type=click.Choice(["auto", "20b", "120b"]), default="auto",
-              show_default=True)
-@click.option("--engine", type=click.Choice(["auto", "llama.cpp", "mlx"]), default="auto",
-              show_default=True)
-@click.option("--models-dir", type=click.Path(path_type=Path, file_okay=False),
-              help="Where to put the weights (default: ~/.cache/gptoss-doctor/models).")
-@click.option("--model-path", type=click.Path(path_type=Path, exists=True),
-              help="Weights you already have (a file or a folder); verified, then reused.")
-@click.option("--dry-run", is_flag=True, help="Show the plan and stop.")
-@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
-@click.option("--json", "as_json", is_flag=True, help="Print the plan and result as JSON.")
-def install_command(model: str, engine: str, models_dir: Path | None, model_path: Path | None,
-                    dry_run: bool, yes: bool, as_json: bool) -> None:
-    """Install gpt-oss: the engine built for this machine, verified weights, a smoke test."""
+@dataclass(frozen=True, slots=True)
+class InstallOptions:
+    model: str  # "auto" | "20b" | "120b"
+    engine: str  # "auto" | a registered engine
+    models_dir: Path | None
+    model_path: Path | None
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """The plan, and what executing it needs."""
+
+    plan: InstallPlan
+    settings: Settings
+    partial_dir: Path
+
+
+@dataclass(frozen=True, slots=True)
+class Installed:
+    engine_log: str | None
+    files: tuple[str, ...]
+    smoke_test: dict[str, Any]
+    recipe: str
+
+
+def prepare(options: InstallOptions, feedback: Feedback) -> Prepared:
+    """Probe, choose, look at the Hub and the disk, and plan: nothing is changed."""
     settings = current()
-    if models_dir is not None:
-        settings = dataclasses.replace(settings, models_dir=models_dir.resolve())
-    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    if options.models_dir is not None:
+        settings = dataclasses.replace(settings, models_dir=options.models_dir.resolve())
     snap = take_snapshot(settings=settings)
-    entry, verdict = _choose(snap, model, engine)
+    entry, verdict = _choose(snap, options.model, options.engine)
     if not verdict.can_run:
         raise DoctorError(f"{verdict.model} does not fit this machine: {verdict.reasons[0]}",
                           verdict.fixes[0] if verdict.fixes else "run `gptoss-doctor`")
     repo, wanted = _repo_and_files(entry, verdict.engine)
     if settings.hf_offline:
-        remote = _offline_files(entry, repo, wanted, settings, model_path)
+        remote = _offline_files(entry, repo, wanted, settings, options.model_path)
     else:
         remote = hub.remote_files(repo, wanted, endpoint=settings.hf_endpoint)
-    local = _verified_local(remote, settings, model_path, snap, err)
+    local = _verified_local(remote, settings, options.model_path, snap, feedback)
     partial_dir = settings.models_dir / ".partial"
     partial = {r.path: download.partial_path(partial_dir, r.sha256).stat().st_size
                for r in remote if r.sha256 and r.path not in local
                and download.partial_path(partial_dir, r.sha256).exists()}
     plan = plan_install(snap, entry, verdict, remote, local, partial,
                         str(_target_dir(settings, repo)))
-    envelope: dict[str, Any] = {"kind": "gptoss-doctor/install", "schema_version": 1,
-                                "plan": dataclasses.asdict(plan)}
-    if not as_json or not plan.ready:
-        for line in _plan_lines(plan):
-            err.print(escape(line))
-    if not plan.ready:
-        if as_json:
-            click.echo(json.dumps(envelope, indent=2))
-        raise click.exceptions.Exit(1)
-    if dry_run:
-        if as_json:
-            click.echo(json.dumps(envelope, indent=2))
-        return
-    if not yes:
-        if not sys.stdin.isatty():
-            raise UsageError("no terminal to confirm on", "add --yes to install without asking")
-        click.confirm("Proceed?", default=True, abort=True, err=True)
+    return Prepared(plan, settings, partial_dir)
+
+
+def execute_plan(prepared: Prepared, feedback: Feedback) -> Installed:
+    """Install the engine, fetch the files, smoke-test the model and write the recipe."""
+    plan, settings = prepared.plan, prepared.settings
     log = execute.run_engine_step(plan.engine, settings.cache_dir / "logs")
-    with _bar(err, "downloading", max(plan.bytes_to_download, 1)) as (bar, task):
+    with feedback.task("downloading", max(plan.bytes_to_download, 1), size=True) as task:
         base = {s.path: s.present_bytes for s in plan.files}
         done_by_file: dict[str, int] = {}
 
         def progress(name: str, done: int, total: int) -> None:
             done_by_file[name] = done - base[name]
-            bar.update(task, completed=sum(done_by_file.values()))
+            task.update(completed=sum(done_by_file.values()))
 
-        files = execute.fetch_files(plan, settings.hf_endpoint, partial_dir,
+        files = execute.fetch_files(plan, settings.hf_endpoint, prepared.partial_dir,
                                     settings.cache_dir / "hashes.json", progress)
     smoke = _smoke(plan, files) if plan.engine.engine == "llama.cpp" else _smoke_mlx(files)
     recipe_path = settings.models_dir / "recipes" / f"{plan.model}.json"
     write_recipe(build_recipe(plan, [str(f) for f in files]), recipe_path)
-    envelope.update(engine_log=str(log) if log else None, files=[str(f) for f in files],
-                    smoke_test=smoke, recipe=str(recipe_path))
-    if as_json:
-        click.echo(json.dumps(envelope, indent=2))
-        return
-    click.echo(f"installed {plan.model}: {', '.join(str(f) for f in files)}")
-    if smoke:
-        click.echo(f"smoke test: loaded in {smoke['load_s']:.1f} s, {smoke['generated_tokens']} "
-                   f"tokens at {smoke['tokens_per_s']:.1f} tok/s (stopped on "
-                   f"{smoke['stopped_on']})")
-    click.echo(f"recipe: {recipe_path}")
+    return Installed(str(log) if log else None, tuple(str(f) for f in files), smoke,
+                     str(recipe_path))
 
 
 def _offline_files(entry: ModelEntry, repo: str, wanted: tuple[str, ...] | None,

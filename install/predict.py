@@ -17,8 +17,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gptoss_doctor.install.catalog import ModelShape
+from gptoss_doctor.catalog import ModelShape
 from gptoss_doctor.install.resources import Resources
+from gptoss_doctor.types import VerdictStatus
 
 EFFICIENCY = 0.5
 CPU_EFFICIENCY = 0.8
@@ -66,7 +67,7 @@ def predict(shape: ModelShape, res: Resources, *, placement: str, n_cpu_moe: int
                 f"{bytes_gib:.2f} GiB read per token; {basis}")
 
 
-def status(rate: Rate) -> str:
+def status(rate: Rate) -> VerdictStatus:
     """"slow" below reading speed, else "runs" (unknown speed counts as runs)."""
     if rate.expected is not None and rate.expected < SLOW_TOKENS_PER_S:
         return "slow"

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gptoss_doctor.install.catalog import CATALOG
-from gptoss_doctor.install.plan import Assessment
+from gptoss_doctor.catalog import CATALOG
+from gptoss_doctor.install.verdict import Assessment
 from gptoss_doctor.probe.model import GpuInfo, HardwareSnapshot
+from gptoss_doctor.types import CheckStatus
 
 GIB = 1024**3
 
@@ -18,7 +19,7 @@ GIB = 1024**3
 @dataclass(frozen=True, slots=True)
 class Check:
     name: str
-    status: str  # "ok" | "warn" | "fail" | "info"
+    status: CheckStatus
     summary: str
     details: tuple[str, ...] = ()
 
@@ -53,7 +54,7 @@ def _cpu_check(snap: HardwareSnapshot) -> Check:
     cores = f"{cpu.cores_physical or '?'} cores / {cpu.cores_logical or '?'} threads"
     flags = ", ".join(f for f in cpu.flags if f in ("avx2", "avx512f", "neon")) or "no SIMD flags"
     x86 = cpu.arch in ("x86_64", "AMD64")
-    status = "warn" if x86 and cpu.flags and not cpu.has_avx2 else "ok"
+    status: CheckStatus = "warn" if x86 and cpu.flags and not cpu.has_avx2 else "ok"
     details = ("no AVX2: llama.cpp's CPU kernels will be slow",) if status == "warn" else ()
     return Check("cpu", status, f"{cpu.brand or 'unknown CPU'} ({cores}; {flags})", details)
 
@@ -62,7 +63,7 @@ def _ram_check(snap: HardwareSnapshot) -> Check:
     mem = snap.memory
     summary = f"{_gib(mem.ram_total_bytes)} total, {_gib(mem.ram_available_bytes)} available"
     details = _notes(snap, "memory", "cgroup")
-    status = "warn" if mem.ram_total_bytes is None else "ok"
+    status: CheckStatus = "warn" if mem.ram_total_bytes is None else "ok"
     return Check("ram", status, summary, details)
 
 
@@ -89,7 +90,7 @@ def _gpu_check(snap: HardwareSnapshot) -> Check:
     if not snap.gpus:
         return Check("gpu", "warn", "no GPU found: models run on the CPU", notes)
     lines = tuple(_gpu_line(g) for g in snap.gpus)
-    status = "ok" if usable else "warn"
+    status: CheckStatus = "ok" if usable else "warn"
     summary = lines[0] if len(lines) == 1 else f"{len(lines)} GPUs"
     details = (lines if len(lines) > 1 else ()) + notes
     if snap.apple is not None:

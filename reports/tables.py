@@ -1,0 +1,89 @@
+"""Terminal tables of results records (speed, tool use, endpoint sweeps).
+
+They render the results JSON, the same data a results file holds, so what is printed is
+what is saved. Every string in a cell goes through ``terminal_text.safe``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.table import Table
+
+from gptoss_doctor.reports.terminal_text import safe
+
+
+def _fmt(value: float | None, pattern: str = "{:.2f}") -> str:
+    return "—" if value is None else pattern.format(value)
+
+
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{100 * value:.1f}%"
+
+
+def speed_table(record: dict[str, Any]) -> Table:
+    """One row per llama-bench-named test."""
+    config = record["config"]
+    where = (f"{config['threads']} threads" if config.get("threads") is not None
+             else f"on the {config.get('device') or 'server'}")
+    table = Table(title=safe(f"{record['model']['file_name']} — {config['engine']}, {where}"))
+    for column in ("test", "t/s", "samples", "status"):
+        table.add_column(column)
+    for test in record["tests"]:
+        rate = (f"{test['mean_ts']:.2f} ± {test['stddev_ts']:.2f}"
+                if test["mean_ts"] is not None else "—")
+        samples = ", ".join(f"{s:.2f}" for s in test["samples_ts"])
+        table.add_row(safe(test["name"]), rate, samples, safe(test["status"] + (
+            f": {test['reason']}" if test["reason"] else "")))
+    return table
+
+
+def chat_line(record: dict[str, Any]) -> str | None:
+    chat = record.get("chat") or {}
+    if chat.get("ttft_mean_s") is None:
+        return None
+    return (f"chat (harmony prompt, {chat['prompt_tokens']} tokens): TTFT "
+            f"{chat['ttft_mean_s']:.3f} s, generation {chat['generation_mean_ts']:.2f} t/s")
+
+
+def tools_table(record: dict[str, Any]) -> Table:
+    """pass@k, pass^k, pass rate, strict rate and failures per category."""
+    k = record["config"]["repeats"]
+    table = Table(title=safe(f"tool use — {record['model']['file_name']}, reasoning "
+                             f"{record['config']['reasoning']}, {k} attempt"
+                             f"{'s' if k > 1 else ''} per case"))
+    for column in ("category", "cases", f"pass@{k}", f"pass^{k}", "pass rate", "strict",
+                   "failures"):
+        table.add_column(column)
+    rows = [*record["scores"]["by_category"].items(), ("overall", record["scores"]["overall"])]
+    for name, score in rows:
+        failures = ", ".join(f"{f} {n}" for f, n in score["failures"].items())
+        table.add_row(safe(name), str(score["cases"]), _pct(score["pass_at_k"]),
+                      _pct(score["pass_hat_k"]), _pct(score["pass_rate"]),
+                      _pct(score["strict_pass_rate"]), safe(failures or "—"))
+    return table
+
+
+def quirks_line(record: dict[str, Any]) -> str | None:
+    quirks = record["scores"]["overall"]["quirks"]
+    if not quirks:
+        return None
+    return "harmony quirks (tolerated): " + ", ".join(f"{q} {n}" for q, n in quirks.items())
+
+
+def endpoint_speed_table(record: dict[str, Any]) -> Table:
+    """One row per request shape and concurrency level; errors under the table."""
+    table = Table(title=safe(f"{record['endpoint']['model_id']} at {record['endpoint']['url']}"))
+    for column in ("shape", "streams", "ok", "aggregate t/s", "per-stream t/s", "TTFT p50",
+                   "TTFT p95"):
+        table.add_column(column)
+    for level in record["concurrency"]:
+        table.add_row(safe(level["shape"]), str(level["streams"]),
+                      f"{level['ok']}/{level['requests']}", _fmt(level["aggregate_ts"]),
+                      _fmt(level["per_stream_ts"]), _fmt(level["ttft_p50_s"], "{:.3f} s"),
+                      _fmt(level["ttft_p95_s"], "{:.3f} s"))
+    errors = [f"{level['shape']} x{level['streams']}: {n}× {e}" for level in record["concurrency"]
+              for e, n in level["errors"].items()]
+    if errors:  # below the table: error lines are too long for a column
+        table.caption = safe("errors — " + "; ".join(errors))
+    return table

@@ -1,0 +1,203 @@
+"""The ``bench speed|tools --endpoint URL`` services: the suites against an OpenAI-compatible
+server.
+
+Discovery first (``/v1/models``, LM Studio's native model list), then the speed sweep or
+the tool suite through ``bench.endpoint_speed`` / ``bench.endpoint_tools``, and a results
+file in the same schema as in-process runs, with an ``endpoint`` section saying what was
+measured: the URL (local, private or remote host), the served model id, the server's
+identity headers and what LM Studio says of its loaded model. The API key is read from the
+environment variable the user names and is never printed or stored: results keep the
+variable's name only.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gptoss_doctor import __version__, catalog
+from gptoss_doctor.app import models
+from gptoss_doctor.app.feedback import Feedback
+from gptoss_doctor.app.options import EndpointOptions
+from gptoss_doctor.app.records import now
+from gptoss_doctor.bench import endpoint as ep
+from gptoss_doctor.bench import (
+    endpoint_speed,
+    endpoint_tools,
+    engines,
+    grade,
+    results,
+    tool_run,
+    tool_suite,
+)
+from gptoss_doctor.bench.records import EngineConfig
+from gptoss_doctor.errors import UsageError
+from gptoss_doctor.probe import snapshot as take_snapshot
+from gptoss_doctor.probe.serialize import to_dict
+from gptoss_doctor.secrets import register
+from gptoss_doctor.serde import to_json
+
+SERVER_SETTINGS = "the server's own settings"
+APIS = ("chat", "responses")  # endpoint_tools.APIS: chat completions, responses
+
+
+def connect(options: EndpointOptions) -> tuple[ep.Endpoint, ep.ServerInfo, str, dict[str, Any]]:
+    """(endpoint, what it is, the model id, how the key was found) — or one clear line."""
+    base = ep.normalize_url(options.url)
+    key_env = options.api_key_env
+    if key_env is None and ep.port_of(base) == ep.LMSTUDIO_PORT \
+            and os.environ.get(ep.LMSTUDIO_TOKEN_ENV):
+        key_env = ep.LMSTUDIO_TOKEN_ENV  # LM Studio's own variable, for its own port only
+    key = None
+    if key_env is not None:
+        key = os.environ.get(key_env)
+        if not key:
+            raise UsageError(f"--api-key-env {key_env}: that environment variable is not set")
+        register(key)  # scrubbed from everything that leaves the process from now on
+    endpoint = ep.Endpoint(base, key, options.timeout_s)
+    info, model_id = ep.discover(endpoint, options.model or None)
+    return endpoint, info, model_id, {"api_key_env": key_env, "api_key_sent": key is not None}
+
+
+def _model(info: ep.ServerInfo, model_id: str, feedback: Feedback) -> dict[str, Any]:
+    """What is known of the served model; a local server naming a GGUF file gives its facts."""
+    path = Path(model_id)
+    if info.host_class == "local" and path.suffix == ".gguf" and path.is_file():
+        adapter = engines.ENGINES["llama.cpp"]
+        facts = adapter.read_model(path, require_gpt_oss=False)
+        facts = models.with_digest(facts, models.digest(adapter, path, feedback))
+        return {**to_json(facts), "id": model_id}
+    lms = info.lmstudio or {}
+    return {"path": None, "file_name": model_id, "name": model_id, "id": model_id,
+            "size_bytes": lms.get("size_bytes"), "architecture": None,
+            "file_type": lms.get("quantization"), "synthetic": None, "sha256": None,
+            "format": lms.get("format"), "gpt_oss": catalog.match_name(model_id)}
+
+
+@dataclass(frozen=True, slots=True)
+class Connection:
+    endpoint: ep.Endpoint
+    info: ep.ServerInfo
+    model_id: str
+    key: dict[str, Any]
+
+
+def _envelope(suite: str, status: str, conn: Connection, feedback: Feedback,
+              api: str = "chat.completions") -> dict[str, Any]:
+    snap = take_snapshot()
+    info = conn.info
+    return {
+        "kind": results.RESULTS_KIND, "schema_version": results.SCHEMA_VERSION,
+        "tool_version": __version__, "created_at": now(),
+        "suite": suite, "status": status, "machine": to_dict(snap),
+        "software": {"python": snap.os.python_version, "client": ep.client_version(),
+                     "server": info.headers.get("server"), "backends": []},
+        "model": _model(info, conn.model_id, feedback),
+        "endpoint": {"url": conn.endpoint.base_url, "host_class": info.host_class,
+                     "api": api, "model_id": conn.model_id,
+                     "models": list(info.models), "headers": info.headers,
+                     "lmstudio": info.lmstudio, "is_lmstudio": info.is_lmstudio,
+                     # LM Studio's version is not exposed by its HTTP APIs
+                     "lmstudio_version": None, **conn.key},
+    }
+
+
+def _server_config(info: ep.ServerInfo) -> dict[str, Any]:
+    """The load settings the client can know: LM Studio's loaded config, else unknown."""
+    loaded = (info.lmstudio or {}).get("loaded_config") or {}
+    return {**to_json(EngineConfig(engine="endpoint", settings_source=SERVER_SETTINGS,
+                                   n_ctx=loaded.get("context_length"),
+                                   n_batch=loaded.get("eval_batch_size"),
+                                   flash_attn=loaded.get("flash_attention")))}
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointRun:
+    """A finished endpoint run: its results JSON, and how it ended."""
+
+    record: dict[str, Any]
+    status: str
+    failed: int
+    first_error: str | None
+
+
+def _connect(options: EndpointOptions, feedback: Feedback, what: str) -> Connection:
+    endpoint, info, model_id, key = connect(options)
+    feedback.note(f"{endpoint.base_url} ({info.host_class}) serves {model_id}; {what}")
+    return Connection(endpoint, info, model_id, key)
+
+
+def speed(options: EndpointOptions, tests: tuple[Any, ...], reps: int, concurrency: str,
+          feedback: Feedback) -> EndpointRun:
+    """The concurrency sweep over streamed Chat Completions."""
+    levels = endpoint_speed.parse_levels(concurrency)
+    shapes = endpoint_speed.shapes_for(tests)
+    conn = _connect(options, feedback, "warming up")
+    warm = endpoint_speed.warm_up(conn.endpoint, conn.model_id, shapes[0])
+    if warm.error:
+        raise ep.EndpointError(f"the warm-up request failed: {warm.error}")
+    with feedback.task("requests", sum(n * len(shapes) * reps for n in levels)) as task:
+        swept, interrupted = endpoint_speed.run_sweep(
+            conn.endpoint, conn.model_id, shapes, levels, reps,
+            progress=lambda label: task.update(description=label, advance=1))
+    failed = sum(level["requests"] - level["ok"] for level in swept)
+    status = "interrupted" if interrupted else "partial" if failed else "complete"
+    record = _envelope("speed", status, conn, feedback)
+    record["config"] = {"reps": reps, "concurrency": list(levels),
+                        "shapes": [s.name for s in shapes], "timeout_s": options.timeout_s,
+                        "requests_per_stream": reps, "protocol": None,
+                        **_server_config(conn.info)}
+    record["tests"] = endpoint_speed.tests_from(swept, shapes, frozenset(t.kind for t in tests))
+    record["concurrency"] = swept
+    record["key_properties"] = results.key_properties(record)
+    first = next((e for level in swept for e in level["errors"]), None)
+    return EndpointRun(record, status, failed, first)
+
+
+def tools(options: EndpointOptions, cases: list[tool_suite.Case], repeats: int,
+          run: tool_run.RunSettings, api: str, feedback: Feedback) -> EndpointRun:
+    """The tool suite through the server's own tool calling."""
+    suite = tool_suite.load_suite()
+    # --timeout is the per-attempt limit here, like in-process; each request gets the rest.
+    shape = endpoint_tools.APIS[api]
+    conn = _connect(options, feedback, f"tools through the server's own tool calling "
+                    f"({shape.name})")
+    with feedback.task("tool use", len(cases) * repeats) as task:
+        def advance(case: tool_suite.Case, attempt: int) -> None:
+            task.update(description=f"{case.id} ({attempt + 1}/{repeats})",
+                        completed=cases.index(case) * repeats + attempt)
+
+        attempts, interrupted = endpoint_tools.run_suite(conn.endpoint, conn.model_id, suite,
+                                                         cases, run, repeats, api=api,
+                                                         progress=advance)
+    _check_answered(attempts, api)
+    failed = [a for a in attempts if a["end"] == "failed"]
+    status = "interrupted" if interrupted else "partial" if failed else "complete"
+    record = _envelope("tools", status, conn, feedback, shape.name)
+    record["config"] = {
+        **_server_config(conn.info), "renderer": endpoint_tools.RENDERER, "api": shape.name,
+        "tool_parsing": endpoint_tools.parsing_paths(attempts),
+        "reasoning": run.reasoning, "repeats": repeats, "max_tokens": run.max_tokens,
+        "timeout_s": run.timeout_s, "sampling": to_json(run.sampling),
+        "categories": [c for c in tool_suite.CATEGORIES if any(x.category == c for x in cases)],
+        "suite": {"name": suite.name, "sha256": suite.sha256, "cases": len(cases)}}
+    record["attempts"] = attempts
+    record["scores"] = grade.scores(tool_run.scored(attempts))
+    record["key_properties"] = results.key_properties(record)
+    first = next((t.get("error") for t in failed[0]["turns"] if t.get("error")), "") \
+        if failed else None
+    return EndpointRun(record, status, len(failed), first)
+
+
+def _check_answered(attempts: list[dict[str, Any]], api: str) -> None:
+    """Nothing answered at all is a server problem, not a score: one clear line."""
+    answered = any("message" in t for a in attempts for t in a["turns"])
+    if attempts and not answered:
+        error = next((t["error"] for a in attempts for t in a["turns"] if t.get("error")),
+                     "no turn completed")
+        hint = ("this server may not offer the Responses API: try --api chat"
+                if api == "responses" and "404" in error else
+                "the server hangs or is too slow: raise --timeout (seconds per attempt)")
+        raise ep.EndpointError(f"no request was answered: {error}", hint)

@@ -1,0 +1,142 @@
+"""The ``bench speed`` service (in-process): llama-bench-comparable tests, TTFT and chat.
+
+Any registered engine: the adapter loads the model with the planned settings, the suite
+from ``bench.speed`` times it, and the record says what ran where, with the bandwidth
+roofline of this machine for the tg tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from gptoss_doctor.app import models
+from gptoss_doctor.app.feedback import Feedback
+from gptoss_doctor.app.options import SpeedOptions, refuse_for_engine
+from gptoss_doctor.app.records import (
+    Envelope,
+    Roofline,
+    SpeedConfig,
+    SpeedRecord,
+    SpeedSettings,
+)
+from gptoss_doctor.bench import engines, harmony, speed
+from gptoss_doctor.bench.engine import Session
+from gptoss_doctor.bench.speed import ChatResult, SpeedTest, TestResult
+from gptoss_doctor.catalog import entry
+from gptoss_doctor.install.resources import resources
+from gptoss_doctor.probe import snapshot as take_snapshot
+from gptoss_doctor.probe.model import HardwareSnapshot
+from gptoss_doctor.probe.serialize import to_dict
+from gptoss_doctor.serde import to_json
+
+CHAT_TOKENS = 64
+CHAT_REPS = 3
+
+
+@dataclass(frozen=True, slots=True)
+class SpeedRun:
+    record: SpeedRecord
+    interrupted: bool
+
+
+def context_for(tests: Sequence[SpeedTest], prompt: Sequence[int]) -> int:
+    """The smallest context (a multiple of 256) every test and the chat prompt fit."""
+    n_ctx = max([t.depth + t.n_tokens for t in tests] + [len(prompt) + CHAT_TOKENS])
+    return -(-n_ctx // 256) * 256
+
+
+def run(options: SpeedOptions, feedback: Feedback) -> SpeedRun:
+    """Load, measure, close; the typed record (not yet saved)."""
+    adapter = engines.adapter(options.engine, options.model)
+    refuse_for_engine(adapter.unsupported, adapter.name, options.flags)
+    path = (models.synthetic_model(adapter, options.synthetic, feedback)
+            if options.synthetic else options.model)
+    assert path is not None
+    facts = adapter.read_model(path, require_gpt_oss=options.synthetic is not None)
+    snap = take_snapshot()
+    facts = models.with_digest(facts, models.digest(adapter, path, feedback))
+    plan = models.planned(snap, facts, adapter.gpu_offload())
+    prompt = harmony.chat_prompt() if options.chat and facts.is_gpt_oss else []
+    settings = plan.settings.with_overrides(
+        n_ctx=context_for(options.tests, prompt),
+        n_threads=options.flags.threads or models.threads_for(snap),
+        n_gpu_layers=options.flags.n_gpu_layers, n_cpu_moe=options.flags.n_cpu_moe)
+    feedback.note(f"loading {facts.file_name} with {adapter.name} "
+                  f"({(facts.size_bytes or 0) / 1024**3:.2f} GiB"
+                  f"{', synthetic random weights' if facts.synthetic else ''})")
+    gpu_before = models.gpu_used_bytes()
+    session = adapter.load(path, settings)
+    gpu_after = models.gpu_used_bytes()
+    if session.warning:
+        feedback.note(f"warning: {session.warning}")
+    try:
+        tests, chat, interrupted = _measure(session, options, prompt, facts.architecture,
+                                            feedback)
+        used = gpu_after - gpu_before if gpu_after is not None and gpu_before is not None \
+            else None
+        envelope = Envelope("speed", "interrupted" if interrupted else "complete",
+                            to_dict(snap), session.software(snap.os.python_version,
+                                                            _backends(snap)), facts)
+        record = SpeedRecord(
+            envelope, SpeedConfig(session.config(adapter.own_settings or plan.source),
+                                  SpeedSettings(options.reps, 0, options.protocol)),
+            tests, chat, session.memory(models.peak_rss_bytes(), used),
+            roofline(snap, facts.gpt_oss, facts.size_bytes or 0, session.on_gpu, tests),
+            session.extras())
+    finally:
+        session.close()
+    return SpeedRun(record, interrupted)
+
+
+def _backends(snap: HardwareSnapshot) -> tuple[str, ...]:
+    return tuple(snap.software.llama_cpp.backends) if snap.software.llama_cpp else ()
+
+
+def _measure(session: Session, options: SpeedOptions, prompt: list[int],
+             architecture: str | None, feedback: Feedback
+             ) -> tuple[tuple[TestResult, ...], ChatResult | dict[str, object], bool]:
+    """The suite with a progress bar, then the chat measurement (or why it was skipped)."""
+    tests, reps = options.tests, options.reps
+    with feedback.task("warming up", len(tests) * reps) as task:
+        def advance(name: str, rep: int, total: int) -> None:
+            index = next(i for i, t in enumerate(tests) if t.name == name)
+            task.update(description=f"{name} ({rep + 1}/{total})",
+                        completed=index * total + rep)
+
+        outcomes, interrupted = speed.run_suite(session, tests, reps, progress=advance)
+    if not options.chat:
+        return outcomes, {"status": "skipped", "reason": "--no-chat"}, interrupted
+    if not prompt:
+        return outcomes, {"status": "skipped", "reason": f"{architecture} model: the harmony "
+                          "prompt is gpt-oss's"}, interrupted
+    if interrupted:
+        return outcomes, {"status": "skipped", "reason": "stopped by Ctrl-C"}, interrupted
+    feedback.note("chat: TTFT and generation through a harmony prompt")
+    return outcomes, *_chat(session, prompt)
+
+
+def _chat(session: Session, prompt: list[int]) -> tuple[ChatResult | dict[str, object], bool]:
+    result = speed.run_chat(session, prompt, CHAT_TOKENS, CHAT_REPS)
+    if result.status != "ok":
+        return result, result.status == "interrupted"
+    reported = session.engine_reported(prompt, CHAT_TOKENS)
+    if reported is None:
+        return result, False
+    return {**to_json(result), "engine_reported": reported}, False
+
+
+def roofline(snap: HardwareSnapshot, key: str | None, size_bytes: int, on_gpu: bool,
+             tests: Sequence[TestResult]) -> Roofline:
+    """Generation's bandwidth ceiling: bytes read per token (gpt-oss's active weights, else
+    the whole file) over the memory bandwidth of where the weights sit."""
+    res = resources(snap)
+    model = entry(key) if key else None
+    per_token = model.shape.active_bytes_per_token if model else size_bytes
+    bandwidth = res.gpu_bandwidth if on_gpu and res.gpu_bandwidth else res.cpu_bandwidth
+    ceiling = bandwidth.bytes_per_s / per_token
+    percent = {t.name: round(100 * t.mean_ts / ceiling, 1)
+               for t in tests if t.kind == "tg" and t.mean_ts}
+    return Roofline(per_token, "active gpt-oss weights" if model else "whole file (dense)",
+                    bandwidth.bytes_per_s, bandwidth.source, round(ceiling, 2), percent)
+

@@ -1,0 +1,189 @@
+"""The ``bench tools`` service (in-process) and ``--regrade``.
+
+The suite runs on any registered engine: prompts rendered and completions parsed with
+openai-harmony, every raw completion kept. A recipe written by ``install`` names the model,
+its engine and its load settings; the user's flags override single settings. Regrade
+grades stored completions again without a model.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gptoss_doctor import __version__
+from gptoss_doctor.app import models
+from gptoss_doctor.app.feedback import Feedback
+from gptoss_doctor.app.options import EngineFlags, refuse_for_engine
+from gptoss_doctor.app.records import (
+    Envelope,
+    JsonObject,
+    ToolsConfig,
+    ToolsRecord,
+    ToolsSettings,
+    now,
+)
+from gptoss_doctor.bench import engines, grade, harmony, results, tool_run, tool_suite
+from gptoss_doctor.bench.engine import Adapter
+from gptoss_doctor.errors import UsageError
+from gptoss_doctor.install.recipe import RECIPE_KIND
+from gptoss_doctor.load_settings import LoadSettings
+from gptoss_doctor.probe import snapshot as take_snapshot
+from gptoss_doctor.probe.serialize import to_dict
+from gptoss_doctor.serde import SerdeError, from_json, to_json
+
+DEFAULT_CTX = 16384
+
+
+@dataclass(frozen=True, slots=True)
+class Recipe:
+    """What ``bench tools --recipe`` takes from a recipe ``install`` wrote."""
+
+    model_path: Path
+    engine: str
+    settings: LoadSettings | None
+    path: Path
+
+
+@dataclass(frozen=True, slots=True)
+class ToolsOptions:
+    model: Path | None
+    synthetic: str | None
+    recipe: Recipe | None
+    engine: str
+    categories: tuple[str, ...]
+    repeats: int
+    run: tool_run.RunSettings
+    n_ctx: int | None
+    flags: EngineFlags
+
+
+@dataclass(frozen=True, slots=True)
+class ToolsRun:
+    record: ToolsRecord
+    interrupted: bool
+
+
+def read_recipe(path: Path) -> Recipe:
+    """The model, engine and load settings of a recipe; one clear line if it is not one."""
+    try:
+        recipe = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except (ValueError, UnicodeDecodeError):
+        raise UsageError(f"{path} is not a JSON recipe") from None
+    if not isinstance(recipe, dict) or recipe.get("kind") != RECIPE_KIND:
+        raise UsageError(f"{path} is not a gptoss-doctor recipe",
+                         "use the recipe.json that `gptoss-doctor install` wrote")
+    engine = recipe.get("engine")
+    if engine not in engines.ENGINES:
+        raise UsageError(f"{path} is for the {engine} engine, which bench tools cannot run",
+                         "give the model with --model")
+    if not isinstance(recipe.get("model_path"), str):
+        raise UsageError(f"{path} names no model_path")
+    settings = None
+    raw = recipe.get("load_settings")
+    if engine == "llama.cpp" and isinstance(raw, dict):
+        try:
+            settings = from_json(LoadSettings, raw, "load_settings")
+        except SerdeError as exc:
+            raise UsageError(f"{path}: {exc.message}") from None
+    return Recipe(Path(recipe["model_path"]), str(engine), settings, path)
+
+
+def _run_config(suite: tool_suite.Suite, cases: tuple[tool_suite.Case, ...],
+                run: tool_run.RunSettings, repeats: int) -> ToolsSettings:
+    return ToolsSettings(harmony.RENDERER, run.reasoning, repeats, run.max_tokens, run.timeout_s,
+                         to_json(run.sampling),
+                         tuple(c for c in tool_suite.CATEGORIES
+                               if any(case.category == c for case in cases)),
+                         {"name": suite.name, "sha256": suite.sha256, "cases": len(cases)})
+
+
+def _settings(options: ToolsOptions, adapter: Adapter, planned: models.PlannedSettings,
+              threads: int | None) -> tuple[LoadSettings, str]:
+    base, source = planned.settings, adapter.own_settings or planned.source
+    if options.recipe is not None and options.recipe.settings is not None:
+        base = options.recipe.settings.for_build(adapter.gpu_offload())
+        source = f"the recipe {options.recipe.path}"
+    return base.with_overrides(n_ctx=options.n_ctx or DEFAULT_CTX,
+                               n_threads=options.flags.threads or threads,
+                               n_gpu_layers=options.flags.n_gpu_layers,
+                               n_cpu_moe=options.flags.n_cpu_moe), source
+
+
+def run(options: ToolsOptions, feedback: Feedback) -> ToolsRun:
+    """Load, run every selected case ``repeats`` times, close; the typed record."""
+    suite = tool_suite.load_suite()
+    cases = tool_suite.select(suite, options.categories)
+    model = options.recipe.model_path if options.recipe else options.model
+    adapter = engines.adapter(options.recipe.engine if options.recipe else options.engine, model)
+    refuse_for_engine(adapter.unsupported, adapter.name, options.flags)
+    path = models.synthetic_model(adapter, options.synthetic, feedback) \
+        if options.synthetic else model
+    assert path is not None
+    facts = adapter.read_model(path, require_gpt_oss=True)
+    snap = take_snapshot()
+    facts = models.with_digest(facts, models.digest(adapter, path, feedback))
+    settings, source = _settings(options, adapter,
+                                 models.planned(snap, facts, adapter.gpu_offload()),
+                                 models.threads_for(snap))
+    feedback.note(f"loading {facts.file_name} with {adapter.name} "
+                  f"({(facts.size_bytes or 0) / 1024**3:.2f} GiB"
+                  f"{', synthetic random weights: expect failures' if facts.synthetic else ''})")
+    session = adapter.load(path, settings)
+    try:
+        attempts, interrupted = run_cases(session, suite, cases, options, feedback)
+        envelope = Envelope("tools", "interrupted" if interrupted else "complete",
+                            to_dict(snap), session.software(snap.os.python_version, ()),
+                            facts)
+        record = ToolsRecord(envelope, ToolsConfig(session.config(source), _run_config(
+            suite, cases, options.run, options.repeats)), tuple(attempts),
+            grade.scores(tool_run.scored(attempts)),
+            session.memory(models.peak_rss_bytes(), None), session.extras())
+    finally:
+        session.close()
+    return ToolsRun(record, interrupted)
+
+
+def run_cases(engine: tool_run.GenerationEngine, suite: tool_suite.Suite,
+              cases: tuple[tool_suite.Case, ...], options: ToolsOptions, feedback: Feedback
+              ) -> tuple[list[dict[str, Any]], bool]:
+    repeats = options.repeats
+    with feedback.task("tool use", len(cases) * repeats) as task:
+        def advance(case: tool_suite.Case, attempt: int) -> None:
+            task.update(description=f"{case.id} ({attempt + 1}/{repeats})",
+                        completed=cases.index(case) * repeats + attempt)
+
+        return tool_run.run_suite(engine, suite, cases, options.run, repeats, progress=advance)
+
+
+@dataclass(frozen=True, slots=True)
+class Regraded:
+    record: JsonObject
+    changes: tuple[str, ...]
+    suite_changed: bool
+
+
+def regrade(source: Path) -> Regraded:
+    """Grade the completions stored in a results file again (no model)."""
+    record = results.load(source)
+    if record["suite"] != "tools":
+        raise UsageError(f"{source} holds {record['suite']} results, not tool-use results")
+    suite = tool_suite.load_suite()
+    attempts, changes = tool_run.regrade(record["attempts"], suite)
+    regraded = {**record, "attempts": attempts,
+                "scores": grade.scores(tool_run.scored(attempts)),
+                "regraded": {"at": now(), "tool_version": __version__, "changes": changes}}
+    return Regraded(regraded, tuple(changes),
+                    record["config"]["suite"]["sha256"] != suite.sha256)
+
+
+def failures(record: JsonObject) -> tuple[int, str | None]:
+    """How many attempts failed on engine or server errors, and the first error."""
+    failed = [a for a in record["attempts"] if a["end"] == "failed"]
+    if not failed:
+        return 0, None
+    return len(failed), next((t.get("error") for t in failed[0]["turns"] if t.get("error")), "")

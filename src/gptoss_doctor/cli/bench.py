@@ -1,0 +1,221 @@
+"""``gptoss-doctor bench speed|tools``: parse flags, call one service, render the result."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from gptoss_doctor.app import endpoint, options, speed, tools
+from gptoss_doctor.app.options import EndpointOptions, EngineFlags, SpeedOptions
+from gptoss_doctor.app.records import to_results
+from gptoss_doctor.bench import engines, tool_run, tool_suite
+from gptoss_doctor.bench import speed as speed_suite
+from gptoss_doctor.bench.synth import SHAPES
+from gptoss_doctor.cli import output
+from gptoss_doctor.reports import tables
+
+Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
+
+
+def _options(*decorators: Decorator) -> Decorator:
+    def apply(function: Callable[..., Any]) -> Callable[..., Any]:
+        for decorator in reversed(decorators):
+            function = decorator(function)
+        return function
+    return apply
+
+
+MODEL = _options(
+    click.option("--model", "model_arg", metavar="PATH|NAME",
+                 help="A GGUF file or MLX folder (with --endpoint: the served model's name)."),
+    click.option("--synthetic", type=click.Choice(sorted(SHAPES)),
+                 help="A synthetic gpt-oss of this shape (random weights, written on first "
+                 "use)."),
+    click.option("--engine", "engine_name", type=click.Choice(engines.names()), default="auto",
+                 show_default=True, help="auto: MLX for a model folder, llama.cpp for a GGUF "
+                 "file; with --synthetic, llama.cpp unless mlx is named."))
+ENDPOINT = _options(
+    click.option("--endpoint", "endpoint_url", metavar="URL", default=None,
+                 help="Benchmark an OpenAI-compatible server instead, e.g. "
+                 "http://127.0.0.1:1234/v1 (LM Studio, Ollama, llama-server, vLLM); "
+                 "--model then names the served model."),
+    click.option("--api-key-env", metavar="VAR", default=None,
+                 help="With --endpoint: the environment variable holding the API key "
+                 "(default for LM Studio on :1234: LM_API_TOKEN when set). The key is never "
+                 "printed or stored."))
+OUTPUT = _options(
+    click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False),
+                 help="Results file (default: gptoss-bench-<suite>-<time>.json; - for "
+                 "stdout)."),
+    click.option("--json", "as_json", is_flag=True, help="Print the results record as JSON."))
+LLAMA = _options(
+    click.option("--threads", type=click.IntRange(min=1), default=None,
+                 help="CPU threads (default: physical cores, like llama-bench)."),
+    click.option("--n-gpu-layers", type=int, default=None,
+                 help="Layers to offload (default: the recipe or the doctor's plan)."),
+    click.option("--n-cpu-moe", type=click.IntRange(min=0), default=None,
+                 help="Keep the experts of the first N layers on the CPU (default: the plan)."))
+
+
+@click.group("bench")
+def bench_group() -> None:
+    """Benchmarks whose results files can be published and compared."""
+
+
+def _endpoint(raw: dict[str, Any]) -> EndpointOptions | None:
+    """The endpoint options, refusing in-process ones; None without ``--endpoint``."""
+    if raw.get("endpoint_url") is None:
+        options.refuse(raw, options.ENDPOINT_ONLY, "needs --endpoint URL")
+        return None
+    given = {**raw, "engine": None if raw.get("engine_name") == "auto" else raw["engine_name"]}
+    options.refuse(given, options.IN_PROCESS_ONLY,
+                   "set the in-process run; with --endpoint the server's own settings apply")
+    return EndpointOptions(raw["endpoint_url"], raw.get("model_arg"), raw.get("api_key_env"),
+                           raw["timeout_s"])
+
+
+@bench_group.command("speed")
+@MODEL
+@click.option("--reps", type=click.IntRange(min=1), default=5, show_default=True)
+@click.option("--tests", "tests_text", default=None, help="e.g. pp512,tg128 (default).")
+@click.option("--depths", default=None, help="Comma-separated KV depths, e.g. 0,4096.")
+@click.option("--protocol", type=click.Choice(sorted(speed_suite.PROTOCOLS)), default=None,
+              help="ggml: pp2048 and tg32 at depths 0..32768, as ggml-org publishes.")
+@LLAMA
+@click.option("--chat/--no-chat", default=True, show_default=True,
+              help="Also measure TTFT and generation through a harmony prompt (gpt-oss).")
+@ENDPOINT
+@click.option("--concurrency", default=None,
+              help="With --endpoint: parallel streams per level, e.g. 1,2,4,8 (default 1).")
+@click.option("--timeout", "timeout_s", type=click.FloatRange(min=0, min_open=True),
+              default=120.0, show_default=True, help="With --endpoint: seconds per request.")
+@OUTPUT
+def speed_command(**raw: Any) -> None:
+    """Speed tests named and measured like llama-bench, plus TTFT and chat speed.
+
+    With --endpoint: the same shapes over streamed Chat Completions (TTFT, decode tok/s,
+    end-to-end latency) at each --concurrency level.
+    """
+    server = _endpoint(raw)
+    target = output.results_target("speed", raw["output"])
+    if server is not None:
+        tests = speed_suite.parse_tests(raw["tests_text"] or "pp512,tg128")
+        ran = endpoint.speed(server, tests, raw["reps"], raw["concurrency"] or "1",
+                             output.feedback())
+        output.save_results(ran.record, target)
+        output.show(ran.record, raw["as_json"], target, tables.endpoint_speed_table(ran.record))
+        output.finish(ran.status, ran.failed, ran.first_error, "requests")
+        return
+    path = Path(raw["model_arg"]) if raw["model_arg"] else None
+    options.one_model_source(model=path, synthetic=raw["synthetic"])
+    opts = SpeedOptions(path, raw["synthetic"], raw["engine_name"], raw["reps"],
+                        options.speed_tests(raw["tests_text"], raw["depths"], raw["protocol"]),
+                        raw["protocol"], _flags(raw), raw["chat"], target)
+    measured = speed.run(opts, output.feedback())
+    record = to_results(measured.record)
+    output.save_results(record, target)
+    output.show(record, raw["as_json"], target, tables.speed_table(record),
+                (tables.chat_line(record),))
+    output.finish("interrupted" if measured.interrupted else "complete", 0, None, "tests")
+
+
+def _flags(raw: dict[str, Any]) -> EngineFlags:
+    return EngineFlags(raw["threads"], raw["n_gpu_layers"], raw["n_cpu_moe"])
+
+
+def _categories(values: tuple[str, ...]) -> tuple[str, ...]:
+    """``--category a,b --category c`` -> ("a", "b", "c"); ``tool_suite.select`` checks them."""
+    return tuple(part.strip() for value in values for part in value.split(",") if part.strip())
+
+
+def _run_settings(raw: dict[str, Any]) -> tool_run.RunSettings:
+    return tool_run.RunSettings(raw["reasoning"], raw["max_tokens"], raw["timeout_s"],
+                                tool_run.Sampling(raw["temperature"], raw["top_p"], raw["seed"]))
+
+
+@bench_group.command("tools")
+@MODEL
+@click.option("--recipe", type=click.Path(path_type=Path, dir_okay=False),
+              help="The recipe.json `gptoss-doctor install` wrote (model and settings).")
+@click.option("--regrade", type=click.Path(path_type=Path, dir_okay=False),
+              help="Grade the completions stored in a results file again (no model).")
+@click.option("--repeats", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Attempts per case (k of pass@k and pass^k).")
+@click.option("--reasoning", type=click.Choice(["low", "medium", "high"]), default="low",
+              show_default=True)
+@click.option("--category", "categories", multiple=True,
+              help="Only these categories (repeat or comma-separate): "
+              + ", ".join(tool_suite.CATEGORIES))
+@click.option("--max-tokens", type=click.IntRange(min=1), default=1024, show_default=True,
+              help="Tokens the model may generate per turn.")
+@click.option("--temperature", type=click.FloatRange(min=0), default=1.0, show_default=True,
+              help="1.0 is OpenAI's recommendation for gpt-oss; 0 is greedy.")
+@click.option("--top-p", type=click.FloatRange(min=0, max=1, min_open=True), default=1.0,
+              show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@ENDPOINT
+@click.option("--api", type=click.Choice(endpoint.APIS), default=None,
+              help="With --endpoint: Chat Completions (chat, the default) or the Responses "
+              "API (responses), where the server has it.")
+@click.option("--timeout", "timeout_s", type=click.FloatRange(min=0, min_open=True),
+              default=300.0, show_default=True, help="Seconds per attempt.")
+@click.option("--ctx", "n_ctx", type=click.IntRange(min=512), default=None,
+              help="Context length to load the model with (default 16384; also with "
+              "--recipe: the suite needs far less than a served model's context).")
+@LLAMA
+@OUTPUT
+def tools_command(**raw: Any) -> None:
+    """Tool-use benchmark: simple, multiple, parallel, irrelevance and act cases.
+
+    With --endpoint: the same cases through the server's own tool calling.
+    """
+    server = _endpoint(raw)
+    if server is None:
+        options.one_model_source(model=raw["model_arg"], recipe=raw["recipe"],
+                                 synthetic=raw["synthetic"], regrade=raw["regrade"])
+    if raw["regrade"] is not None:
+        _regrade(raw["regrade"], raw["output"], raw["as_json"])
+        return
+    target = output.results_target("tools", raw["output"])
+    cases = tool_suite.select(tool_suite.load_suite(), _categories(raw["categories"]))
+    if server is not None:
+        ran = endpoint.tools(server, list(cases), raw["repeats"], _run_settings(raw),
+                             raw["api"] or "chat", output.feedback())
+        record, status, failed, first = ran.record, ran.status, ran.failed, ran.first_error
+    else:
+        done = tools.run(_tools_options(raw), output.feedback())
+        record = to_results(done.record)
+        status = "interrupted" if done.interrupted else "complete"
+        failed, first = tools.failures(record)
+    output.save_results(record, target)
+    output.show(record, raw["as_json"], target, tables.tools_table(record),
+                (tables.quirks_line(record),))
+    output.finish(status, failed, first, "attempts")
+
+
+def _tools_options(raw: dict[str, Any]) -> tools.ToolsOptions:
+    recipe = tools.read_recipe(raw["recipe"]) if raw["recipe"] else None
+    return tools.ToolsOptions(Path(raw["model_arg"]) if raw["model_arg"] else None,
+                              raw["synthetic"], recipe, raw["engine_name"],
+                              _categories(raw["categories"]), raw["repeats"],
+                              _run_settings(raw), raw["n_ctx"], _flags(raw))
+
+
+def _regrade(source: Path, destination: Path | None, as_json: bool) -> None:
+    if destination is not None:
+        output.results_target("tools", destination)
+    done = tools.regrade(source)
+    if done.suite_changed:
+        output.note("note: the suite changed since this run; grades use today's cases")
+    if destination is not None:
+        output.save_results(done.record, destination)
+    for change in done.changes:
+        output.note(f"changed: {change}")
+    output.note(f"regraded {len(done.record['attempts'])} attempts: "
+                + (f"{len(done.changes)} grades changed" if done.changes
+                   else "every grade reproduced"))
+    output.show(done.record, as_json, destination or Path("(not saved)"),
+                tables.tools_table(done.record), (tables.quirks_line(done.record),))
