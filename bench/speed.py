@@ -23,6 +23,7 @@ from typing import Protocol
 
 from gptoss_doctor.bench import stats
 from gptoss_doctor.errors import DoctorError, UsageError
+from gptoss_doctor.types import TestStatus
 
 GGML_DEPTHS = (0, 4096, 8192, 16384, 32768)
 PROTOCOLS: dict[str, tuple[tuple[str, ...], tuple[int, ...]]] = {
@@ -61,7 +62,7 @@ class TestResult:
     kind: str
     n_tokens: int
     depth: int
-    status: str  # "ok" | "skipped" | "failed" | "interrupted"
+    status: TestStatus
     reason: str | None
     durations_s: tuple[float, ...]
     samples_ts: tuple[float, ...]
@@ -87,7 +88,7 @@ def protocol_tests(name: str) -> tuple[SpeedTest, ...]:
     return parse_tests(",".join(names), depths)
 
 
-def _finish(test: SpeedTest, status: str, reason: str | None,
+def _finish(test: SpeedTest, status: TestStatus, reason: str | None,
             durations: Sequence[float]) -> TestResult:
     samples = stats.rates(test.n_tokens, durations)
     summary = stats.summarize(samples) if samples else None
@@ -165,7 +166,7 @@ class ChatResult:
     apart from the synthetic-token ``pp``/``tg`` numbers.
     """
 
-    status: str
+    status: TestStatus
     reason: str | None
     prompt_tokens: int
     generated_tokens: int
@@ -184,7 +185,8 @@ def run_chat(engine: ChatEngine, prompt: Sequence[int], n_gen: int = 64, reps: i
     ttft: list[float] = []
     rates: list[float] = []
     totals: list[float] = []
-    status, reason = "ok", None
+    status: TestStatus = "ok"
+    reason: str | None = None
     try:
         for _ in range(reps):
             engine.reset()
