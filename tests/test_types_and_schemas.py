@@ -86,7 +86,8 @@ def test_record_fields_are_schema_properties() -> None:
 def _envelope(suite: types.Suite) -> Envelope:
     snapshot = json.loads((_fixture_results())["machine_json"])
     return Envelope(suite, "complete", snapshot, _software(), ModelFacts(
-        file_name="m.gguf", size_bytes=1, synthetic=True, sha256="0" * 64, format="gguf", gpt_oss="tiny"))
+        file_name="m.gguf", size_bytes=1, synthetic=True, sha256="0" * 64, format="gguf",
+        gpt_oss="tiny"))
 
 
 def _software() -> Any:
