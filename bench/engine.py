@@ -21,6 +21,7 @@ from gptoss_doctor.bench.records import (
     ModelFacts,
     SoftwareFacts,
 )
+from gptoss_doctor.bench.smoke import SmokeResult
 from gptoss_doctor.load_settings import LoadSettings
 
 Progress = Callable[[int, int], None]  # (done, total)
@@ -86,3 +87,11 @@ class Adapter(Protocol):
         ...
 
     def load(self, path: Path, settings: LoadSettings) -> Session: ...
+
+    def model_path(self, files: Sequence[Path]) -> Path:
+        """The path this engine loads, given the files an install placed."""
+        ...
+
+    def smoke_test(self, path: Path, settings: LoadSettings) -> SmokeResult:
+        """Load ``path`` and answer one harmony question (after an install)."""
+        ...

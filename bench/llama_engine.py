@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from gptoss_doctor import catalog
-from gptoss_doctor.bench import gguf_info, synth
+from gptoss_doctor.bench import gguf_info, smoke, synth
 from gptoss_doctor.bench.engine import Progress
 from gptoss_doctor.bench.llama_log import LoadBuffers, parse_load_log, parse_overrides
 from gptoss_doctor.bench.records import (
@@ -32,6 +32,7 @@ from gptoss_doctor.bench.records import (
     ModelFacts,
     SoftwareFacts,
 )
+from gptoss_doctor.bench.smoke import SmokeResult
 from gptoss_doctor.errors import DoctorError
 from gptoss_doctor.load_settings import LoadSettings
 
@@ -250,7 +251,14 @@ class LlamaAdapter:
         return bool(build_info()["gpu_offload"])
 
     def load(self, path: Path, settings: LoadSettings) -> LlamaEngine:
-        return LlamaEngine(path, settings)
+        return LlamaEngine(path, settings.for_build(self.gpu_offload()))
+
+    def model_path(self, files: Sequence[Path]) -> Path:
+        return files[0]  # a split GGUF loads from its first shard
+
+    def smoke_test(self, path: Path, settings: LoadSettings) -> SmokeResult:
+        gpt_oss = gguf_info.read_info(path).is_gpt_oss
+        return smoke.smoke_test(lambda: self.load(path, settings), gpt_oss=gpt_oss)
 
 
 ADAPTER = LlamaAdapter()

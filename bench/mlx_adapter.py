@@ -9,12 +9,13 @@ layers, expert offload) do not exist here, so the adapter declares them unsuppor
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from gptoss_doctor import catalog
-from gptoss_doctor.bench import mlx_engine
+from gptoss_doctor.bench import harmony, mlx_engine, smoke
 from gptoss_doctor.bench.engine import Progress
 from gptoss_doctor.bench.records import (
     EngineConfig,
@@ -23,6 +24,7 @@ from gptoss_doctor.bench.records import (
     ModelFacts,
     SoftwareFacts,
 )
+from gptoss_doctor.bench.smoke import SmokeResult
 from gptoss_doctor.errors import UsageError
 from gptoss_doctor.load_settings import LoadSettings
 
@@ -97,6 +99,24 @@ class MlxAdapter:
 
     def load(self, path: Path, settings: LoadSettings) -> MlxSession:
         return MlxSession(path, settings.n_ctx)
+
+    def model_path(self, files: Sequence[Path]) -> Path:
+        return files[0].parent  # an MLX model is its folder
+
+    def smoke_test(self, path: Path, settings: LoadSettings) -> SmokeResult:
+        """The folder loads and answers a harmony prompt through mlx-lm's stream_generate."""
+        started = time.perf_counter()
+        session = self.load(path, settings)
+        loaded = time.perf_counter()
+        try:
+            prompt = harmony.chat_prompt(smoke.QUESTION)
+            streamed = session.stream(prompt, smoke.SMOKE_TOKENS)
+        finally:
+            session.close()
+        generated = [t for t in streamed.tokens if t not in harmony.stop_tokens()]
+        return SmokeResult(loaded - started, len(prompt), len(generated),
+                           streamed.generation_tps, streamed.stopped_on,
+                           harmony.decode(generated))
 
 
 ADAPTER = MlxAdapter()

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from gptoss_doctor.bench import vocab
+from gptoss_doctor.catalog import ARCHITECTURES
 from gptoss_doctor.errors import DoctorError
 
 SYNTHETIC_KEY = "gptoss_doctor_synthetic"  # in config.json, like the GGUFs' metadata key
@@ -38,11 +39,14 @@ PREFILL_STEP = 2048  # mlx-lm's default prefill_step_size
 WORKING_SET_KEY = "max_recommended_working_set_size"
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model")
 # A tiny gpt-oss in mlx-lm's own architecture: real vocabulary, 2 layers, 4 experts.
+TINY = ARCHITECTURES["tiny"]
 TINY_CONFIG: dict[str, Any] = {
-    "model_type": "gpt_oss", "num_hidden_layers": 2, "num_local_experts": 4,
-    "num_experts_per_tok": 2, "vocab_size": vocab.N_VOCAB, "rms_norm_eps": 1e-5,
-    "hidden_size": 64, "intermediate_size": 64, "head_dim": 32, "num_attention_heads": 2,
-    "num_key_value_heads": 1, "sliding_window": 128, "rope_theta": 150000,
+    "model_type": "gpt_oss", "num_hidden_layers": TINY.n_layer,
+    "num_local_experts": TINY.n_expert, "num_experts_per_tok": TINY.n_expert_used,
+    "vocab_size": vocab.N_VOCAB, "rms_norm_eps": 1e-5, "hidden_size": TINY.n_embd,
+    "intermediate_size": TINY.n_ff, "head_dim": TINY.head_dim,
+    "num_attention_heads": TINY.n_head, "num_key_value_heads": TINY.n_head_kv,
+    "sliding_window": 128, "rope_theta": 150000,
     "layer_types": ["sliding_attention", "full_attention"]}
 MXFP4 = {"group_size": 32, "bits": 4, "mode": "mxfp4"}
 
@@ -114,7 +118,7 @@ def read_model_dir(path: Path) -> MlxModelInfo:
 
 
 def cpu_problem(info: MlxModelInfo, on_gpu: bool) -> str | None:
-    """Why mlx cannot run this model on a CPU, if it cannot (DESIGN.md MLX appendix)."""
+    """Why mlx cannot run this model on a CPU, if it cannot (docs/design.md, "MLX on Linux")."""
     if on_gpu or info.quantization or not info.n_experts:
         return None
     if info.dtype in (None, "float32"):

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from gptoss_doctor.catalog import CATALOG
-from gptoss_doctor.install.verdict import Assessment
+from gptoss_doctor.install.verdict import CMAKE_ARGS, Assessment
 from gptoss_doctor.probe.model import GpuInfo, HardwareSnapshot
 from gptoss_doctor.types import CheckStatus
 
@@ -128,12 +128,12 @@ def _llama_check(snap: HardwareSnapshot, assessment: Assessment) -> Check:
         need = "/".join(sorted(str(b) for b in gpu_wanted))
         return Check("llama-cpp-python", "fail", summary + ": CPU-only build on a GPU machine",
                      (f"it cannot use the {need} GPU; rebuild with "
-                      f"`gptoss-doctor install` (CMAKE_ARGS=\"-DGGML_{_cmake(need)}=on\")",))
+                      f"`gptoss-doctor install` (CMAKE_ARGS=\"{_flags(gpu_wanted)}\")",))
     return Check("llama-cpp-python", "ok", summary)
 
 
-def _cmake(backend: str) -> str:
-    return {"ROCm": "HIP"}.get(backend, backend.upper())
+def _flags(backends: set[str | None]) -> str:
+    return " ".join(CMAKE_ARGS[b] for b in sorted(str(b) for b in backends) if b in CMAKE_ARGS)
 
 
 def _cuda_toolkit_check(snap: HardwareSnapshot, assessment: Assessment) -> Check | None:

@@ -9,14 +9,12 @@ plan. ``prepare`` gathers facts and plans (read-only); ``execute`` changes the m
 from __future__ import annotations
 
 import dataclasses
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from gptoss_doctor.app.feedback import Feedback
-from gptoss_doctor.bench import engines, harmony
-from gptoss_doctor.bench.smoke import QUESTION, SMOKE_TOKENS, smoke_test
+from gptoss_doctor.bench import engines
 from gptoss_doctor.catalog import CATALOG, ModelEntry
 from gptoss_doctor.errors import DoctorError
 from gptoss_doctor.install import download, execute, hub, verify
@@ -99,32 +97,12 @@ def _verified_local(remote_files: tuple[hub.RemoteFile, ...], settings: Settings
 
 
 def _smoke(plan: InstallPlan, files: list[Path]) -> dict[str, Any]:
-    """The installed model loads with the planned settings and answers (gpt-oss: a harmony
-    prompt)."""
-    adapter = engines.ENGINES["llama.cpp"]
+    """The installed model loads with the planned settings (at a short context) and
+    answers a question."""
+    adapter = engines.adapter(plan.engine.engine)
     planned = plan.verdict.load_settings or LoadSettings()
     settings = dataclasses.replace(planned, n_ctx=min(planned.n_ctx, SMOKE_CTX))
-    facts = adapter.read_model(files[0], require_gpt_oss=False)
-    ready = settings.for_build(adapter.gpu_offload())
-    result = smoke_test(lambda: adapter.load(files[0], ready),  # type: ignore[arg-type,return-value]
-                        gpt_oss=bool(facts.is_gpt_oss))
-    return dataclasses.asdict(result)
-
-
-def _smoke_mlx(files: list[Path]) -> dict[str, Any]:
-    """The MLX folder loads and answers a harmony prompt through mlx-lm's stream_generate."""
-    started = time.perf_counter()
-    session = engines.ENGINES["mlx"].load(files[0].parent, LoadSettings(n_ctx=SMOKE_CTX))
-    loaded = time.perf_counter()
-    try:
-        prompt = harmony.chat_prompt(QUESTION)
-        streamed = session.stream(prompt, SMOKE_TOKENS)  # type: ignore[attr-defined]
-    finally:
-        session.close()
-    generated = [t for t in streamed.tokens if t not in harmony.stop_tokens()]
-    return {"load_s": loaded - started, "prompt_tokens": len(prompt),
-            "generated_tokens": len(generated), "tokens_per_s": streamed.generation_tps,
-            "stopped_on": streamed.stopped_on, "text": harmony.decode(generated)}
+    return dataclasses.asdict(adapter.smoke_test(adapter.model_path(files), settings))
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,7 +169,7 @@ def execute_plan(prepared: Prepared, feedback: Feedback) -> Installed:
 
         files = execute.fetch_files(plan, settings.hf_endpoint, prepared.partial_dir,
                                     settings.cache_dir / "hashes.json", progress)
-    smoke = _smoke(plan, files) if plan.engine.engine == "llama.cpp" else _smoke_mlx(files)
+    smoke = _smoke(plan, files)
     recipe_path = settings.models_dir / "recipes" / f"{plan.model}.json"
     write_recipe(build_recipe(plan, [str(f) for f in files]), recipe_path)
     return Installed(str(log) if log else None, tuple(str(f) for f in files), smoke,

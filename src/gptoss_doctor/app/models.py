@@ -75,11 +75,12 @@ def with_digest(facts: ModelFacts, sha256: str) -> ModelFacts:
     return dataclasses.replace(facts, sha256=sha256)
 
 
-def planned(snap: HardwareSnapshot, facts: ModelFacts, gpu_offload: bool) -> PlannedSettings:
-    """The doctor's load settings for this model on this machine and build."""
+def planned(snap: HardwareSnapshot, facts: ModelFacts, adapter: Adapter) -> PlannedSettings:
+    """The doctor's load settings for this model on this machine, engine and build."""
+    gpu_offload = adapter.gpu_offload()
     key = facts.gpt_oss if facts.gpt_oss in catalog.RELEASED else None
     verdict = assess(snap).verdict(key) if key else None
-    if verdict is None or verdict.engine != "llama.cpp" or verdict.load_settings is None:
+    if verdict is None or verdict.engine != adapter.name or verdict.load_settings is None:
         settings = LoadSettings(n_gpu_layers=-1, use_mmap=True)
         return PlannedSettings(settings.for_build(gpu_offload),
                                "no plan for this model: all layers where the build can")

@@ -56,7 +56,7 @@ def run(options: SpeedOptions, feedback: Feedback) -> SpeedRun:
     facts = adapter.read_model(path, require_gpt_oss=options.synthetic is not None)
     snap = take_snapshot()
     facts = models.with_digest(facts, models.digest(adapter, path, feedback))
-    plan = models.planned(snap, facts, adapter.gpu_offload())
+    plan = models.planned(snap, facts, adapter)
     prompt = harmony.chat_prompt() if options.chat and facts.is_gpt_oss else []
     settings = plan.settings.with_overrides(
         n_ctx=context_for(options.tests, prompt),

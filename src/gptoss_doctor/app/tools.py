@@ -85,7 +85,7 @@ def read_recipe(path: Path) -> Recipe:
         raise UsageError(f"{path} names no model_path")
     settings = None
     raw = recipe.get("load_settings")
-    if engine == "llama.cpp" and isinstance(raw, dict):
+    if isinstance(raw, dict):
         try:
             settings = from_json(LoadSettings, raw, "load_settings")
         except SerdeError as exc:
@@ -128,7 +128,7 @@ def run(options: ToolsOptions, feedback: Feedback) -> ToolsRun:
     snap = take_snapshot()
     facts = models.with_digest(facts, models.digest(adapter, path, feedback))
     settings, source = _settings(options, adapter,
-                                 models.planned(snap, facts, adapter.gpu_offload()),
+                                 models.planned(snap, facts, adapter),
                                  models.threads_for(snap))
     feedback.note(f"loading {facts.file_name} with {adapter.name} "
                   f"({(facts.size_bytes or 0) / 1024**3:.2f} GiB"
