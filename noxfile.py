@@ -2,6 +2,8 @@
 
 The ``tests`` session installs the llama.cpp extra: llama-cpp-python compiles from source
 (about 10 minutes on 2 cores) once per machine; pip's wheel cache keeps the build.
+``nox -s quick`` (not a default session) is the base install and every test that needs no
+engine: nothing compiles.
 """
 
 from __future__ import annotations
@@ -19,6 +21,14 @@ def tests(session: nox.Session) -> None:
     session.env["CMAKE_BUILD_PARALLEL_LEVEL"] = session.env.get("CMAKE_BUILD_PARALLEL_LEVEL", "2")
     session.install(".[test,llama,server,mlx]")
     session.run("pytest", *session.posargs)
+
+
+@nox.session(python="3.11", default=False)
+def quick(session: nox.Session) -> None:
+    """Every test that needs no engine, on a base install (``.[test]``: no llama-cpp-python,
+    no server, no MLX). The markers that gate the engine tests are in pyproject.toml."""
+    session.install(".[test]")
+    session.run("pytest", "-m", "not llama and not mlx and not server", *session.posargs)
 
 
 @nox.session(python="3.11")

@@ -1,8 +1,17 @@
-"""Shared fixtures: an isolated environment for every test, and the SmolLM2 GGUF."""
+"""Shared fixtures (an isolated environment for every test, the SmolLM2 GGUF) and the marks
+that gate tests on what is installed.
+
+A test marked ``llama``, ``server``, ``mlx`` or ``chromium`` is skipped at collection, with
+the install command in its reason, when what the mark names is missing; under ``CI`` (which
+installs every extra) that is an error instead, so a broken install cannot pass as skips.
+``nox -s quick`` deselects the engine marks and runs the rest on a base install.
+"""
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -55,24 +64,50 @@ def smollm_gguf() -> Path:
     return target
 
 
-def require_llama_cpp() -> None:
-    """Skip the calling test module without llama-cpp-python — except in CI, which installs
-    it (the `llama` extra): there a missing engine must fail, not silently skip."""
-    try:
-        import llama_cpp  # noqa: F401
-    except ImportError:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip("llama-cpp-python is not installed (`pip install .[llama]`)",
-                    allow_module_level=True)
+# mark -> (import names that must be findable, why the test is skipped without them)
+MODULES: dict[str, tuple[tuple[str, ...], str]] = {
+    "llama": (("llama_cpp",), "llama-cpp-python is not installed (`pip install .[llama]`)"),
+    # llama-cpp-python's [server] extra, as `python -m llama_cpp.server` imports it
+    "server": (("llama_cpp", "uvicorn", "fastapi", "sse_starlette", "starlette_context",
+                "pydantic_settings"),
+               "llama-cpp-python's server is not installed (`pip install .[server]`)"),
+    "mlx": (("mlx_lm", "mlx.core"),
+            "mlx-lm is not installed (`pip install .[mlx]`: mlx-lm[cpu] on Linux)"),
+}
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+GGUF_FIXTURE = "smollm_gguf"
 
 
-def require_mlx() -> None:
-    """Skip the calling test module without mlx-lm — except in CI, which installs it (the
-    `mlx` extra: mlx-lm[cpu] on Linux)."""
+def _findable(name: str) -> bool:
     try:
-        import mlx_lm  # noqa: F401
-    except ImportError:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):  # a dotted name whose parent is missing
+        return False
+
+
+def _missing() -> dict[str, str]:
+    """Each mark whose requirement is missing here, with the reason to skip its tests."""
+    missing = {mark: reason for mark, (names, reason) in MODULES.items()
+               if not all(_findable(name) for name in names)}
+    if CHROMIUM is None:
+        missing["chromium"] = "headless Chromium is not installed (`apt-get install chromium`)"
+    return missing
+
+
+# trylast: after `-m` has deselected, so `nox -s quick` under CI meets no engine test here.
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip (or, under CI, refuse) the tests whose marks name something missing; refuse a
+    test that would download the SmolLM2 GGUF without being marked ``llama``."""
+    unmarked = [item.nodeid for item in items if GGUF_FIXTURE in getattr(
+        item, "fixturenames", ()) and item.get_closest_marker("llama") is None]
+    if unmarked:
+        raise pytest.UsageError(f"{GGUF_FIXTURE} needs the llama mark: {', '.join(unmarked)}")
+    missing = _missing()
+    for item in items:
+        reasons = [missing[m.name] for m in item.iter_markers() if m.name in missing]
+        if not reasons:
+            continue
         if os.environ.get("CI"):
-            raise
-        pytest.skip("mlx-lm is not installed (`pip install .[mlx]`)", allow_module_level=True)
+            raise pytest.UsageError(f"CI installs every extra, yet {reasons[0]} ({item.nodeid})")
+        item.add_marker(pytest.mark.skip(reason=reasons[0]))

@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pytest
 
 from gptoss_doctor.bench import synth, vocab
 
-from conftest import require_llama_cpp
+if TYPE_CHECKING:
+    from llama_cpp import Llama
 
 pytestmark = pytest.mark.llama
-require_llama_cpp()
-from llama_cpp import Llama  # noqa: E402
 
 BANNED = {vocab.RETURN_ID: -100.0, vocab.CALL_ID: -100.0, 199999: -100.0}
 
 
 @pytest.fixture(scope="module")
 def llm(tmp_path_factory: pytest.TempPathFactory) -> Llama:
+    from llama_cpp import Llama
+
     path = synth.write_synthetic("tiny", tmp_path_factory.mktemp("m") / "tiny.gguf").path
     return Llama(model_path=str(path), n_ctx=1024, flash_attn=True, swa_full=False,
                  n_threads=2, verbose=False)

@@ -11,14 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from gptoss_doctor.bench import results
+from gptoss_doctor.bench import mlx_engine, results
 
-from conftest import require_mlx
 from hub_server import HubServer, HubState, Repo
 
 pytestmark = pytest.mark.mlx
-require_mlx()
-from gptoss_doctor.bench import mlx_engine  # noqa: E402
 
 REPO = "mlx-community/gpt-oss-20b-MXFP4-Q8"
 SMALL = frozenset({"config.json", "tokenizer_config.json"})  # regular git files on the Hub

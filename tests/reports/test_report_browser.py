@@ -7,7 +7,6 @@ something would show up as a "Refused to ..." console error, which this test loo
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -15,12 +14,10 @@ import pytest
 
 from gptoss_doctor.reports.html import render
 
-from conftest import FIXTURES
+from conftest import CHROMIUM, FIXTURES
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None, reason="headless Chromium is not installed (apt-get install chromium)")
+pytestmark = pytest.mark.chromium
 
 
 def _chromium(profile: Path, *args: str) -> subprocess.CompletedProcess[str]:
