@@ -20,6 +20,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from gptoss_doctor import __version__
+from gptoss_doctor.reports.terminal_text import plain
+from gptoss_doctor.secrets import scrub
 
 CHART_WIDTH, CHART_HEIGHT, MARGIN = 640, 260, 48
 # Properties that must be equal for two runs' numbers to be compared side by side; hardware
@@ -239,6 +241,12 @@ def reproduce_command(record: dict[str, Any]) -> str:
     return " ".join(parts)
 
 
+def _visible(value: Any) -> Any:
+    """Every string shown on the page: secrets scrubbed, control and bidirectional
+    characters (which could reorder what a reader sees) made visible."""
+    return plain(value) if isinstance(value, str) else value
+
+
 def _embedded_json(records: list[dict[str, Any]]) -> str:
     # Inside <script> only "</" can end the element early; \u003c keeps the JSON valid.
     return json.dumps(records).replace("<", "\\u003c")
@@ -252,7 +260,7 @@ def render(records: list[dict[str, Any]], baseline: int = 0,
     environment = jinja2.Environment(
         loader=jinja2.PackageLoader("gptoss_doctor.reports", "templates"),
         autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True,
-        lstrip_blocks=True)
+        lstrip_blocks=True, finalize=_visible)
     runs = [Run(label_for(r, i), r) for i, r in enumerate(records)]
     grouped = groups([run for run in runs if not run.is_tools])
     tool_runs = [run for run in runs if run.is_tools]
@@ -261,7 +269,7 @@ def render(records: list[dict[str, Any]], baseline: int = 0,
     bars = [bar_chart(group, name) for group, _reason in grouped if len(group) > 1
             for name in group[0].rates]
     template = environment.get_template("report.html.j2")
-    return template.render(
+    return scrub(template.render(
         version=__version__, runs=runs, single=len(runs) == 1, groups=grouped,
         baseline=baseline, speedups=speedups(runs, baseline), tool_groups=tool_groups,
         differences=differences,
@@ -270,4 +278,4 @@ def render(records: list[dict[str, Any]], baseline: int = 0,
         bar_charts=bars,
         reproduce={run.label: reproduce_command(run.record) for run in runs},
         verdicts=verdicts or [[] for _ in runs],
-        embedded=_embedded_json(records))
+        embedded=_embedded_json(records)))

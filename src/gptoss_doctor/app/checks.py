@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from gptoss_doctor.catalog import CATALOG
 from gptoss_doctor.install.verdict import CMAKE_ARGS, Assessment
 from gptoss_doctor.probe.model import GpuInfo, HardwareSnapshot
-from gptoss_doctor.types import CheckStatus
+from gptoss_doctor.types import Backend, CheckStatus
 
 GIB = 1024**3
 
@@ -132,7 +132,7 @@ def _llama_check(snap: HardwareSnapshot, assessment: Assessment) -> Check:
     return Check("llama-cpp-python", "ok", summary)
 
 
-def _flags(backends: set[str | None]) -> str:
+def _flags(backends: set[Backend | None]) -> str:
     return " ".join(CMAKE_ARGS[b] for b in sorted(str(b) for b in backends) if b in CMAKE_ARGS)
 
 

@@ -45,7 +45,12 @@ APIS = ("chat", "responses")  # endpoint_tools.APIS: chat completions, responses
 
 def connect(options: EndpointOptions) -> tuple[ep.Endpoint, ep.ServerInfo, str, dict[str, Any]]:
     """(endpoint, what it is, the model id, how the key was found) — or one clear line."""
-    base = ep.normalize_url(options.url)
+    try:
+        base = ep.normalize_url(options.url)
+        ep.port_of(base)  # a port out of range raises here, not mid-run
+    except (ep.EndpointError, ValueError) as exc:
+        raise UsageError(getattr(exc, "message", f"bad endpoint {options.url!r}: {exc}"),
+                         getattr(exc, "hint", None)) from None
     key_env = options.api_key_env
     if key_env is None and ep.port_of(base) == ep.LMSTUDIO_PORT \
             and os.environ.get(ep.LMSTUDIO_TOKEN_ENV):

@@ -34,6 +34,16 @@ class PlannedSettings:
     source: str  # where they came from, recorded in results
 
 
+def require_model(path: Path) -> Path:
+    """``path`` if it is a model file or folder this engine may read; one usage error if it
+    is missing or not a regular file or folder (a FIFO would hang, a device never ends)."""
+    if not path.exists():
+        raise UsageError(f"model {path} does not exist")
+    if not (path.is_file() or path.is_dir()):
+        raise UsageError(f"model {path} is not a regular file or folder")
+    return path
+
+
 def synthetic_model(adapter: Adapter, shape: str, feedback: Feedback) -> Path:
     """The synthetic model of ``shape`` for ``adapter``, written atomically on first use."""
     if shape not in adapter.synthetic_shapes:

@@ -53,7 +53,8 @@ def run(options: SpeedOptions, feedback: Feedback) -> SpeedRun:
     path = (models.synthetic_model(adapter, options.synthetic, feedback)
             if options.synthetic else options.model)
     assert path is not None
-    facts = adapter.read_model(path, require_gpt_oss=options.synthetic is not None)
+    facts = adapter.read_model(models.require_model(path),
+                               require_gpt_oss=options.synthetic is not None)
     snap = take_snapshot()
     facts = models.with_digest(facts, models.digest(adapter, path, feedback))
     plan = models.planned(snap, facts, adapter)

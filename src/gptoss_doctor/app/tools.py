@@ -124,7 +124,7 @@ def run(options: ToolsOptions, feedback: Feedback) -> ToolsRun:
     path = models.synthetic_model(adapter, options.synthetic, feedback) \
         if options.synthetic else model
     assert path is not None
-    facts = adapter.read_model(path, require_gpt_oss=True)
+    facts = adapter.read_model(models.require_model(path), require_gpt_oss=True)
     snap = take_snapshot()
     facts = models.with_digest(facts, models.digest(adapter, path, feedback))
     settings, source = _settings(options, adapter,
