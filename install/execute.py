@@ -11,17 +11,21 @@ import datetime as dt
 import os
 import subprocess
 from collections.abc import Callable
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from gptoss_doctor.errors import DoctorError
 from gptoss_doctor.install import download, hub, verify
-from gptoss_doctor.install.install_plan import EngineStep, InstallPlan
+from gptoss_doctor.install.install_plan import EngineStep, FileStep, InstallPlan
 
 LOG_TAIL_LINES = 12
 
 
 class EngineInstallError(DoctorError):
     """pip could not install or build the engine."""
+
+
+class PlacementError(DoctorError):
+    """A file would be written outside its target folder."""
 
 
 def run_engine_step(step: EngineStep, log_dir: Path,
@@ -45,11 +49,14 @@ def run_engine_step(step: EngineStep, log_dir: Path,
 
 def fetch_files(plan: InstallPlan, endpoint: str | None, partial_dir: Path, hash_cache: Path,
                 progress: Callable[[str, int, int], None] | None = None) -> list[Path]:
-    """Download or resume what the plan says; returns every file's local path, in order."""
-    paths: list[Path] = []
+    """Download or resume what the plan says; returns every file's local path, in order.
+
+    The one place downloaded files are placed: every destination is checked to lie inside
+    its target folder (``placed_path``) before any byte of any file is fetched.
+    """
+    paths = [Path(s.local_path) if s.action == "reuse" else placed_path(s) for s in plan.files]
     headers = hub.request_headers() if any(f.action != "reuse" for f in plan.files) else {}
-    for step in plan.files:
-        target = Path(step.local_path)
+    for step, target in zip(plan.files, paths, strict=True):
         if step.action != "reuse" and step.sha256 is None and step.git_sha1:
             remote = hub.RemoteFile(step.repo, step.path, step.size_bytes, None, step.commit,
                                     step.git_sha1)
@@ -64,8 +71,27 @@ def fetch_files(plan: InstallPlan, endpoint: str | None, partial_dir: Path, hash
             download.fetch(hub.file_url(remote, endpoint), headers, target, step.size_bytes,
                            step.sha256, partial_dir, _per_file(progress, step.path))
             verify.remember(target, step.sha256, hash_cache)
-        paths.append(target)
     return paths
+
+
+def placed_path(step: FileStep) -> Path:
+    """Where a download of ``step`` may be written: its ``local_path``, which the plan built
+    as ``<target folder>/<remote name>``, once the name is safe (``hub.check_name``) and the
+    path, symbolic links resolved, stays inside that folder. Defence in depth: the Hub
+    listing was checked when it was read."""
+    name = hub.check_name(step.path, step.repo)
+    parts = PurePosixPath(name).parts
+    path = Path(step.local_path)
+    if len(path.parts) <= len(parts) or path.parts[-len(parts):] != parts:
+        raise PlacementError(f"the plan puts {step.path} at {step.local_path}, not under "
+                             "its own name", "this is a bug; please report it")
+    folder = path.parents[len(parts) - 1]
+    # The file itself is replaced, never followed: resolve the folder it lands in.
+    landing = path.parent.resolve() / path.name
+    if not landing.is_relative_to(folder.resolve()):
+        raise PlacementError(f"{step.path} would be written outside {folder} (to {landing})",
+                             "a link inside the models folder leads elsewhere; remove it")
+    return path
 
 
 def _per_file(progress: Callable[[str, int, int], None] | None,

@@ -9,14 +9,23 @@ deleted or orphaned; DESIGN.md appendix), and a 12 GB download must do both.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from gptoss_doctor.errors import DoctorError
 
+MAX_NAME_CHARS = 1024
+MAX_PART_BYTES = 255  # NAME_MAX on Linux and macOS
+_DRIVE = re.compile(r"[A-Za-z]:")  # "C:x" would leave the folder on Windows
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_GIT_OID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")  # SHA-1, or SHA-256 object format
+_LISTING_HINT = "the repository listing is not trustworthy; report it to the repository owner"
+
 
 class HubError(DoctorError):
-    """The Hub could not tell us about a repository."""
+    """The Hub could not tell us about a repository, or told us something unsafe."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,14 +40,33 @@ class RemoteFile:
 
 def remote_files(repo: str, wanted: tuple[str, ...] | None, *, endpoint: str | None,
                  revision: str = "main") -> tuple[RemoteFile, ...]:
-    """Metadata of ``wanted`` files (all files when None) at ``revision``."""
+    """Metadata of ``wanted`` files (all files when None) at ``revision``.
+
+    Every name, size and checksum in the listing is checked (``check_name``) before anything
+    is planned: one unsafe entry fails the whole listing, for GGUF and MLX repositories alike.
+    """
+    info = _model_info(repo, revision, endpoint)
+    commit = str(info.sha)
+    siblings: dict[str, RemoteFile] = {}
+    for sibling in info.siblings or []:
+        remote = _remote_file(repo, commit, sibling)
+        siblings[remote.path] = remote
+    names = wanted if wanted is not None else tuple(sorted(siblings))
+    missing = [name for name in names if name not in siblings]
+    if missing:
+        raise HubError(f"{repo} has no file {_shown(missing[0])}")
+    return tuple(siblings[name] for name in names)
+
+
+def _model_info(repo: str, revision: str, endpoint: str | None) -> Any:
+    """``model_info`` with file metadata; the client's errors become one ``HubError``."""
     import huggingface_hub
     from huggingface_hub import errors
 
     api = huggingface_hub.HfApi(endpoint=endpoint)
     where = endpoint or "huggingface.co"
     try:
-        info = api.model_info(repo, revision=revision, files_metadata=True)
+        return api.model_info(repo, revision=revision, files_metadata=True)
     except errors.GatedRepoError:
         raise HubError(f"{repo} is gated", f"accept its terms at https://huggingface.co/{repo}"
                        " and set HF_TOKEN") from None
@@ -58,20 +86,57 @@ def remote_files(repo: str, wanted: tuple[str, ...] | None, *, endpoint: str | N
                            "check the connection, or set HF_HUB_OFFLINE=1 to use files "
                            "already on disk") from None
         raise
-    siblings = {s.rfilename: s for s in info.siblings or []}
-    names = wanted if wanted is not None else tuple(sorted(siblings))
-    missing = [name for name in names if name not in siblings]
-    if missing:
-        raise HubError(f"{repo} has no file {missing[0]}")
-    commit = str(info.sha)
-    files = []
-    for name in names:
-        sibling = siblings[name]
-        lfs = sibling.lfs
-        files.append(RemoteFile(repo, name, int(sibling.size or (lfs.size if lfs else 0)),
-                                lfs.sha256 if lfs else None, commit,
-                                None if lfs else getattr(sibling, "blob_id", None)))
-    return tuple(files)
+
+
+def _remote_file(repo: str, commit: str, sibling: Any) -> RemoteFile:
+    """One listed file, checked: its name becomes a local path, its sha256 a file name."""
+    name = check_name(sibling.rfilename, repo)
+    lfs = sibling.lfs
+    size = sibling.size if sibling.size is not None else (lfs.size if lfs else 0)
+    if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+        raise HubError(f"the Hub lists an impossible size for {name} in {repo}",
+                       _LISTING_HINT)
+    sha256 = _checksum(lfs.sha256 if lfs else None, _SHA256, name, repo)
+    git_sha1 = None if lfs else _checksum(getattr(sibling, "blob_id", None), _GIT_OID, name,
+                                          repo)
+    return RemoteFile(repo, name, size, sha256, commit, git_sha1)
+
+
+def _checksum(value: object, pattern: re.Pattern[str], name: str, repo: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not pattern.fullmatch(value):
+        raise HubError(f"the Hub lists a malformed checksum for {name} in {repo}",
+                       _LISTING_HINT)
+    return value
+
+
+def check_name(name: object, repo: str) -> str:
+    """``name`` when it is a safe relative file name inside a repository; else ``HubError``.
+
+    A listed name becomes a path under the models folder, so it must be relative POSIX with
+    no empty, ``.`` or ``..`` part, no backslash, no drive (``C:``), no control or other
+    non-printable character, and bounded in length (a part at most 255 bytes, as on disk).
+    """
+    if not isinstance(name, str) or not name:
+        raise HubError(f"the Hub lists a file without a name in {repo}", _LISTING_HINT)
+    parts = name.split("/")
+    unsafe = (
+        len(name) > MAX_NAME_CHARS
+        or "\\" in name
+        or not name.isprintable()
+        or any(part in ("", ".", "..") or _DRIVE.match(part)
+               or len(part.encode("utf-8", "surrogatepass")) > MAX_PART_BYTES
+               for part in parts))
+    if unsafe:
+        raise HubError(f"the Hub lists an unsafe file name {_shown(name)} in {repo}; refused",
+                       _LISTING_HINT)
+    return name
+
+
+def _shown(name: str) -> str:
+    """A hostile name made safe to print: escaped (``repr``) and shortened."""
+    return repr(name if len(name) <= 80 else name[:80] + "…")
 
 
 def cached_file(repo: str, path: str, cache_dir: Path) -> Path | None:
