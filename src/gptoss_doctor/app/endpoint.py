@@ -61,6 +61,9 @@ def connect(options: EndpointOptions) -> tuple[ep.Endpoint, ep.ServerInfo, str, 
         if not key:
             raise UsageError(f"--api-key-env {key_env}: that environment variable is not set")
         register(key)  # scrubbed from everything that leaves the process from now on
+        if not key.isascii() or not key.isprintable():
+            raise UsageError(f"--api-key-env {key_env}: the key holds characters an HTTP "
+                             "header cannot carry (non-ASCII or control characters)")
     endpoint = ep.Endpoint(base, key, options.timeout_s)
     info, model_id = ep.discover(endpoint, options.model or None)
     return endpoint, info, model_id, {"api_key_env": key_env, "api_key_sent": key is not None}
