@@ -9,6 +9,11 @@ answered (servers return parallel calls together). The Responses API's ``output`
 model's raw harmony text through in ``content`` is parsed by us with openai-harmony; which
 path ran is recorded per turn (``parsed_by``). Harmony text whose special tokens the server
 stripped cannot be parsed by anyone and is said so.
+
+A server's answer is hostile input: ``normalize`` keeps at most one call more than
+``grade.MAX_CALLS_PER_TURN`` and cuts every text just past its limit (so the grader still
+sees the limit was exceeded, from what the results file holds, without storing a
+300-megabyte answer), and turns lone surrogates, which no encoder can send back, into "?".
 """
 
 from __future__ import annotations
@@ -17,23 +22,39 @@ import json
 from typing import Any
 
 from gptoss_doctor.bench import harmony
-from gptoss_doctor.bench.grade import NAMESPACE
+from gptoss_doctor.bench.grade import (
+    MAX_ARGUMENT_BYTES,
+    MAX_CALLS_PER_TURN,
+    MAX_TURN_TEXT_BYTES,
+    NAMESPACE,
+    text_bytes,
+)
 
 SERVER = "server"
 OURS = harmony.RENDERER  # "openai-harmony"
 MARKERS = ("<|channel|>", "<|message|>", "<|start|>")
 MALFORMED = "the server's answer is malformed (no output list, or a tool call without a name)"
 ENDED = {"tool_calls": "<|call|>", "function_call": "<|call|>", "stop": "<|return|>"}
+MAX_ID_BYTES = 256  # a call id is echoed back to the server; real ones are a few dozen bytes
+
+
+def bounded(text: str, limit: int) -> str:
+    """``text`` with lone surrogates as "?", cut to whole characters just past ``limit``
+    UTF-8 bytes when it is longer (still over the limit, so the cut shows)."""
+    data = text.encode("utf-8", "replace")
+    # 4 bytes more: a character the cut splits is dropped, and what stays is > limit
+    return (data[:limit + 4] if len(data) > limit else data).decode("utf-8", "ignore")
 
 
 def normalize(message: Any) -> dict[str, Any]:
-    """The parts of an assistant message we keep: content, reasoning, tool calls."""
+    """The parts of an assistant message we keep: content, reasoning, tool calls (bounded:
+    see the module's docstring)."""
     if not isinstance(message, dict):
         return {"content": "", "reasoning": "", "tool_calls": [], "malformed": True}
     calls = message.get("tool_calls") or []
     kept: list[dict[str, Any]] = []
     malformed = not isinstance(calls, list)
-    for index, call in enumerate(calls if isinstance(calls, list) else []):
+    for index, call in enumerate(calls[:MAX_CALLS_PER_TURN + 1] if not malformed else []):
         function = call.get("function") if isinstance(call, dict) else None
         if not isinstance(function, dict) or not isinstance(function.get("name"), str):
             malformed = True
@@ -41,10 +62,12 @@ def normalize(message: Any) -> dict[str, Any]:
         arguments = function.get("arguments", "")
         # Ollama sends arguments as an object; the OpenAI format is a JSON string.
         text = arguments if isinstance(arguments, str) else json.dumps(arguments)
-        kept.append({"id": str(call.get("id") or f"call_{index}"), "name": function["name"],
-                     "arguments": text})
+        kept.append({"id": bounded(str(call.get("id") or f"call_{index}"), MAX_ID_BYTES),
+                     "name": bounded(function["name"], MAX_ARGUMENT_BYTES),
+                     "arguments": bounded(text, MAX_ARGUMENT_BYTES)})
     reasoning = message.get("reasoning_content") or message.get("reasoning") or ""
-    return {"content": str(message.get("content") or ""), "reasoning": str(reasoning),
+    return {"content": bounded(str(message.get("content") or ""), MAX_TURN_TEXT_BYTES),
+            "reasoning": bounded(str(reasoning), MAX_TURN_TEXT_BYTES),
             "tool_calls": kept, "malformed": malformed}
 
 
@@ -81,7 +104,9 @@ def parse(message: dict[str, Any], finish_reason: str | None
     if message.get("malformed"):
         return harmony.ParsedCompletion((), MALFORMED, (),
                                         ended, parallel_calls=True), SERVER
-    if not calls and any(marker in content for marker in MARKERS):
+    # Raw harmony over the text limit is kept as plain text, which the limit then catches.
+    if not calls and any(marker in content for marker in MARKERS) \
+            and text_bytes(content) <= MAX_TURN_TEXT_BYTES:
         return harmony.parse_completion(harmony.encode(content)), OURS
     if not calls and f"to={NAMESPACE}" in content:
         return harmony.ParsedCompletion(

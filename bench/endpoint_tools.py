@@ -8,6 +8,9 @@ parse of raw harmony text). Calls are answered with ``tool`` messages (Responses
 and the loop continues up to the case's turn limit and the attempt's deadline. The server
 renders the prompt with its own chat template, so these results say so
 (``config.renderer`` = "server") and list it among their differences from in-process runs.
+A server's answer is hostile input: ``chat_turns`` cuts it to ``grade``'s limits before it
+is kept, a turn over a limit ends the attempt as ``over_limit`` with none of its calls run,
+and calls are answered through ``tool_run.answer_calls`` (errors, deadline, write budget).
 """
 
 from __future__ import annotations
@@ -20,7 +23,13 @@ from typing import Any
 
 from gptoss_doctor.bench import chat_turns, grade
 from gptoss_doctor.bench.endpoint import Endpoint, EndpointError, post_json
-from gptoss_doctor.bench.tool_run import RunSettings, attempt_record, run_cases, turn_outcome
+from gptoss_doctor.bench.tool_run import (
+    RunSettings,
+    answer_calls,
+    attempt_record,
+    run_cases,
+    turn_outcome,
+)
 from gptoss_doctor.bench.tool_suite import Case, Suite
 
 RENDERER = "server"
@@ -139,39 +148,52 @@ def run_attempt(endpoint: Endpoint, model: str, suite: Suite, case: Case,
     end = "turn_limit"
     with grade.case_sandbox(case) as sandbox:
         for index in range(case.turn_limit):
-            remaining = deadline - clock()
-            if remaining <= 0:
+            turn = _request(endpoint, shape, shape.body(model, messages, suite, case,
+                                                        settings, seed),
+                            deadline, settings.timeout_s, clock)
+            if turn is None:
                 end = "timeout"
                 break
-            turn_start = clock()
-            try:
-                answer = post_json(dataclasses.replace(
-                    endpoint, timeout_s=min(endpoint.timeout_s, remaining)),
-                    shape.path, shape.body(model, messages, suite, case, settings, seed))
-            except EndpointError as exc:
-                timed_out = clock() >= deadline
-                end = "timeout" if timed_out else "failed"
-                error = (f"no answer within the attempt's {settings.timeout_s:g} s"
-                         if timed_out else exc.message)
-                turns.append({"prompt_tokens": None, "completion_ids": [],
-                              "completion_text": "", "stopped_on": end,
-                              "latency_s": round(clock() - turn_start, 4),
-                              "tool_result": None, "error": error})
-                break
-            turn = _turn(shape, answer, clock() - turn_start)
             turns.append(turn)
+            if "error" in turn:
+                end = turn["stopped_on"]
+                break
             parsed, _ = chat_turns.parse(turn["message"], turn["finish_reason"])
             outcome = turn_outcome(case, parsed, index)
             if outcome is not None:
                 end = outcome
                 break
             calls = grade.pending_calls(parsed)
-            results = [grade.respond(case, sandbox, call) for call in calls]
-            turn["tool_result"] = results if len(results) > 1 else results[0]
+            results, stop = answer_calls(case, sandbox, calls, deadline, clock)
+            turn["tool_result"] = results if len(calls) > 1 else results[0] if results else None
+            if stop is not None:
+                end = stop
+                break
             messages.extend(shape.replies(turn["message"], calls,
                                           _call_ids(turn["message"], calls, index), results))
         live_refusals = len(sandbox.refusals) if sandbox else 0
     return attempt_record(case, attempt, seed, end, clock() - started, live_refusals, turns)
+
+
+def _request(endpoint: Endpoint, shape: ChatApi, body: dict[str, Any], deadline: float,
+             timeout_s: float, clock: Callable[[], float]) -> dict[str, Any] | None:
+    """One request within the attempt's deadline: the turn, an error turn (its
+    ``stopped_on`` is the attempt's end), or None when no time is left to ask."""
+    remaining = deadline - clock()
+    if remaining <= 0:
+        return None
+    turn_start = clock()
+    try:
+        answer = post_json(dataclasses.replace(
+            endpoint, timeout_s=min(endpoint.timeout_s, remaining)), shape.path, body)
+    except EndpointError as exc:
+        timed_out = clock() >= deadline
+        return {"prompt_tokens": None, "completion_ids": [], "completion_text": "",
+                "stopped_on": "timeout" if timed_out else "failed",
+                "latency_s": round(clock() - turn_start, 4), "tool_result": None,
+                "error": (f"no answer within the attempt's {timeout_s:g} s" if timed_out
+                          else exc.message)}
+    return _turn(shape, answer, clock() - turn_start)
 
 
 def run_suite(endpoint: Endpoint, model: str, suite: Suite, cases: Sequence[Case],
@@ -182,7 +204,7 @@ def run_suite(endpoint: Endpoint, model: str, suite: Suite, cases: Sequence[Case
     """Every case ``repeats`` times; returns (attempts, interrupted). Ctrl-C keeps what ran."""
     return run_cases(lambda case, attempt: run_attempt(endpoint, model, suite, case, settings,
                                                        attempt, api=api, clock=clock),
-                     cases, repeats, progress)
+                     cases, repeats, progress, seed=settings.sampling.seed, clock=clock)
 
 
 def parsing_paths(attempts: Sequence[dict[str, Any]]) -> dict[str, int]:

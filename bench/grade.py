@@ -10,8 +10,15 @@ left is rebuilt exactly and judged.
 Failure categories, one per failed attempt (the first that applies): no_call, wrong_tool,
 invalid_json, schema_invalid_args, wrong_args, unparsable_harmony, called_when_irrelevant,
 turn_limit, and for the loop categories missing_calls, extra_calls, no_answer,
-wrong_state, timeout. Harmony quirks (recipient in the role header, call on the analysis
-channel, missing ``<|call|>``) are tolerated and recorded; ``strict`` passes have none.
+wrong_state, timeout; over_limit when a turn or the sandbox went past one of the limits
+below (checked first: nothing over a limit is executed or replayed), and engine_error when
+the engine, the server or the harness failed on the attempt (``tool_run`` keeps the
+error). Harmony quirks (recipient in the role header, call on the analysis channel,
+missing ``<|call|>``) are tolerated and recorded; ``strict`` passes have none.
+
+Every tool answer goes through ``respond`` (the live loops and the replay alike), and so
+through ``sandbox.answer``: whatever a tool raises comes back as ``{"error": ...}``, and a
+result that JSON cannot hold becomes an error too, so one hostile call never ends a run.
 """
 
 from __future__ import annotations
@@ -31,8 +38,22 @@ from gptoss_doctor.bench.tool_suite import CATEGORIES, Case, ExpectedCall
 
 FAILURES = ("no_call", "wrong_tool", "invalid_json", "schema_invalid_args", "wrong_args",
             "unparsable_harmony", "called_when_irrelevant", "turn_limit", "missing_calls",
-            "extra_calls", "no_answer", "wrong_state", "timeout")
+            "extra_calls", "no_answer", "wrong_state", "timeout", "over_limit",
+            "engine_error")
 NAMESPACE = "functions."
+
+# Limits on what one turn may hold. Going past one ends the attempt as ``over_limit``
+# before any of its calls runs; a server's over-long answer is stored cut just past the
+# limit (``chat_turns``), so the grade reproduces from what the results file holds.
+MAX_CALLS_PER_TURN = 16
+"""Tool calls in one reply: the parallel cases need 2 to 4; 16 leaves room for a model that
+splits its work, not for 300 calls in one answer."""
+MAX_ARGUMENT_BYTES = 16 << 10
+"""UTF-8 bytes of one call's arguments: a few lines of a file or an expression need far
+less; 16 KiB is also the most ``read_file`` hands back."""
+MAX_TURN_TEXT_BYTES = 256 << 10
+"""UTF-8 bytes of text one turn may store (reasoning, answer, calls' names and arguments):
+about 60,000 tokens, beyond a long high-effort reasoning; a results file stays megabytes."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +117,26 @@ def pending_calls(parsed: harmony.ParsedCompletion) -> list[Call]:
     return [Call(m.recipient or "", tool_name(m.recipient or ""), m.text) for m in trailing]
 
 
+def text_bytes(text: str) -> int:
+    """The UTF-8 size of ``text`` (a lone surrogate counts as the 3 bytes it would take)."""
+    return len(text.encode("utf-8", "surrogatepass"))
+
+
+def over_limit(parsed: harmony.ParsedCompletion) -> str | None:
+    """Which per-turn limit this turn goes past, or None. (A server's answer is stored cut
+    just past a limit, so the reasons say "over", not how far.)"""
+    calls = calls_of(parsed)
+    if len(calls) > MAX_CALLS_PER_TURN:
+        return f"over {MAX_CALLS_PER_TURN} tool calls in one turn"
+    big = next((c for c in calls if text_bytes(c.arguments) > MAX_ARGUMENT_BYTES), None)
+    if big is not None:
+        return f"{big.recipient[:60]!r}: over {MAX_ARGUMENT_BYTES} bytes of arguments"
+    size = sum(text_bytes(m.text) + text_bytes(m.recipient or "") for m in parsed.messages)
+    if size > MAX_TURN_TEXT_BYTES:
+        return f"over {MAX_TURN_TEXT_BYTES} bytes of text in one turn"
+    return None
+
+
 def final_text(parsed: harmony.ParsedCompletion) -> str | None:
     finals = [m.text for m in parsed.messages if m.channel == "final" and not m.recipient]
     return finals[-1] if finals else None
@@ -107,13 +148,14 @@ def case_sandbox(case: Case) -> AbstractContextManager[Sandbox | None]:
 
 
 def respond(case: Case, sandbox: Sandbox | None, call: Call) -> Any:
-    """What the loop feeds back for ``call`` (shared by the live run and the replay)."""
+    """What the loop feeds back for ``call`` (shared by the live run and the replay): the
+    tool's result as plain JSON, or ``{"error": ...}`` whatever went wrong (``answer``)."""
     tool = case.tool(call.name)
     if tool is None:
-        return {"error": f"no tool named {call.recipient!r}"}
+        return {"error": f"no tool named {call.recipient[:60]!r}"}
     try:
         args = json.loads(call.arguments)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested too deeply to parse
         return {"error": "arguments are not valid JSON"}
     if not isinstance(args, dict):
         return {"error": "arguments must be a JSON object"}
@@ -149,7 +191,7 @@ def _check_args(case: Case, call: Call) -> tuple[str, str] | dict[str, Any]:
     """The call's arguments as a dict, or (failure, reason)."""
     try:
         args = json.loads(call.arguments)
-    except ValueError:
+    except (ValueError, RecursionError):
         return "invalid_json", f"{call.name}: arguments are not JSON: {call.arguments[:80]!r}"
     tool = case.tool(call.name)
     if not isinstance(args, dict) or tool is None:
@@ -157,7 +199,9 @@ def _check_args(case: Case, call: Call) -> tuple[str, str] | dict[str, Any]:
     try:
         jsonschema.validate(args, tool.parameters)
     except jsonschema.ValidationError as exc:
-        return "schema_invalid_args", f"{call.name}: {exc.message}"
+        return "schema_invalid_args", f"{call.name}: {exc.message[:200]}"
+    except RecursionError:
+        return "schema_invalid_args", f"{call.name}: arguments nested too deeply"
     return args
 
 
@@ -251,7 +295,9 @@ def _grade_act(case: Case, parsed: Sequence[harmony.ParsedCompletion],
                 respond(case, sandbox, call)
         final = final_text(parsed[-1]) if parsed else None
         mismatch = state_mismatch(case, sandbox, final)
-        refusals = len(sandbox.refusals)
+        refusals, spent = len(sandbox.refusals), sandbox.over_limit
+    if spent is not None:
+        return "over_limit", spent, refusals
     if mismatch is None and final is not None:
         return None, "the expected state was reached and the model answered", refusals
     if end == "timeout":
@@ -275,6 +321,9 @@ def grade_parsed(case: Case, parsed: Sequence[harmony.ParsedCompletion], end: st
     """The grade of one attempt from its parsed turns (tokens parsed by openai-harmony, or
     a server's own parsed messages) and how the loop ended."""
     quirks = tuple(sorted({q for p in parsed for q in p.quirks}))
+    breach = next((b for b in map(over_limit, parsed) if b is not None), None)
+    if breach is not None:  # judged on nothing else, and its calls are not copied
+        return Grade(False, "over_limit", breach, quirks, ())
     calls = tuple(c for p in parsed for c in calls_of(p))
     broken = next((p for p in parsed if p.error), None)
     if not parsed and end == "timeout":

@@ -6,6 +6,12 @@ answers it — the tool's fixed mock result, or the real calculator / sandbox to
 ``act`` — and lets the model continue, up to the case's turn limit and the attempt's
 timeout. The KV cache is kept between the turns of an attempt (each turn only appends).
 Grading is ``grade.grade(case, transcript)``, the same function ``--regrade`` runs.
+
+Nothing one attempt does ends the run: a tool that raises answers with an error
+(``grade.respond``), a turn over one of ``grade``'s limits ends the attempt as
+``over_limit`` before its calls run, the deadline is checked before and after every tool
+call (each tool's own work is bounded in ``sandbox``), and an attempt that raises anyway is
+kept as failed with its error (``run_cases``), as is one whose grading fails.
 """
 
 from __future__ import annotations
@@ -18,11 +24,12 @@ from typing import Any, Protocol
 import numpy as np
 
 from gptoss_doctor.bench import chat_turns, grade, harmony, vocab
+from gptoss_doctor.bench.sandbox import Sandbox
 from gptoss_doctor.bench.tool_suite import Case, Suite, case_by_id
 from gptoss_doctor.errors import DoctorError
 
 END_REASONS = ("final", "call", "no_answer", "unparsable", "turn_limit", "timeout",
-               "context_full", "interrupted", "failed")
+               "context_full", "interrupted", "failed", "over_limit")
 STOP_NAMES = {vocab.CALL_ID: "<|call|>", vocab.RETURN_ID: "<|return|>"}
 
 
@@ -122,48 +129,71 @@ def run_attempt(engine: GenerationEngine, suite: Suite, case: Case, settings: Ru
                 ) -> dict[str, Any]:
     """One attempt at ``case``: its turns (raw tokens and text), end reason and grade."""
     seed = settings.sampling.seed + attempt
-    rng = np.random.default_rng(seed)
     context = _Context(engine)
     prompt = harmony.tool_prompt(suite.instructions, [t.for_prompt() for t in case.tools],
                                  case.prompt, settings.reasoning)
     turns: list[dict[str, Any]] = []
     started = clock()
-    deadline = started + settings.timeout_s
-    end = "turn_limit"
     with grade.case_sandbox(case) as sandbox:
         try:
-            for index in range(case.turn_limit):
-                turn_start = clock()
-                if not context.feed(prompt):
-                    end = "context_full"
-                    break
-                tokens, stopped = context.generate(settings.max_tokens, settings.sampling, rng,
-                                                   deadline, clock)
-                turns.append(_turn_record(len(prompt), tokens, stopped, clock() - turn_start))
-                if stopped in ("timeout", "context_full"):
-                    end = stopped
-                    break
-                parsed = harmony.parse_completion(tokens)
-                outcome = turn_outcome(case, parsed, index)
-                if outcome is not None:
-                    end = outcome
-                    break
-                call = grade.pending_calls(parsed)[0]
-                result = grade.respond(case, sandbox, call)
-                turns[-1]["tool_result"] = result
-                closing = [] if tokens[-1:] == [vocab.CALL_ID] else [vocab.CALL_ID]
-                prompt = [*prompt, *tokens, *closing,
-                          *harmony.tool_result(call.recipient, result)]
+            end = _turns(context, prompt, case, sandbox, settings, turns,
+                         np.random.default_rng(seed), started + settings.timeout_s, clock)
         except DoctorError as exc:
             end = "failed"
-            turns.append({**_turn_record(len(prompt), [], "failed", 0.0), "error": exc.message})
+            turns.append({**_turn_record(len(context.tokens), [], "failed", 0.0),
+                          "error": exc.message})
         live_refusals = len(sandbox.refusals) if sandbox else 0
     return attempt_record(case, attempt, seed, end, clock() - started, live_refusals, turns)
+
+
+def _turns(context: _Context, prompt: list[int], case: Case, sandbox: Sandbox | None,
+           settings: RunSettings, turns: list[dict[str, Any]], rng: np.random.Generator,
+           deadline: float, clock: Callable[[], float]) -> str:
+    """Generate and answer turns until the attempt ends (each appended to ``turns``);
+    returns the end reason."""
+    for index in range(case.turn_limit):
+        turn_start = clock()
+        if not context.feed(prompt):
+            return "context_full"
+        tokens, stopped = context.generate(settings.max_tokens, settings.sampling, rng,
+                                           deadline, clock)
+        turns.append(_turn_record(len(prompt), tokens, stopped, clock() - turn_start))
+        if stopped in ("timeout", "context_full"):
+            return stopped
+        parsed = harmony.parse_completion(tokens)
+        outcome = turn_outcome(case, parsed, index)
+        if outcome is not None:
+            return outcome
+        call = grade.pending_calls(parsed)[0]
+        results, stop = answer_calls(case, sandbox, [call], deadline, clock)
+        turns[-1]["tool_result"] = results[0] if results else None
+        if stop is not None:
+            return stop
+        closing = [] if tokens[-1:] == [vocab.CALL_ID] else [vocab.CALL_ID]
+        prompt = [*prompt, *tokens, *closing, *harmony.tool_result(call.recipient, results[0])]
+    return "turn_limit"
+
+
+def answer_calls(case: Case, sandbox: Sandbox | None, calls: Sequence[grade.Call],
+                 deadline: float, clock: Callable[[], float]) -> tuple[list[Any], str | None]:
+    """Answer ``calls`` in order: (their results, None), or the results so far and the end
+    reason — "timeout" when the deadline passed (checked before and after each call, so
+    no call starts late), "over_limit" when the sandbox's write budget ran out."""
+    results: list[Any] = []
+    for call in calls:
+        if clock() > deadline:
+            return results, "timeout"
+        results.append(grade.respond(case, sandbox, call))
+        if sandbox is not None and sandbox.over_limit is not None:
+            return results, "over_limit"
+    return results, "timeout" if clock() > deadline else None
 
 
 def turn_outcome(case: Case, parsed: harmony.ParsedCompletion, index: int) -> str | None:
     """How the attempt ends after turn ``index`` (an ``END_REASONS`` value), or None when
     its calls are to be answered and the model asked again."""
+    if grade.over_limit(parsed) is not None:
+        return "over_limit"
     if parsed.error:
         return "unparsable"
     if not grade.pending_calls(parsed):
@@ -194,16 +224,32 @@ def parsed_turns(attempt: dict[str, Any]) -> list[harmony.ParsedCompletion]:
 
 
 def grade_record(case: Case, attempt: dict[str, Any]) -> dict[str, Any]:
-    if attempt["end"] == "failed":
+    """The stored grade of one attempt; one that cannot be graded (a broken stored turn, a
+    bug) is ``engine_error`` with the reason, never an exception that ends a run."""
+    if attempt.get("end") == "failed":
         error = next((t.get("error") for t in attempt["turns"] if t.get("error")), "")
-        return {"passed": False, "strict_passed": False, "failure": "engine_error",
-                "reason": error, "quirks": [], "calls": [], "sandbox_refusals": 0}
-    result = grade.grade_parsed(case, parsed_turns(attempt), attempt["end"])
+        return failed_grade(error)
+    try:
+        result = grade.grade_parsed(case, parsed_turns(attempt), attempt["end"])
+    except Exception as exc:  # the grade of this attempt only; the others go on
+        return failed_grade(f"could not be graded: {describe(exc)}")
     return {"passed": result.passed, "strict_passed": result.strict_passed,
             "failure": result.failure, "reason": result.reason, "quirks": list(result.quirks),
             "calls": [{"recipient": c.recipient, "arguments": c.arguments}
                       for c in result.calls],
             "sandbox_refusals": result.sandbox_refusals}
+
+
+def failed_grade(reason: str) -> dict[str, Any]:
+    """The grade of an attempt that did not run or could not be graded."""
+    return {"passed": False, "strict_passed": False, "failure": "engine_error",
+            "reason": reason, "quirks": [], "calls": [], "sandbox_refusals": 0}
+
+
+def describe(exc: BaseException) -> str:
+    """An exception in one bounded line that any encoder can write."""
+    text = f"{type(exc).__name__}: {exc}"[:300]
+    return text.encode("utf-8", "replace").decode("utf-8")
 
 
 def scored(attempts: Sequence[dict[str, Any]]) -> list[grade.Scored]:
@@ -220,23 +266,40 @@ def run_suite(engine: GenerationEngine, suite: Suite, cases: Sequence[Case],
     """Every case ``repeats`` times; returns (attempts, interrupted). Ctrl-C keeps what ran."""
     return run_cases(lambda case, attempt: run_attempt(engine, suite, case, settings, attempt,
                                                        clock=clock),
-                     cases, repeats, progress)
+                     cases, repeats, progress, seed=settings.sampling.seed, clock=clock)
 
 
 def run_cases(run_one: Callable[[Case, int], dict[str, Any]], cases: Sequence[Case],
-              repeats: int, progress: Callable[[Case, int], None] | None = None
+              repeats: int, progress: Callable[[Case, int], None] | None = None, *,
+              seed: int = 0, clock: Callable[[], float] = time.perf_counter
               ) -> tuple[list[dict[str, Any]], bool]:
-    """``run_one(case, attempt)`` for every case and attempt; (attempts, interrupted)."""
+    """``run_one(case, attempt)`` for every case and attempt; (attempts, interrupted). An
+    attempt that raises is kept as failed, with its error (``seed`` + attempt is its seed),
+    and the run goes on; Ctrl-C ends it, keeping every finished attempt."""
     attempts: list[dict[str, Any]] = []
     try:
         for case in cases:
             for attempt in range(repeats):
                 if progress is not None:
                     progress(case, attempt)
-                attempts.append(run_one(case, attempt))
+                started = clock()
+                try:
+                    attempts.append(run_one(case, attempt))
+                except Exception as exc:  # this attempt's failure, not the run's
+                    attempts.append(_crashed(case, attempt, seed + attempt, exc,
+                                             clock() - started))
     except KeyboardInterrupt:
         return attempts, True
     return attempts, False
+
+
+def _crashed(case: Case, attempt: int, seed: int, exc: Exception, seconds: float
+             ) -> dict[str, Any]:
+    turn: dict[str, Any] = {
+        "prompt_tokens": None, "completion_ids": [], "completion_text": "",
+        "stopped_on": "failed", "latency_s": round(seconds, 4), "tool_result": None,
+        "error": f"the attempt failed: {describe(exc)}"}
+    return attempt_record(case, attempt, seed, "failed", seconds, 0, [turn])
 
 
 def regrade(attempts: Sequence[dict[str, Any]], suite: Suite
