@@ -6,7 +6,7 @@ there first, so rendering works offline and on every engine with the same token 
 
 Tool use: conversations with function tools are rendered to token ids, completions are parsed
 back into messages. openai-harmony's parser is lenient about the model's known quirks, so we
-detect them ourselves from the token ids (DESIGN.md "Harmony"): the recipient in the role
+detect them ourselves from the token ids (docs/design.md, "Harmony"): the recipient in the role
 header (``<|start|>assistant to=functions.x<|channel|>...``), a call on the analysis channel,
 and a call that ends without ``<|call|>``.
 """

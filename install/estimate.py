@@ -5,7 +5,8 @@ size``, ``compute buffer size``) rather than "params x bits":
 
 - KV cache (f16 by default): full-attention layers hold ``n_ctx`` cells; sliding-window
   layers hold ``pad(n_swa + n_ubatch, 256)`` cells unless ``swa_full`` (llama.cpp's
-  ``llama_kv_cache_iswa``; 768 cells for gpt-oss with ubatch 512, measured — DESIGN.md).
+  ``llama_kv_cache_iswa``; 768 cells for gpt-oss with ubatch 512, measured — docs/design.md,
+  "KV cache and sliding window").
   llama-cpp-python defaults to a full-size SWA cache, which doubles gpt-oss's KV.
 - Compute buffer with flash attention: dominated by the logits of one ubatch
   (4 bytes x n_vocab x n_ubatch); the rest of the graph adds about 6% (measured against
@@ -27,7 +28,7 @@ GIB = 1024**3
 MIB = 1024**2
 KV_CELL_PADDING = 256
 # Everything a running engine holds besides its buffers: the CUDA/Metal context, the
-# Python process, tokenizer tables (DESIGN.md: about 0.5 GiB).
+# Python process, tokenizer tables (docs/design.md, "Memory totals and margins": about 0.5 GiB).
 RUNTIME_OVERHEAD_BYTES = GIB // 2
 COMPUTE_GRAPH_FACTOR = 1.06
 NO_FLASH_BASE_FACTOR = 0.08

@@ -4,7 +4,8 @@ huggingface_hub gives us repository metadata (sizes and the LFS sha256 of every 
 download URLs, the user's token, offline mode and the cache of earlier downloads. The byte
 transfer itself is ours (``install.download``): the client never checks content hashes and
 cannot resume across processes (each attempt writes a process-unique temporary file that is
-deleted or orphaned; DESIGN.md appendix), and a 12 GB download must do both.
+deleted or orphaned; docs/design.md, "Hub protocol and client behaviour"), and a 12 GB
+download must do both.
 """
 
 from __future__ import annotations
@@ -80,7 +81,8 @@ def _model_info(repo: str, revision: str, endpoint: str | None) -> Any:
                        "connect and unset HF_HUB_OFFLINE, or give --model-path") from None
     except errors.HfHubHTTPError as exc:
         raise HubError(f"the Hub answered an error for {repo}: {exc}") from None
-    except Exception as exc:  # network errors escape as httpx2.* (DESIGN.md appendix)
+    # network errors escape as httpx2.* (docs/design.md, "Hub protocol and client behaviour")
+    except Exception as exc:
         if type(exc).__module__.split(".")[0] in ("httpx2", "httpx", "httpcore", "requests"):
             raise HubError(f"cannot reach {where} ({type(exc).__name__})",
                            "check the connection, or set HF_HUB_OFFLINE=1 to use files "

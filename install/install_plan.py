@@ -18,7 +18,8 @@ from gptoss_doctor.probe.model import HardwareSnapshot
 
 LLAMA_CPP_PYTHON = "llama-cpp-python==0.3.36"
 # Older bindings mangle gpt-oss chats: < 0.3.24 HTML-escapes tool results, < 0.3.20 drops
-# template settings such as reasoning effort (DESIGN.md appendix).
+# template settings such as reasoning effort (docs/design.md,
+# "llama-cpp-python versions").
 MIN_LLAMA_CPP_PYTHON = (0, 3, 24)
 DISK_MARGIN_BYTES = 1024**3
 GIB = 1024**3

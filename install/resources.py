@@ -1,7 +1,7 @@
 """What a snapshot offers a model: memory budgets, backend and bandwidth, with reasons.
 
-Margins follow llama.cpp's own ``--fit`` (1 GiB kept free per device) and DESIGN.md
-(Windows/WSL drivers need 2-3 GiB more headroom on the GPU).
+Margins follow llama.cpp's own ``--fit`` (1 GiB kept free per device) and docs/design.md,
+"Memory totals and margins" (Windows/WSL drivers need 2-3 GiB more headroom on the GPU).
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """A local HTTP server that speaks the Hub's download protocol, for real huggingface_hub calls.
 
 Serves repositories from memory (files given as paths on disk). Implements what the client
-and our downloader use (DESIGN.md appendix): ``GET /api/models/{repo}[/revision/{rev}]``
+and our downloader use (docs/design.md, "Hub protocol and client behaviour"):
+``GET /api/models/{repo}[/revision/{rev}]``
 with LFS metadata, ``HEAD``/``GET /{repo}/resolve/{rev}/{path}`` with ``X-Repo-Commit``,
 ``ETag``/``X-Linked-Etag``, ``X-Linked-Size`` and ``Range`` (206 + ``Content-Range``), and the
 ``X-Error-Code`` header (``RepoNotFound``, ``GatedRepo``, ``EntryNotFound``) that makes the

@@ -93,7 +93,8 @@ def test_wired_limit_follows_mlx_lm() -> None:
     # a 128 GB Mac wires up to its working set; 20b is far below it
     assert mlx_engine.wired_limit_plan(DEVICES["m5-max-128gb"], GPT_OSS_20B_MLX_BYTES) == (
         115448725504, None)
-    # a 16 GB Mac: 20b in MLX is above 90 % of the 10.7 GiB working set (DESIGN.md)
+    # a 16 GB Mac: 20b in MLX is above 90 % of the 10.7 GiB working set
+    # (docs/design.md, "Apple working set")
     limit, warning = mlx_engine.wired_limit_plan(DEVICES["m1-16gb"], GPT_OSS_20B_MLX_BYTES)
     assert limit == 11453251584
     assert warning is not None and "11520 MiB" in warning and "10922 MiB" in warning

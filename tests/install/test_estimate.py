@@ -1,4 +1,5 @@
-"""The estimator against the figures llama.cpp reports (DESIGN.md, measured) and the releases."""
+"""The estimator against the figures llama.cpp reports (docs/design.md, "Measured buffers")
+and the releases."""
 
 from __future__ import annotations
 
@@ -70,7 +71,8 @@ def test_mmap_with_cpu_repack_counts_the_experts_twice() -> None:
     shape = GPT_OSS_20B.shape
     plain = estimate(shape, MemorySettings(4096, use_mmap=False, repack=True), on_gpu=False)
     mapped = estimate(shape, MemorySettings(4096, use_mmap=True, repack=True), on_gpu=False)
-    # DESIGN.md: mmap 11536 + CPU_REPACK 9682 MiB vs 1854 + 9682 MiB without mmap.
+    # docs/design.md, "Measured buffers": mmap 11536 + CPU_REPACK 9682 MiB vs 1854 + 9682 MiB
+    # without mmap.
     assert (mapped.cpu_weights_bytes - plain.cpu_weights_bytes) / MIB == \
         pytest.approx(9682, rel=0.01)
 
@@ -81,7 +83,8 @@ def test_expert_offload_moves_whole_layers_of_experts_to_ram() -> None:
     offload = estimate(shape, MemorySettings(8192), on_gpu=True, n_cpu_moe=shape.n_layer)
     assert full.gpu_weights_bytes - offload.gpu_weights_bytes == \
         shape.n_layer * shape.expert_bytes_per_layer
-    # DESIGN.md: 120b with every expert on the CPU needs roughly 5-8 GB of VRAM at most.
+    # docs/design.md, "Expert offload": 120b with every expert on the CPU needs roughly 5-8 GB
+    # of VRAM at most.
     assert 1.5 * GIB < offload.gpu_total_bytes < 8 * GIB
     assert offload.cpu_weights_bytes > 55 * GIB
 
