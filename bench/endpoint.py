@@ -7,6 +7,12 @@ timestamps, and plain requests for tool calls. Every failure becomes one
 stream that drops or a server that hangs — and the API key never appears in a message, a
 result or a log: it is sent in the ``Authorization`` header and scrubbed from any text the
 server echoes back.
+
+Servers are hostile until proven otherwise. Every request, plain or streamed, is made in one
+place (``exchange``) under one deadline that covers connecting, the headers and every body
+byte, so a server that trickles a byte a second cannot outlast ``--timeout``; and what a
+server sends is bounded before it is kept: answers, error bodies, event lines, streams and
+the identity headers stored in results.
 """
 
 from __future__ import annotations
@@ -15,19 +21,25 @@ import asyncio
 import ipaddress
 import json
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
+from gptoss_doctor.bench import sse
 from gptoss_doctor.errors import DoctorError
 
 LMSTUDIO_PORT = 1234
 LMSTUDIO_TOKEN_ENV = "LM_API_TOKEN"  # LM Studio's name for its server token
 IDENTITY_HEADERS = ("server", "x-powered-by", "via", "openai-version", "x-request-id")
 CONNECT_TIMEOUT_S = 10.0
+MAX_BODY_BYTES = 8 << 20  # a JSON answer: a model list, one tool-call turn
+MAX_ERROR_BYTES = 64 << 10  # an error body: only its first 200 characters are ever shown
+MAX_HEADER_CHARS = 200  # an identity header as stored in results
+DEADLINE_HINT = "the server hangs, trickles or is overloaded; raise --timeout if it is slow"
 
 
 class EndpointError(DoctorError):
@@ -88,28 +100,43 @@ def host_class(url: str) -> str:
     return "private" if address.is_private or address.is_link_local else "remote"
 
 
+def deadline_error(url: str, timeout_s: float) -> EndpointError:
+    """A request that did not complete within its deadline, in one line."""
+    return EndpointError(f"{url}: no complete answer within {timeout_s:g} s", DEADLINE_HINT)
+
+
 def describe(exc: Exception, url: str, timeout_s: float) -> EndpointError:
     """An ``httpx`` failure as one actionable line."""
     if isinstance(exc, httpx.ConnectError):
         return EndpointError(f"cannot connect to {url}: {_reason(exc)}",
                              "is the server running, and is this its address and port?")
     if isinstance(exc, httpx.TimeoutException):
-        return EndpointError(f"{url}: no answer within {timeout_s:.3g} s",
-                             "the server hangs or is overloaded; raise --timeout if it is slow")
+        return deadline_error(url, timeout_s)
     if isinstance(exc, httpx.RemoteProtocolError):
-        return EndpointError(f"{url}: the server closed the connection mid-response")
+        reason = _reason(exc)
+        if "closed" in reason or "disconnected" in reason:
+            return EndpointError(f"{url}: the server closed the connection mid-response")
+        # h11 refuses headers past its buffer ("Receive buffer too long") and broken framing
+        return EndpointError(f"{url}: the server sent a malformed or oversized answer ({reason})")
     return EndpointError(f"{url}: {type(exc).__name__}: {_reason(exc)}")
 
 
 def _reason(exc: Exception) -> str:
     text = str(exc) or type(exc).__name__
-    return "connection refused" if "refused" in text.lower() else text.splitlines()[0][:200]
+    cause: BaseException | None = exc
+    for _ in range(8):  # anyio says "All connection attempts failed" over the real cause
+        if cause is None:
+            break
+        if isinstance(cause, ConnectionRefusedError) or "refused" in str(cause).lower():
+            return "connection refused"
+        cause = cause.__cause__ or cause.__context__
+    return text.splitlines()[0][:200]
 
 
 def status_error(endpoint: Endpoint, status: int, body: str, model: str | None
                  ) -> EndpointError:
     """An HTTP error status as one line; the body (redacted) says what the server said."""
-    said = _error_text(endpoint.redact(body))
+    said = sse.error_text(endpoint.redact(body))
     if status in (401, 403):
         key = "the API key was refused" if endpoint.api_key else "it needs an API key"
         return EndpointError(f"the server answered {status}: {key}",
@@ -120,16 +147,6 @@ def status_error(endpoint: Endpoint, status: int, body: str, model: str | None
         return EndpointError(f"the server answered 404: {what}{': ' + said if said else ''}",
                              "check that the URL ends in /v1 and that the model is loaded")
     return EndpointError(f"the server answered {status}{': ' + said if said else ''}")
-
-
-def _error_text(body: str) -> str:
-    try:
-        data = json.loads(body)
-    except ValueError:
-        return " ".join(body.split())[:200]
-    error = data.get("error", data) if isinstance(data, dict) else data
-    message = error.get("message", error) if isinstance(error, dict) else error
-    return " ".join(str(message).split())[:200]
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,33 +161,74 @@ class ServerInfo:
     is_lmstudio: bool
 
 
-def _client(endpoint: Endpoint) -> httpx.Client:
-    return httpx.Client(headers=endpoint.headers(), timeout=httpx.Timeout(
-        endpoint.timeout_s, connect=CONNECT_TIMEOUT_S), trust_env=False)
+@asynccontextmanager
+async def exchange(client: httpx.AsyncClient, endpoint: Endpoint, url: str,
+                   body: dict[str, Any] | None = None) -> AsyncIterator[httpx.Response]:
+    """The one place requests are made: GET ``url`` (POST ``body`` when given), the response
+    open for reading inside the ``with`` block. One deadline, ``endpoint.timeout_s``, covers
+    connecting, the headers and every body byte read in the block: httpx's timeouts are per
+    read, so a server that trickles a byte a second would never trip them. Failures,
+    the deadline included, raise one-line EndpointErrors."""
+    method = "GET" if body is None else "POST"
+    try:
+        async with asyncio.timeout(endpoint.timeout_s), client.stream(
+                method, url, json=body) as response:
+            yield response
+    except TimeoutError:
+        raise deadline_error(url, endpoint.timeout_s) from None
+    except httpx.HTTPError as exc:
+        raise describe(exc, url, endpoint.timeout_s) from None
+
+
+async def read_body(response: httpx.Response, limit: int) -> tuple[bytes, bool]:
+    """At most ``limit`` bytes of the body, and whether the server had more (left unread)."""
+    data = bytearray()
+    async for chunk in response.aiter_bytes():
+        data += chunk
+        if len(data) > limit:
+            return bytes(data[:limit]), True
+    return bytes(data), False
+
+
+async def raise_for_status(endpoint: Endpoint, response: httpx.Response, model: str | None
+                           ) -> None:
+    """An EndpointError for an error status, from the first ``MAX_ERROR_BYTES`` of its body."""
+    if response.status_code >= 400:
+        said, _ = await read_body(response, MAX_ERROR_BYTES)
+        raise status_error(endpoint, response.status_code, said.decode("utf-8", "replace"),
+                           model)
+
+
+async def _fetch_json(endpoint: Endpoint, url: str, body: dict[str, Any] | None
+                      ) -> tuple[Any, httpx.Headers]:
+    async with async_client(endpoint, 1) as client, exchange(
+            client, endpoint, url, body) as response:
+        await raise_for_status(endpoint, response, body.get("model") if body else None)
+        data, more = await read_body(response, MAX_BODY_BYTES)
+    if more:
+        raise EndpointError(f"{url} answered more than {MAX_BODY_BYTES >> 20} MiB")
+    try:
+        return json.loads(data), response.headers
+    except (ValueError, RecursionError):  # RecursionError: arrays nested thousands deep
+        text = endpoint.redact(data.decode("utf-8", "replace"))
+        raise EndpointError(f"{url} did not answer JSON: {text[:80]!r}") from None
 
 
 def _request(endpoint: Endpoint, url: str, body: dict[str, Any] | None = None
-             ) -> tuple[Any, httpx.Response]:
-    """GET ``url`` (POST ``body`` when given) and its JSON answer, or an EndpointError."""
-    with _client(endpoint) as client:
-        try:
-            response = client.get(url) if body is None else client.post(url, json=body)
-        except httpx.HTTPError as exc:
-            raise describe(exc, url, endpoint.timeout_s) from None
-    if response.status_code >= 400:
-        raise status_error(endpoint, response.status_code, response.text,
-                           body.get("model") if body else None)
-    try:
-        return response.json(), response
-    except ValueError:
-        raise EndpointError(f"{url} did not answer JSON: "
-                            f"{endpoint.redact(response.text)[:80]!r}") from None
+             ) -> tuple[Any, httpx.Headers]:
+    """GET ``url`` (POST ``body`` when given): (JSON answer, headers), or an EndpointError.
+
+    Made through ``exchange`` on an event loop of its own, so that the deadline holds; not
+    for use from inside a running event loop."""
+    return asyncio.run(_fetch_json(endpoint, url, body))
 
 
 def get_json(endpoint: Endpoint, url: str) -> tuple[Any, dict[str, str]]:
-    """GET ``url`` as JSON: (body, identity headers)."""
-    answer, response = _request(endpoint, url)
-    return answer, {k: v for k in IDENTITY_HEADERS if (v := response.headers.get(k))}
+    """GET ``url`` as JSON: (body, identity headers, redacted and cut to
+    ``MAX_HEADER_CHARS``)."""
+    answer, headers = _request(endpoint, url)
+    return answer, {k: endpoint.redact(v)[:MAX_HEADER_CHARS]
+                    for k in IDENTITY_HEADERS if (v := headers.get(k))}
 
 
 def parse_models(body: Any) -> tuple[str, ...]:
@@ -254,17 +312,6 @@ class Stream:
     error: str | None = None
 
 
-def _delta_text(chunk: dict[str, Any]) -> tuple[str, str, str | None]:
-    """(content, reasoning, finish_reason) of one Chat Completions chunk."""
-    choices = chunk.get("choices") or []
-    if not choices or not isinstance(choices[0], dict):
-        return "", "", None
-    delta = choices[0].get("delta") or {}
-    # llama-server and vLLM say reasoning_content; LM Studio and Ollama say reasoning.
-    reasoning = delta.get("reasoning_content") or delta.get("reasoning") or ""
-    return str(delta.get("content") or ""), str(reasoning), choices[0].get("finish_reason")
-
-
 async def stream_chat(client: httpx.AsyncClient, endpoint: Endpoint, body: dict[str, Any],
                       clock: Callable[[], float] = time.perf_counter) -> Stream:
     """Stream one Chat Completion; failures are kept in ``Stream.error`` with what came."""
@@ -272,25 +319,16 @@ async def stream_chat(client: httpx.AsyncClient, endpoint: Endpoint, body: dict[
     result = Stream()
     start = clock()
     try:
-        # A whole-request deadline too: a server that trickles pings never hits the read
-        # timeout.
-        async with asyncio.timeout(endpoint.timeout_s), client.stream(
-                "POST", url, json={**body, "stream": True}) as response:
-            if response.status_code >= 400:
-                text = (await response.aread()).decode("utf-8", "replace")
-                result.error = status_error(endpoint, response.status_code, text,
-                                            body.get("model")).message
-                return result
+        async with exchange(client, endpoint, url, {**body, "stream": True}) as response:
+            await raise_for_status(endpoint, response, body.get("model"))
             done = await _read_events(response, result, start, clock)
         if result.error is None and result.finish_reason is None:
             # llama-cpp-python's server ends a stream this way when a newer request
             # interrupts it (its --interrupt_requests defaults to true).
             result.error = ("the stream ended without a finish_reason" if done else
                             "the stream ended before the completion did (no [DONE])")
-    except httpx.HTTPError as exc:
-        result.error = describe(exc, url, endpoint.timeout_s).message
-    except TimeoutError:
-        result.error = f"{url}: the completion did not finish within {endpoint.timeout_s:g} s"
+    except (EndpointError, sse.EventStreamError) as exc:
+        result.error = exc.message
     finally:
         result.end_s = clock() - start
     if result.error:
@@ -300,32 +338,38 @@ async def stream_chat(client: httpx.AsyncClient, endpoint: Endpoint, body: dict[
 
 async def _read_events(response: httpx.Response, result: Stream, start: float,
                        clock: Callable[[], float]) -> bool:
-    """Fill ``result`` from the SSE lines; True when ``[DONE]`` arrived."""
-    async for line in response.aiter_lines():
+    """Fill ``result`` from the SSE lines; True when ``[DONE]`` arrived. Text is gathered in
+    lists (joined into ``result`` however the stream ends): ``+=`` on a field would copy the
+    whole answer for every chunk."""
+    texts: tuple[list[str], list[str]] = ([], [])  # content, reasoning
+    lines = sse.LineSplitter()
+    try:
+        async for data in response.aiter_bytes():
+            if _take(lines.feed(data), result, texts, clock() - start):
+                return True
+        return _take(lines.close(), result, texts, clock() - start)
+    finally:
+        result.content += "".join(texts[0])
+        result.reasoning += "".join(texts[1])
+
+
+def _take(lines: list[str], result: Stream, texts: tuple[list[str], list[str]], now: float
+          ) -> bool:
+    """Apply complete SSE lines received at ``now``; True at ``[DONE]``."""
+    for line in lines:
         if not line.startswith("data:"):
             continue  # blank separators, ": ping" comments, "event:" names
         data = line[5:].strip()
         if data == "[DONE]":
             return True
-        try:
-            chunk = json.loads(data)
-        except ValueError:
-            result.error = f"malformed server-sent event: {data[:60]!r}"
-            return False
-        if not isinstance(chunk, dict):
-            result.error = f"malformed server-sent event: {data[:60]!r}"
-            return False
-        if "error" in chunk:
-            result.error = f"the server reported an error mid-stream: {_error_text(data)}"
-            return False
-        content, reasoning, finish = _delta_text(chunk)
-        now = clock() - start
+        chunk = sse.parse_event(data)
+        content, reasoning, finish = sse.delta_text(chunk)
         if content or reasoning:
             result.chunks += 1
             result.first_s = now if result.first_s is None else result.first_s
             result.last_s = now
-            result.content += content
-            result.reasoning += reasoning
+            texts[0].append(content)
+            texts[1].append(reasoning)
         result.finish_reason = finish or result.finish_reason
         if isinstance(chunk.get("usage"), dict):
             result.usage = chunk["usage"]

@@ -10,13 +10,17 @@ for every request, so no server's prompt cache can answer it) and asks for M tok
 - decode rate: tokens after the first / time after the first chunk;
 - end-to-end latency; token counts from ``usage`` when the server sends it in the stream
   (asked for with ``stream_options.include_usage``), else counted with the o200k tokenizer
-  and marked "counted".
+  and marked "counted" — in pieces, and at most ``COUNT_LIMIT_CHARS`` of it: the tokenizer
+  is quadratic in the length of one piece of text and panics on a long run of one
+  character, which a server can send. Beyond the limit, or should the tokenizer fail
+  anyway, ``token_estimate`` says how the count was estimated (None when it is exact).
 
 A level of the sweep runs N streams at once, each making ``reps`` requests one after the
 other: aggregate tok/s (all generated tokens / the level's wall time), per-stream decode
 rates, TTFT p50/p95 and the errors. It is bounded in count (N x reps requests) and in time
 (each request's own deadline). One warm-up request runs first, untimed. A failed request is
-kept with its reason and never hides the others; Ctrl-C keeps every finished request.
+kept with its reason and never hides the others — whatever the server sent, the request
+becomes a sample, its error if need be; Ctrl-C keeps every finished request.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ import math
 import random
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,6 +43,9 @@ WARMUP_TOKENS = 8
 WARMUP_SEED = 999_999_999  # a prompt no timed request sends (theirs are seeded from 0 up)
 TTFT_BASIS = "endpoint: prompt tokens / TTFT, including HTTP, queueing and the chat template"
 DECODE_BASIS = "endpoint: streamed tokens after the first / time after the first"
+COUNT_CHUNK_CHARS = 512  # one tokenizer call: its cost grows with the square of this
+COUNT_LIMIT_CHARS = 1 << 18  # 256 Ki characters (~64K tokens of prose): bounds one count's time
+BYTES_PER_TOKEN = 4  # o200k on English prose: the last resort when the tokenizer fails
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,13 +95,52 @@ def request_body(model: str, shape: Shape, seed: int) -> dict[str, Any]:
             "stream_options": {"include_usage": True}}
 
 
+def count_pieces(text: str, size: int = COUNT_CHUNK_CHARS) -> Iterator[str]:
+    """``text`` in pieces of at most ``size`` characters, each cut before a single space
+    between two other characters: o200k's pre-tokenizer always splits there, so the pieces'
+    counts add up to the whole's. A piece with no such space in its second half (a run of
+    one character, text without spaces) is cut at ``size``, which can move a token or two."""
+    start = 0
+    while start < len(text):
+        end = min(start + size, len(text))
+        if end < len(text):
+            end = next((cut for cut in range(end - 1, start + size // 2, -1)
+                        if text[cut] == " " and not text[cut - 1].isspace()
+                        and not text[cut + 1].isspace()), end)
+        yield text[start:end]
+        start = end
+
+
+def count_completion(text: str, count: Callable[[str], int] = harmony.count_tokens
+                     ) -> tuple[int, str | None]:
+    """(o200k tokens in ``text``, None) — or (an estimate, how it was made) for a text over
+    ``COUNT_LIMIT_CHARS`` or one the tokenizer fails on. The one place endpoint answers are
+    counted: a server's text must never end the run."""
+    head = text[:COUNT_LIMIT_CHARS]
+    try:
+        tokens = sum(count(piece) for piece in count_pieces(head))
+    except BaseException as exc:
+        # openai-harmony's Rust tokenizer reports a panic as pyo3_runtime.PanicException,
+        # a BaseException (so that `except Exception` cannot swallow it) that no module
+        # exports for importing: it is known by name; Ctrl-C and the rest go on up.
+        if type(exc).__name__ != "PanicException":
+            raise
+        return (math.ceil(len(text.encode()) / BYTES_PER_TOKEN),
+                f"estimated as UTF-8 bytes / {BYTES_PER_TOKEN}: the o200k tokenizer failed")
+    if len(head) == len(text):
+        return tokens, None
+    return (round(tokens * len(text) / len(head)),
+            f"estimated: the first {len(head)} of {len(text)} characters counted, "
+            "the rest at their rate")
+
+
 def sample(stream: Stream, shape: Shape, streams: int, index: int, rep: int
            ) -> dict[str, Any]:
     """One request's numbers from its stream (None where the stream did not get that far)."""
     usage = stream.usage or {}
     counted = not isinstance(usage.get("completion_tokens"), int)
-    completion = (harmony.count_tokens(stream.reasoning + stream.content) if counted
-                  else int(usage["completion_tokens"]))
+    completion, estimate = (count_completion(stream.reasoning + stream.content) if counted
+                            else (int(usage["completion_tokens"]), None))
     prompt = usage.get("prompt_tokens") if isinstance(usage.get("prompt_tokens"), int) else None
     decode_s = (stream.last_s - stream.first_s
                 if stream.first_s is not None and stream.last_s is not None else None)
@@ -104,6 +150,7 @@ def sample(stream: Stream, shape: Shape, streams: int, index: int, rep: int
         "prompt_tokens": prompt if prompt is not None else shape.prompt_tokens,
         "prompt_tokens_source": "usage" if prompt is not None else "sent",
         "completion_tokens": completion, "token_source": "counted" if counted else "usage",
+        "token_estimate": estimate,
         "chunks": stream.chunks,
         "ttft_s": _round(ttft),
         "prompt_ts": _round((prompt or shape.prompt_tokens) / ttft if ttft else None),
@@ -157,13 +204,22 @@ async def _level(endpoint: Endpoint, model: str, shape: Shape, streams: int, rep
     async with async_client(endpoint, streams) as client:
         async def one_stream(index: int) -> None:
             for rep in range(reps):
-                request_seed = seed + 1000 * index + rep
-                stream = await stream_chat(client, endpoint,
-                                           request_body(model, shape, request_seed), clock)
-                samples.append(sample(stream, shape, streams, index, rep))
+                body = request_body(model, shape, seed + 1000 * index + rep)
+                try:
+                    stream = await stream_chat(client, endpoint, body, clock)
+                    record = sample(stream, shape, streams, index, rep)
+                except Exception as exc:  # one unreadable answer must not end the run
+                    record = sample(unreadable(endpoint, exc), shape, streams, index, rep)
+                samples.append(record)
                 done()
 
         await asyncio.gather(*(one_stream(i) for i in range(streams)))
+
+
+def unreadable(endpoint: Endpoint, exc: Exception) -> Stream:
+    """A request whose answer could not be turned into numbers, as its own one-line error."""
+    reason = endpoint.redact(f"{type(exc).__name__}: {exc}".splitlines()[0])[:200]
+    return Stream(error=f"the answer could not be read: {reason}")
 
 
 def warm_up(endpoint: Endpoint, model: str, shape: Shape) -> Stream:

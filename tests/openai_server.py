@@ -4,9 +4,15 @@
 JSON answer) and, when asked, ``POST /v1/responses`` and LM Studio's native
 ``/api/v1/models``. The ``mode`` switch makes
 it misbehave the ways real servers do: drop the connection mid-stream, hang, send events that
-are not JSON, answer 500, or require a bearer key (401 without it). Non-streamed answers come
-from a script (a list of assistant messages, one per request) so tool calls can be exact.
-Every request's ``Authorization`` header and body are recorded for the tests to inspect.
+are not JSON, answer 500, or require a bearer key (401 without it). Hostile modes: trickle
+every answer one byte per ``trickle_s`` (headers included with "trickle_headers"), answer
+500 with an ``error_bytes`` body, flood a stream with ``flood_chars`` of one character, or
+stream the raw ``events`` a test gives.
+Every misbehaviour is bounded, so a client without defences still ends: a trickle stops when
+its answer is sent, a flood or a huge body when its size is reached. Non-streamed answers
+come from a script (a list of assistant messages, one per request) so tool calls can be
+exact. Every request's ``Authorization`` header and body are recorded for the tests to
+inspect; ``extra_headers`` go out with every answer.
 """
 
 from __future__ import annotations
@@ -21,7 +27,9 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-MODES = ("ok", "drop", "hang", "garbage", "error500", "no_usage")
+MODES = ("ok", "drop", "hang", "garbage", "error500", "no_usage", "trickle", "trickle_headers",
+         "huge_error", "flood")
+REASONS = {200: "OK", 401: "Unauthorized", 404: "Not Found", 500: "Internal Server Error"}
 
 
 @dataclass
@@ -35,6 +43,13 @@ class ServerState:
     tokens: int = 0  # streamed tokens per request (default: max_tokens)
     hang_s: float = 30.0
     fail_after: int | None = None  # streamed requests that succeed before mode "drop" applies
+    trickle_s: float = 0.02  # "trickle": seconds between two bytes of an answer
+    error_bytes: int = 64 << 20  # "huge_error": the size of the 500 answer's body
+    flood_chars: int = 1 << 20  # "flood": characters streamed, in events of flood_event_chars
+    flood_event_chars: int = 4096
+    extra_headers: dict[str, str] = field(default_factory=dict)
+    events: list[str] | None = None  # streamed as they are (then [DONE]) instead of words
+    sent: int = 0  # body bytes written ("huge_error"), for tests of how much was read
     streamed: int = 0
     authorizations: list[str | None] = field(default_factory=list)
     bodies: list[dict[str, Any]] = field(default_factory=list)
@@ -50,11 +65,33 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _json(self, status: int, body: Any) -> None:
         data = json.dumps(body).encode()
+        if self.state.mode == "trickle_headers":
+            # Written by hand so that the status line and headers trickle too.
+            head = "".join(f"{k}: {v}\r\n" for k, v in (
+                ("Server", self.version_string()), ("Content-Type", "application/json"),
+                ("Content-Length", str(len(data))), *self.state.extra_headers.items()))
+            self._write(f"HTTP/1.1 {status} {REASONS[status]}\r\n{head}\r\n".encode() + data,
+                        trickle=True)
+            return
+        self._head(status, "application/json", {"Content-Length": str(len(data))})
+        self._write(data)
+
+    def _head(self, status: int, content_type: str, headers: dict[str, str]) -> None:
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Content-Type", content_type)
+        for name, value in {**headers, **self.state.extra_headers}.items():
+            self.send_header(name, value)
         self.end_headers()
-        self.wfile.write(data)
+
+    def _write(self, data: bytes, trickle: bool = False) -> None:
+        """Send ``data``: at once, or one byte per ``trickle_s`` in the trickle modes."""
+        if not (trickle or self.state.mode == "trickle"):
+            self.wfile.write(data)
+            return
+        for index in range(len(data)):
+            self.wfile.write(data[index:index + 1])
+            self.wfile.flush()
+            time.sleep(self.state.trickle_s)
 
     def _authorized(self) -> bool:
         header = self.headers.get("Authorization")
@@ -68,7 +105,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         if not self._authorized():
             return
-        if self.path == "/v1/models":
+        if self.state.mode == "huge_error":
+            self._huge_error()
+        elif self.path == "/v1/models":
             self._json(200, {"object": "list", "data": [
                 {"id": self.state.model, "object": "model", "owned_by": "me"}]})
         elif self.path == "/api/v1/models" and self.state.lmstudio is not None:
@@ -94,6 +133,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(404, {"error": {"message": f"model {body.get('model')} not found"}})
         elif self.state.mode == "error500":
             self._json(500, {"error": {"message": "CUDA out of memory"}})
+        elif self.state.mode == "huge_error":
+            self._huge_error()
         elif body.get("stream"):
             self._stream(body)
         else:
@@ -111,16 +152,36 @@ class _Handler(BaseHTTPRequestHandler):
                          "usage": {"prompt_tokens": 50, "completion_tokens": 10,
                                    "total_tokens": 60}})
 
+    def _huge_error(self) -> None:
+        """A 500 whose body is ``error_bytes`` long, sent until the client stops reading."""
+        self._head(500, "text/plain", {"Content-Length": str(self.state.error_bytes)})
+        block = b"E" * (64 << 10)
+        for start in range(0, self.state.error_bytes, len(block)):
+            part = block[:self.state.error_bytes - start]
+            self.wfile.write(part)
+            self.state.sent += len(part)
+
     def _event(self, data: str) -> None:
         line = f"data: {data}\n\n".encode()
-        self.wfile.write(f"{len(line):x}\r\n".encode() + line + b"\r\n")
+        self._write(f"{len(line):x}\r\n".encode() + line + b"\r\n")
         self.wfile.flush()
 
+    def _flood(self) -> list[str]:
+        """``flood_chars`` of one character, no usage: a model stuck repeating itself."""
+        step = self.state.flood_event_chars
+        return [json.dumps({"choices": [{"index": 0, "delta": {
+            "content": "a" * min(step, self.state.flood_chars - start)}}]})
+            for start in range(0, self.state.flood_chars, step)] + [
+            json.dumps({"choices": [{"index": 0, "delta": {}, "finish_reason": "length"}]})]
+
     def _stream(self, body: dict[str, Any]) -> None:
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream")
-        self.send_header("Transfer-Encoding", "chunked")
-        self.end_headers()
+        self._head(200, "text/event-stream", {"Transfer-Encoding": "chunked"})
+        if self.state.mode == "flood" or self.state.events is not None:
+            for data in self._flood() if self.state.events is None else self.state.events:
+                self._event(data)
+            self._event("[DONE]")
+            self.wfile.write(b"0\r\n\r\n")
+            return
         n = self.state.tokens or int(body.get("max_tokens") or 16)
         self.state.streamed += 1
         drop = self.state.mode == "drop" and (self.state.fail_after is None

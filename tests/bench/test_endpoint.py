@@ -206,7 +206,7 @@ def test_a_sweep_over_a_real_http_stream() -> None:
 @pytest.mark.parametrize(("mode", "error"), [
     pytest.param("drop", "closed the connection mid-response", id="a stream that drops"),
     pytest.param("garbage", "malformed server-sent event", id="events that are not JSON"),
-    pytest.param("hang", "did not finish within 1 s", id="a server that hangs"),
+    pytest.param("hang", "no complete answer within 1 s", id="a server that hangs"),
     pytest.param("error500", "the server answered 500: CUDA out of memory", id="a 5xx"),
 ])
 def test_misbehaving_servers_become_one_line_per_request(mode: str, error: str) -> None:
