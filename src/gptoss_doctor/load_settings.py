@@ -31,14 +31,16 @@ class LoadSettings:
 
     def for_build(self, gpu_offload: bool) -> LoadSettings:
         """These settings for an engine build with or without GPU offload: "every layer"
-        becomes ``ALL_LAYERS``; a CPU-only build gets no GPU layers, no expert offload
-        (everything is already on the CPU) and no mmap (the CPU backend repacks weights,
-        so a mapped file would be a second copy)."""
-        if not gpu_offload or self.n_gpu_layers == 0:
-            return dataclasses.replace(self, n_gpu_layers=0, n_cpu_moe=0, use_mmap=False)
-        if self.n_gpu_layers < 0:
-            return dataclasses.replace(self, n_gpu_layers=ALL_LAYERS)
-        return self
+        (-1) becomes ``ALL_LAYERS``, or 0 on a build that cannot offload."""
+        if self.n_gpu_layers >= 0:
+            return self
+        return dataclasses.replace(self, n_gpu_layers=ALL_LAYERS if gpu_offload else 0)
+
+    def on_cpu_only(self) -> LoadSettings:
+        """A GPU plan run by a CPU-only build: no GPU layers, no expert offload (everything
+        is on the CPU already) and no mmap (the CPU backend repacks the weights, so a mapped
+        file would be a second copy: docs/design.md, "Measured buffers")."""
+        return dataclasses.replace(self, n_gpu_layers=0, n_cpu_moe=0, use_mmap=False)
 
     def with_overrides(self, **given: Any) -> LoadSettings:
         """A copy with the fields the user gave (``None`` means not given)."""

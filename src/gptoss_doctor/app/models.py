@@ -85,17 +85,27 @@ def with_digest(facts: ModelFacts, sha256: str) -> ModelFacts:
     return dataclasses.replace(facts, sha256=sha256)
 
 
-def planned(snap: HardwareSnapshot, facts: ModelFacts, adapter: Adapter) -> PlannedSettings:
-    """The doctor's load settings for this model on this machine, engine and build."""
+def planned(snap: HardwareSnapshot, facts: ModelFacts, adapter: Adapter,
+            plan_engine: str | None = None) -> PlannedSettings:
+    """The doctor's load settings for this model on this machine, engine and build
+    (``plan_engine``: the engine whose plan applies, when the adapter runs another's)."""
     gpu_offload = adapter.gpu_offload()
     key = facts.gpt_oss if facts.gpt_oss in catalog.RELEASED else None
     verdict = assess(snap).verdict(key) if key else None
-    if verdict is None or verdict.engine != adapter.name or verdict.load_settings is None:
+    if verdict is None or verdict.engine != (plan_engine or adapter.name) \
+            or verdict.load_settings is None:
         settings = LoadSettings(n_gpu_layers=-1, use_mmap=True)
-        return PlannedSettings(settings.for_build(gpu_offload),
+        return PlannedSettings(_for(settings, gpu_offload),
                                "no plan for this model: all layers where the build can")
-    return PlannedSettings(verdict.load_settings.for_build(gpu_offload),
+    return PlannedSettings(_for(verdict.load_settings, gpu_offload),
                            f"the doctor's plan for gpt-oss-{key}")
+
+
+def _for(settings: LoadSettings, gpu_offload: bool) -> LoadSettings:
+    """A plan's settings on this build (a GPU plan on a CPU-only build runs on the CPU)."""
+    if not gpu_offload or settings.n_gpu_layers == 0:
+        return settings.on_cpu_only()
+    return settings.for_build(gpu_offload)
 
 
 def threads_for(snap: HardwareSnapshot) -> int | None:
