@@ -98,7 +98,8 @@ def _finish(test: SpeedTest, status: TestStatus, reason: str | None,
 
 
 def _timed_once(engine: Engine, test: SpeedTest, rng: random.Random,
-                clock: Callable[[], float]) -> float:
+                clock: Callable[[], float]) -> tuple[float, float]:
+    """One repetition; the (start, end) of its timed part on ``clock``."""
     engine.reset()
     if test.depth:
         engine.decode([rng.randrange(engine.n_vocab) for _ in range(test.depth)])
@@ -106,13 +107,13 @@ def _timed_once(engine: Engine, test: SpeedTest, rng: random.Random,
         tokens = [rng.randrange(engine.n_vocab) for _ in range(test.n_tokens)]
         start = clock()
         engine.decode(tokens)
-        return clock() - start
+        return start, clock()
     token = rng.randrange(engine.n_vocab)
     start = clock()
     for _ in range(test.n_tokens):
         engine.decode([token])
         token = rng.randrange(engine.n_vocab)
-    return clock() - start
+    return start, clock()
 
 
 def _warm_up(engine: Engine, test: SpeedTest, rng: random.Random) -> None:
@@ -124,13 +125,22 @@ def _warm_up(engine: Engine, test: SpeedTest, rng: random.Random) -> None:
 def run_suite(engine: Engine, tests: Sequence[SpeedTest], reps: int = 5, *, seed: int = 0,
               clock: Callable[[], float] = time.perf_counter,
               progress: Callable[[str, int, int], None] | None = None,
+              timed: Callable[[str, float, float], None] | None = None,
+              cooldown_s: float = 0.0, sleep: Callable[[float], None] = time.sleep,
               ) -> tuple[tuple[TestResult, ...], bool]:
-    """Run ``tests``; returns (results, interrupted). ``progress(test, rep, reps)``."""
+    """Run ``tests``; returns (results, interrupted). ``progress(test, rep, reps)``;
+    ``timed(test, start, end)`` after each timed part (the power sampler's windows);
+    ``cooldown_s`` of idle between tests, so heat from one does not slow the next."""
     if reps < 1:
         raise UsageError("--reps must be at least 1")
     rng = random.Random(seed)
     results: list[TestResult] = []
-    for test in tests:
+    for index, test in enumerate(tests):
+        if index and cooldown_s > 0:
+            try:
+                sleep(cooldown_s)
+            except KeyboardInterrupt:
+                return tuple(results), True
         needed = test.depth + test.n_tokens
         if needed > engine.n_ctx:
             results.append(_finish(test, "skipped", f"needs a {needed}-token context; the "
@@ -142,7 +152,10 @@ def run_suite(engine: Engine, tests: Sequence[SpeedTest], reps: int = 5, *, seed
             for rep in range(reps):
                 if progress is not None:
                     progress(test.name, rep, reps)
-                durations.append(_timed_once(engine, test, rng, clock))
+                start, end = _timed_once(engine, test, rng, clock)
+                durations.append(end - start)
+                if timed is not None:
+                    timed(test.name, start, end)
         except KeyboardInterrupt:
             results.append(_finish(test, "interrupted", "stopped by Ctrl-C", durations))
             return tuple(results), True

@@ -152,3 +152,76 @@ def parse_nvml_record(record: dict[str, Any]) -> tuple[tuple[GpuInfo, ...], tupl
             )
         )
     return tuple(gpus), tuple(notes)
+
+
+class NvmlSampler:
+    """Power and conditions of every NVIDIA GPU, read many times between one init and close.
+
+    ``sample()`` record shape (each missing or failing value is a ``<key>_error`` instead)::
+
+        {"status": "ok" | "<NVML error name>", "devices": [{"index", "name",
+         "total_energy_mj", "power_mw", "sm_clock_mhz", "sm_clock_max_mhz",
+         "temperature_c", "utilization_percent", "clocks_event_reasons",
+         "processes": [{"pid", "used_bytes"}]}]}
+    """
+
+    def __init__(self) -> None:
+        self.status = "ok"
+        self._nvml: Any = None
+        self._handles: list[tuple[int, Any, str | None]] = []
+        try:
+            import pynvml
+
+            pynvml.nvmlInit()
+        except ImportError:
+            self.status = "ModuleNotFound"
+            return
+        except Exception as exc:
+            self.status = _error_name(exc)
+            return
+        self._nvml = pynvml
+        try:
+            for index in range(pynvml.nvmlDeviceGetCount()):
+                handle = pynvml.nvmlDeviceGetHandleByIndex(index)
+                named: dict[str, Any] = {}
+                _call(named, "name", pynvml.nvmlDeviceGetName, handle)
+                self._handles.append((index, handle, named.get("name")))
+        except Exception as exc:
+            self.status = _error_name(exc)
+
+    def sample(self) -> dict[str, Any]:
+        """One reading of every GPU. Never raises."""
+        nvml = self._nvml
+        if nvml is None or self.status != "ok":
+            return {"status": self.status}
+        # nvidia-ml-py 12.535+ renamed "throttle reasons" to "clocks event reasons".
+        reasons = getattr(nvml, "nvmlDeviceGetCurrentClocksEventReasons",
+                          getattr(nvml, "nvmlDeviceGetCurrentClocksThrottleReasons", None))
+        devices = []
+        for index, handle, name in self._handles:
+            device: dict[str, Any] = {"index": index, "name": name}
+            _call(device, "total_energy_mj", nvml.nvmlDeviceGetTotalEnergyConsumption, handle)
+            _call(device, "power_mw", nvml.nvmlDeviceGetPowerUsage, handle)
+            _call(device, "sm_clock_mhz", nvml.nvmlDeviceGetClockInfo, handle,
+                  nvml.NVML_CLOCK_SM)
+            _call(device, "sm_clock_max_mhz", nvml.nvmlDeviceGetMaxClockInfo, handle,
+                  nvml.NVML_CLOCK_SM)
+            _call(device, "temperature_c", nvml.nvmlDeviceGetTemperature, handle,
+                  nvml.NVML_TEMPERATURE_GPU)
+            _call(device, "utilization", nvml.nvmlDeviceGetUtilizationRates, handle)
+            rates = device.pop("utilization", None)
+            if rates is not None:
+                device["utilization_percent"] = rates.gpu
+            if reasons is not None:
+                _call(device, "clocks_event_reasons", reasons, handle)
+            _call(device, "compute", nvml.nvmlDeviceGetComputeRunningProcesses, handle)
+            device["processes"] = [{"pid": p.pid, "used_bytes": p.usedGpuMemory}
+                                   for p in device.pop("compute", None) or ()]
+            devices.append(device)
+        return {"status": "ok", "devices": devices}
+
+    def close(self) -> None:
+        if self._nvml is not None:
+            with contextlib.suppress(Exception):
+                self._nvml.nvmlShutdown()
+            self._nvml = None

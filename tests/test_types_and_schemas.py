@@ -17,7 +17,16 @@ import pytest
 
 from gptoss_doctor import serde, types
 from gptoss_doctor.app.checks import Check
-from gptoss_doctor.app.records import Envelope, SpeedRecord, ToolsRecord
+from gptoss_doctor.app.records import (
+    Conditions,
+    EnergyReport,
+    Envelope,
+    GpuConditions,
+    PerTestEnergy,
+    SourceEnergy,
+    SpeedRecord,
+    ToolsRecord,
+)
 from gptoss_doctor.bench.records import EngineConfig, ModelFacts
 from gptoss_doctor.bench.speed import ChatResult
 from gptoss_doctor.bench.speed import TestResult as SpeedTestResult
@@ -56,6 +65,10 @@ def _enum(node: dict[str, Any]) -> set[Any]:
                  id="verdict placement"),
     pytest.param(types.CheckStatus, DOCTOR["$defs"]["check"]["properties"]["status"],
                  id="check status"),
+    pytest.param(types.EnergyStatus, RESULTS["$defs"]["energy"]["properties"]["status"],
+                 id="energy status"),
+    pytest.param(types.EnergyKind, RESULTS["$defs"]["source_energy"]["properties"]["kind"],
+                 id="energy source kind"),
 ])
 def test_literal_sets_equal_the_schema_enums(alias: object, enum: dict[str, Any]) -> None:
     assert set(get_args(alias)) == _enum(enum)
@@ -65,6 +78,11 @@ def test_literal_sets_equal_the_schema_enums(alias: object, enum: dict[str, Any]
     pytest.param(SpeedTestResult, RESULTS["$defs"]["test"], id="speed test"),
     pytest.param(ModelVerdict, DOCTOR["$defs"]["verdict"], id="verdict"),
     pytest.param(Check, DOCTOR["$defs"]["check"], id="check"),
+    pytest.param(EnergyReport, RESULTS["$defs"]["energy"], id="energy"),
+    pytest.param(PerTestEnergy, RESULTS["$defs"]["test_energy"], id="energy of one test"),
+    pytest.param(SourceEnergy, RESULTS["$defs"]["source_energy"], id="energy of one source"),
+    pytest.param(Conditions, RESULTS["$defs"]["conditions"], id="conditions"),
+    pytest.param(GpuConditions, RESULTS["$defs"]["gpu_conditions"], id="conditions of one GPU"),
 ])
 def test_closed_records_have_exactly_the_schema_properties(record: type, schema: dict[str, Any]
                                                            ) -> None:

@@ -24,6 +24,8 @@ HostClass = Literal["local", "private", "remote"]
 Method = Literal["in-process", "endpoint"]
 ModelFormat = Literal["gguf", "mlx"]
 ModelKey = Literal["20b", "120b"]
+EnergyStatus = Literal["measured", "not measured"]
+EnergyKind = Literal["gpu", "cpu-package", "dram"]
 
 
 def values(alias: object) -> tuple[str, ...]:

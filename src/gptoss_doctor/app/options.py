@@ -48,6 +48,7 @@ class SpeedOptions:
     flags: EngineFlags
     chat: bool
     output: Path
+    cooldown_s: float = 0.0
 
 
 FLAGS = {"n_ctx": "--ctx", "model_arg": "--model", "engine_name": "--engine"}

@@ -24,7 +24,7 @@ from gptoss_doctor.bench.records import (
 )
 from gptoss_doctor.bench.speed import ChatResult, TestResult
 from gptoss_doctor.serde import FLATTEN, to_json
-from gptoss_doctor.types import RunStatus, Suite
+from gptoss_doctor.types import EnergyKind, EnergyStatus, RunStatus, Suite
 
 JsonObject = dict[str, Any]
 
@@ -74,6 +74,80 @@ class Roofline:
 
 
 @dataclass(frozen=True, slots=True)
+class SourceEnergy:
+    """One power source's share of a test's energy, and how it was measured."""
+
+    source: str
+    kind: EnergyKind
+    method: str  # "energy counter" | "power samples"
+    joules: float
+
+
+@dataclass(frozen=True, slots=True)
+class PerTestEnergy:
+    """Energy over a test's timed windows only (warm-up and depth prefill excluded)."""
+
+    test: str
+    kind: str  # "pp" | "tg"
+    tokens: int
+    seconds: float
+    joules: float | None
+    joules_per_token: float | None
+    average_power_w: float | None
+    peak_power_w: float | None  # the highest sampling-interval average inside the windows
+    samples: int  # readings taken inside the timed windows
+    by_source: tuple[SourceEnergy, ...]
+    note: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EnergyReport:
+    """Joules per token where this machine reports power; why not where it does not."""
+
+    status: EnergyStatus
+    reason: str | None  # "not measured: ..." when status is "not measured"
+    sources: tuple[str, ...]  # "nvml:0 NVIDIA H100 (energy counter)"
+    interval_s: float
+    rate_hz: float | None  # achieved readings per second
+    tests: tuple[PerTestEnergy, ...]
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class GpuConditions:
+    """One GPU over the run: clocks, temperature, load and throttle reasons seen."""
+
+    gpu: str
+    sm_clock_mhz_min: int | None
+    sm_clock_mhz_mean: float | None
+    sm_clock_max_mhz: int | None
+    temperature_c_max: float | None
+    utilization_percent_mean: float | None
+    reasons: tuple[str, ...]  # "SW power cap in 3 of 40 readings"
+
+
+@dataclass(frozen=True, slots=True)
+class Conditions:
+    """What ran beside the benchmark and whether the hardware slowed itself down."""
+
+    samples: int
+    duration_s: float
+    throttled: bool | None  # None: nothing here reports throttling
+    throttle_evidence: tuple[str, ...]
+    contended: bool | None  # None: nothing here reports other processes' use
+    contention_evidence: tuple[str, ...]
+    gpus: tuple[GpuConditions, ...]
+    cpu_mhz_mean: float | None
+    cpu_mhz_min: float | None
+    cpu_max_mhz: float | None
+    cpu_temperature_c_max: float | None
+    other_processes_cpu_cores_mean: float | None
+    other_processes_cpu_cores_peak: float | None
+    top_other_processes: tuple[str, ...]
+    not_measured: tuple[str, ...]  # "throttling: ..." for what no source reports
+
+
+@dataclass(frozen=True, slots=True)
 class SpeedRecord:
     """``bench speed`` in-process: the llama-bench-named tests, chat, memory, roofline."""
 
@@ -84,6 +158,8 @@ class SpeedRecord:
     memory: MemoryFigures
     roofline: Roofline
     extras: EngineExtras = field(metadata=FLATTEN)
+    energy: EnergyReport | None = None
+    conditions: Conditions | None = None
 
 
 @dataclass(frozen=True, slots=True)

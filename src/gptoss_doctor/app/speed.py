@@ -7,13 +7,15 @@ roofline of this machine for the tg tests.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from gptoss_doctor.app import models
+from gptoss_doctor.app import conditions, energy, models
 from gptoss_doctor.app.feedback import Feedback
 from gptoss_doctor.app.options import SpeedOptions, refuse_for_engine
 from gptoss_doctor.app.records import (
+    Conditions,
+    EnergyReport,
     Envelope,
     Roofline,
     SpeedConfig,
@@ -27,6 +29,9 @@ from gptoss_doctor.catalog import entry
 from gptoss_doctor.install.resources import resources
 from gptoss_doctor.probe import snapshot as take_snapshot
 from gptoss_doctor.probe.model import HardwareSnapshot
+from gptoss_doctor.probe.power import PowerSources
+from gptoss_doctor.probe.power_sources import LivePowerSources
+from gptoss_doctor.probe.sampler import PowerTrace, Sampler
 from gptoss_doctor.probe.serialize import to_dict
 from gptoss_doctor.serde import to_json
 
@@ -46,8 +51,10 @@ def context_for(tests: Sequence[SpeedTest], prompt: Sequence[int]) -> int:
     return -(-n_ctx // 256) * 256
 
 
-def run(options: SpeedOptions, feedback: Feedback) -> SpeedRun:
-    """Load, measure, close; the typed record (not yet saved)."""
+def run(options: SpeedOptions, feedback: Feedback,
+        power: PowerSources | None = None) -> SpeedRun:
+    """Load, measure, close; the typed record (not yet saved). ``power``: where power and
+    conditions are read during the tests (this machine unless given)."""
     adapter = engines.adapter(options.engine, options.model)
     refuse_for_engine(adapter.unsupported, adapter.name, options.flags)
     path = (models.synthetic_model(adapter, options.synthetic, feedback)
@@ -72,8 +79,8 @@ def run(options: SpeedOptions, feedback: Feedback) -> SpeedRun:
     if session.warning:
         feedback.note(f"warning: {session.warning}")
     try:
-        tests, chat, interrupted = _measure(session, options, prompt, facts.architecture,
-                                            feedback)
+        tests, chat, interrupted, honesty = _sampled(session, options, prompt,
+                                                     facts.architecture, feedback, power)
         used = gpu_after - gpu_before if gpu_after is not None and gpu_before is not None \
             else None
         envelope = Envelope("speed", "interrupted" if interrupted else "complete",
@@ -84,10 +91,46 @@ def run(options: SpeedOptions, feedback: Feedback) -> SpeedRun:
                                   SpeedSettings(options.reps, 0, options.protocol)),
             tests, chat, session.memory(models.peak_rss_bytes(), used),
             roofline(snap, facts.gpt_oss, facts.size_bytes or 0, session.on_gpu, tests),
-            session.extras())
+            session.extras(), *honesty)
     finally:
         session.close()
     return SpeedRun(record, interrupted)
+
+
+def _sampled(session: Session, options: SpeedOptions, prompt: list[int],
+             architecture: str | None, feedback: Feedback, power: PowerSources | None
+             ) -> tuple[tuple[TestResult, ...], ChatResult | dict[str, object], bool,
+                        tuple[EnergyReport, Conditions]]:
+    """``_measure`` with the power sampler running, and what its trace says."""
+    live: LivePowerSources | None = None
+    if power is None:
+        power = live = LivePowerSources()
+    sampler = Sampler(power)
+    windows: list[energy.Window] = []
+    sampler.start()
+    try:
+        tests, chat, interrupted = _measure(
+            session, options, prompt, architecture, feedback,
+            lambda name, start, end: windows.append((name, start, end)))
+    finally:
+        trace = sampler.stop()
+        if live is not None:
+            live.close()
+    return tests, chat, interrupted, _honesty(trace, tests, windows, feedback)
+
+
+def _honesty(trace: PowerTrace, tests: Sequence[TestResult], windows: Sequence[energy.Window],
+             feedback: Feedback) -> tuple[EnergyReport, Conditions]:
+    """Energy per token and the run's conditions, with a note when the run was not clean."""
+    spent = energy.report(trace, tests, windows)
+    judged = conditions.judge(trace)
+    if spent.status == "not measured":
+        feedback.note(f"energy {spent.reason}")
+    for flag, evidence in (("throttled", judged.throttle_evidence),
+                           ("contended", judged.contention_evidence)):
+        if evidence:
+            feedback.note(f"warning: this run was {flag}: {'; '.join(evidence)}")
+    return spent, judged
 
 
 def _backends(snap: HardwareSnapshot) -> tuple[str, ...]:
@@ -95,7 +138,8 @@ def _backends(snap: HardwareSnapshot) -> tuple[str, ...]:
 
 
 def _measure(session: Session, options: SpeedOptions, prompt: list[int],
-             architecture: str | None, feedback: Feedback
+             architecture: str | None, feedback: Feedback,
+             timed: Callable[[str, float, float], None],
              ) -> tuple[tuple[TestResult, ...], ChatResult | dict[str, object], bool]:
     """The suite with a progress bar, then the chat measurement (or why it was skipped)."""
     tests, reps = options.tests, options.reps
@@ -105,7 +149,8 @@ def _measure(session: Session, options: SpeedOptions, prompt: list[int],
             task.update(description=f"{name} ({rep + 1}/{total})",
                         completed=index * total + rep)
 
-        outcomes, interrupted = speed.run_suite(session, tests, reps, progress=advance)
+        outcomes, interrupted = speed.run_suite(session, tests, reps, progress=advance,
+                                                timed=timed, cooldown_s=options.cooldown_s)
     if not options.chat:
         return outcomes, {"status": "skipped", "reason": "--no-chat"}, interrupted
     if not prompt:
