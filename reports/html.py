@@ -7,7 +7,8 @@ are embedded as JSON (with ``<`` escaped) so the page can be re-parsed.
 
 One record gives a full report; several give a comparison grouped by comparability: runs
 whose key properties differ in model, test shape or settings are shown apart with the reason.
-Speed runs and tool-use runs are compared in their own tables. Runs measured over an
+Speed runs and tool-use runs are compared in their own tables; a throttled or contended run
+is flagged and never shares a table with a clean one. Runs measured over an
 OpenAI-compatible endpoint stand next to in-process runs of the same model and tests, with
 what differs (method, server, settings) listed under the table.
 """
@@ -60,6 +61,18 @@ class Run:
     def is_endpoint(self) -> bool:
         return "endpoint" in self.record
 
+    @property
+    def unclean(self) -> tuple[str, ...]:
+        return unclean(self.record)
+
+
+def unclean(record: dict[str, Any]) -> tuple[str, ...]:
+    """``("throttled", "contended")`` or part of it: what made a run's numbers unclean."""
+    cond = record.get("conditions")
+    if not isinstance(cond, dict):
+        return ()
+    return tuple(name for name in ("throttled", "contended") if cond.get(name) is True)
+
 
 def label_for(record: dict[str, Any], index: int) -> str:
     machine = record["machine"]
@@ -82,6 +95,8 @@ def comparable(a: dict[str, Any], b: dict[str, Any]) -> str | None:
     """
     if a["suite"] != b["suite"]:
         return "a different suite"
+    if unclean(a) != unclean(b):  # a throttled or contended run never sits beside a clean one
+        return f"{' and '.join(unclean(b) or unclean(a))} run"
     ka, kb = a["key_properties"], b["key_properties"]
     one_engine = (ka.get("engine"), ka.get("method")) == (kb.get("engine"), kb.get("method"))
     hashed = ka.get("model_sha256") is not None and kb.get("model_sha256") is not None

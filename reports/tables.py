@@ -46,6 +46,34 @@ def chat_line(record: dict[str, Any]) -> str | None:
             f"{chat['ttft_mean_s']:.3f} s, generation {chat['generation_mean_ts']:.2f} t/s")
 
 
+def honesty_lines(record: dict[str, Any]) -> tuple[str, ...]:
+    """Energy per token (or why it was not measured) and whether the run was clean."""
+    lines: list[str] = []
+    energy = record.get("energy")
+    if isinstance(energy, dict) and energy.get("status") == "measured":
+        figures = ", ".join(f"{t['test']} {t['joules_per_token']:.3g} J/token "
+                            f"(avg {t['average_power_w']:.0f} W)" for t in energy["tests"]
+                            if t.get("joules_per_token") is not None)
+        lines.append(safe(f"energy: {figures or 'no test covered'}; from "
+                          f"{', '.join(energy['sources'])}"))
+    elif isinstance(energy, dict):
+        lines.append(safe(f"energy: {energy.get('reason')}"))
+    cond = record.get("conditions")
+    if isinstance(cond, dict):
+        lines.append(safe(f"conditions: {_conditions(cond)}"))
+    return tuple(lines)
+
+
+def _conditions(cond: dict[str, Any]) -> str:
+    """``throttled: evidence``, ``not throttled, not contended``, or what is unknown."""
+    flagged = [name for name in ("throttled", "contended") if cond.get(name)]
+    if flagged:
+        evidence = [*cond.get("throttle_evidence", ()), *cond.get("contention_evidence", ())]
+        return f"{' and '.join(flagged)}: {'; '.join(evidence)}"
+    return ", ".join(f"not {name}" if cond.get(name) is False else f"{name}: not measured"
+                     for name in ("throttled", "contended"))
+
+
 def tools_table(record: dict[str, Any]) -> Table:
     """pass@k, pass^k, pass rate, strict rate and failures per category."""
     k = record["config"]["repeats"]

@@ -17,7 +17,7 @@ from gptoss_doctor.errors import UsageError
 ENDPOINT_ONLY = ("api_key_env", "concurrency", "api")
 # Options that load a model in this process: an endpoint serves its own.
 IN_PROCESS_ONLY = ("synthetic", "protocol", "depths", "recipe", "regrade", "n_ctx", "threads",
-                   "n_gpu_layers", "n_cpu_moe", "engine")
+                   "n_gpu_layers", "n_cpu_moe", "engine", "cooldown_s")
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +51,8 @@ class SpeedOptions:
     cooldown_s: float = 0.0
 
 
-FLAGS = {"n_ctx": "--ctx", "model_arg": "--model", "engine_name": "--engine"}
+FLAGS = {"n_ctx": "--ctx", "model_arg": "--model", "engine_name": "--engine",
+         "cooldown_s": "--cooldown"}
 
 
 def flag(name: str) -> str:

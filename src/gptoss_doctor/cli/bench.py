@@ -87,6 +87,9 @@ def _endpoint(raw: dict[str, Any]) -> EndpointOptions | None:
 @LLAMA
 @click.option("--chat/--no-chat", default=True, show_default=True,
               help="Also measure TTFT and generation through a harmony prompt (gpt-oss).")
+@click.option("--cooldown", "cooldown_s", type=click.FloatRange(min=0), default=0.0,
+              show_default=True, help="Seconds of idle between tests, so heat from one test "
+              "does not throttle the next.")
 @ENDPOINT
 @click.option("--concurrency", default=None,
               help="With --endpoint: parallel streams per level, e.g. 1,2,4,8 (default 1).")
@@ -113,12 +116,12 @@ def speed_command(**raw: Any) -> None:
     options.one_model_source(model=path, synthetic=raw["synthetic"])
     opts = SpeedOptions(path, raw["synthetic"], raw["engine_name"], raw["reps"],
                         options.speed_tests(raw["tests_text"], raw["depths"], raw["protocol"]),
-                        raw["protocol"], _flags(raw), raw["chat"], target)
+                        raw["protocol"], _flags(raw), raw["chat"], target, raw["cooldown_s"])
     measured = speed.run(opts, output.feedback())
     record = to_results(measured.record)
     output.save_results(record, target)
     output.show(record, raw["as_json"], target, tables.speed_table(record),
-                (tables.chat_line(record),))
+                (tables.chat_line(record), *tables.honesty_lines(record)))
     output.finish("interrupted" if measured.interrupted else "complete", 0, None, "tests")
 
 
