@@ -259,6 +259,10 @@ def reproduce_command(record: dict[str, Any]) -> str:
 def _visible(value: Any) -> Any:
     """Every string shown on the page: secrets scrubbed, control and bidirectional
     characters (which could reorder what a reader sees) made visible."""
+    import markupsafe
+
+    if isinstance(value, markupsafe.Markup):  # built by the page itself (escaped JSON, SVG)
+        return value
     return plain(value) if isinstance(value, str) else value
 
 

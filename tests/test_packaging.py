@@ -17,8 +17,8 @@ def test_wheel_contains_only_the_gptoss_doctor_package(tmp_path: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     top_levels = {name.split("/")[0] for name in names}
     assert top_levels == {"gptoss_doctor", wheel.name.split("-py3")[0] + ".dist-info"}
-    for expected in ("gptoss_doctor/probe/nvml.py", "gptoss_doctor/install/plan.py",
-                     "gptoss_doctor/bench/llama_log.py", "gptoss_doctor/reports/cli.py",
+    for expected in ("gptoss_doctor/probe/nvml.py", "gptoss_doctor/install/verdict.py",
+                     "gptoss_doctor/bench/llama_log.py", "gptoss_doctor/cli/__init__.py",
                      "gptoss_doctor/reports/schemas/doctor.schema.json",
                      "gptoss_doctor/bench/schemas/results.schema.json",
                      "gptoss_doctor/py.typed"):
@@ -27,4 +27,4 @@ def test_wheel_contains_only_the_gptoss_doctor_package(tmp_path: Path) -> None:
                    for name in names)
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     text = zipfile.ZipFile(wheel).read(entry_points).decode()
-    assert "gptoss-doctor = gptoss_doctor.reports.cli:main" in text
+    assert "gptoss-doctor = gptoss_doctor.cli:main" in text

@@ -15,9 +15,11 @@ from gptoss_doctor.bench import speed
 from gptoss_doctor.errors import UsageError
 
 ENDPOINT_ONLY = ("api_key_env", "concurrency", "api")
-# Options that load a model in this process: an endpoint serves its own.
-IN_PROCESS_ONLY = ("synthetic", "protocol", "depths", "recipe", "regrade", "n_ctx", "threads",
-                   "n_gpu_layers", "n_cpu_moe", "engine", "cooldown_s")
+# Options that choose or load a model in this process: an endpoint serves its own model
+# with its own settings.
+IN_PROCESS_SOURCES = ("synthetic", "protocol", "depths", "recipe", "regrade")
+IN_PROCESS_SETTINGS = ("n_ctx", "threads", "n_gpu_layers", "n_cpu_moe", "engine",
+                       "cooldown_s")
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,15 +62,15 @@ def flag(name: str) -> str:
 
 
 def refuse(given: dict[str, object], refused: tuple[str, ...], why: str) -> None:
-    """One usage error naming every given option in ``refused``."""
+    """One usage error naming every given option in ``refused``: "--a, --b <why>"."""
     named = [flag(name) for name in refused if given.get(name) not in (None, False, ())]
     if named:
-        raise UsageError(f"{', '.join(named)}: {why}")
+        raise UsageError(f"{', '.join(named)} {why}")
 
 
 def refuse_for_engine(unsupported: tuple[str, ...], engine: str, flags: EngineFlags) -> None:
-    refuse(dataclasses.asdict(flags), unsupported,
-           f"{engine} has no such setting (llama.cpp settings)")
+    """The options the chosen engine's adapter declared it cannot honour."""
+    refuse(dataclasses.asdict(flags), unsupported, f"set llama.cpp's engine; {engine} has none")
 
 
 def speed_tests(tests_text: str | None, depths: str | None, protocol: str | None
