@@ -14,10 +14,10 @@ Every choice carries its reasons; a model that does not fit says what would make
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from gptoss_doctor.catalog import CATALOG, CONTEXT_CHOICES, ModelEntry
-from gptoss_doctor.install import predict
+from gptoss_doctor.install import board_power, predict
 from gptoss_doctor.install.estimate import GIB, MemoryEstimate, MemorySettings, estimate
 from gptoss_doctor.install.resources import (
     GPU_MARGIN_BYTES,
@@ -63,6 +63,8 @@ class ModelVerdict:
     predicted_tokens_per_s: float | None = None
     roofline_tokens_per_s: float | None = None
     speed_basis: str | None = None
+    predicted_joules_per_token: float | None = None  # GPU placements with a known board power
+    energy_basis: str | None = None
     load_settings: LoadSettings | None = None
     cmake_args: str | None = None
     reasons: tuple[str, ...] = ()
@@ -308,10 +310,21 @@ def _advice(snap: HardwareSnapshot, res: Resources) -> tuple[str, ...]:
     return tuple(advice)
 
 
+def with_energy(verdict: ModelVerdict, res: Resources) -> ModelVerdict:
+    """The predicted J/token of a model placed wholly on GPUs whose board power is known."""
+    if verdict.placement != "gpu":
+        return verdict  # the CPU's share of the power is not known
+    found = board_power.estimate(res.gpu_names, verdict.predicted_tokens_per_s)
+    if found is None:
+        return verdict
+    return replace(verdict, predicted_joules_per_token=found.joules_per_token,
+                   energy_basis=found.basis)
+
+
 def assess(snap: HardwareSnapshot, catalog: tuple[ModelEntry, ...] = CATALOG,
            engine: str = "auto") -> Assessment:
     """Verdicts for every model in ``catalog`` on the machine in ``snap`` (pure)."""
     res = resources(snap)
-    verdicts = tuple(evaluate(entry, res, engine) for entry in catalog)
+    verdicts = tuple(with_energy(evaluate(entry, res, engine), res) for entry in catalog)
     return Assessment(verdicts=verdicts, resource_reasons=res.reasons,
                       advice=_advice(snap, res))

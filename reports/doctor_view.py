@@ -91,6 +91,9 @@ def render(report: DoctorReport, console: Console) -> None:
             console.print(f"    • settings: {escape(v.load_settings.shown())}")
         if v.speed_basis:
             console.print(f"    • speed basis: {escape(v.speed_basis)}", style="dim")
+        if v.predicted_joules_per_token is not None:
+            console.print(f"    • energy: ~{v.predicted_joules_per_token:g} J/token "
+                          f"({escape(v.energy_basis or 'estimate')})", style="dim")
         for fix in v.fixes:
             console.print(f"    → would run with {escape(fix)}")
     for advice in report.assessment.advice:
