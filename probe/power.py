@@ -1,4 +1,5 @@
-"""Power, energy and running conditions, read once per tick while a benchmark runs.
+"""Power, energy and running conditions, read once per tick while a benchmark runs
+(docs/design.md, "Energy and conditions").
 
 Readers are pure parsers of what a ``PowerSources`` object returns (sysfs text, an NVML
 sample record, CPU times); ``gptoss_doctor.probe.power_sources.LivePowerSources`` fetches

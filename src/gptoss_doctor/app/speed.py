@@ -124,8 +124,6 @@ def _honesty(trace: PowerTrace, tests: Sequence[TestResult], windows: Sequence[e
     """Energy per token and the run's conditions, with a note when the run was not clean."""
     spent = energy.report(trace, tests, windows)
     judged = conditions.judge(trace)
-    if spent.status == "not measured":
-        feedback.note(f"energy {spent.reason}")
     for flag, evidence in (("throttled", judged.throttle_evidence),
                            ("contended", judged.contention_evidence)):
         if evidence:
