@@ -75,6 +75,12 @@ def test_smollm2_end_to_end_with_depth_and_json(tmp_path: Path, smollm_gguf: Pat
 @pytest.mark.parametrize(("make", "message"), [
     pytest.param(lambda p: p.write_text("not a model"), "is not a GGUF file", id="not a GGUF"),
     pytest.param(None, "truncated", id="truncated GGUF"),
+    pytest.param(lambda p: p.write_bytes(b"GGUF" + (3).to_bytes(4, "little")
+                                         + (2**60).to_bytes(8, "little") * 2),
+                 "damaged or truncated", id="a header claiming 2^60 tensors"),
+    pytest.param(lambda p: p.write_bytes(synth.write_synthetic("tiny", p.with_name("f.gguf"))
+                                         .path.read_bytes()[:5000]),
+                 "damaged or truncated", id="a header cut inside the metadata"),
 ])
 def test_bad_model_files_fail_in_one_line_without_a_results_file(tmp_path: Path, make: object,
                                                                  message: str) -> None:
@@ -86,7 +92,7 @@ def test_bad_model_files_fail_in_one_line_without_a_results_file(tmp_path: Path,
         make(model)  # type: ignore[operator]
     out = tmp_path / "r.json"
     done = bench("--model", str(model), "-o", str(out))
-    assert done.returncode == 1
+    assert done.returncode == 2  # a bad input file is a usage error
     assert message in done.stderr and "Traceback" not in done.stderr
     assert done.stderr.strip().count("\n") == 0
     assert not out.exists() and not list(tmp_path.glob(".r.json*"))
