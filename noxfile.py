@@ -19,7 +19,7 @@ def tests(session: nox.Session) -> None:
     """The whole test suite, including the llama.cpp checks, the endpoint tests against
     llama-cpp-python's own server, and the MLX engine on its Linux CPU backend."""
     session.env["CMAKE_BUILD_PARALLEL_LEVEL"] = session.env.get("CMAKE_BUILD_PARALLEL_LEVEL", "2")
-    session.install(".[test,llama,server,mlx]")
+    session.install(".[test,llama,server,mlx,llamaserver]")
     session.run("pytest", *session.posargs)
 
 
@@ -28,7 +28,8 @@ def quick(session: nox.Session) -> None:
     """Every test that needs no engine, on a base install (``.[test]``: no llama-cpp-python,
     no server, no MLX). The markers that gate the engine tests are in pyproject.toml."""
     session.install(".[test]")
-    session.run("pytest", "-m", "not llama and not mlx and not server", *session.posargs)
+    session.run("pytest", "-m", "not llama and not mlx and not server and not xllamacpp",
+                *session.posargs)
 
 
 @nox.session(python="3.11")

@@ -6,13 +6,19 @@ a model with one ``LoadSettings`` and hands back a ``Session``: the decode loop 
 and tool suites drive, plus the facts a results file records. ``unsupported`` names the
 command-line options the adapter cannot honour; the CLI refuses those in one place
 (``gptoss_doctor.app.options``). Adapters are found by name in ``bench/engines.py``.
+
+An engine without a token-level decode loop (llama.cpp's own server) offers ``Serving``
+instead: it serves the model on loopback and the suites measure it over HTTP; services
+ask ``serving(adapter)``, never the engine's name.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from gptoss_doctor.bench.records import (
     EngineConfig,
@@ -95,3 +101,43 @@ class Adapter(Protocol):
     def smoke_test(self, path: Path, settings: LoadSettings) -> SmokeResult:
         """Load ``path`` and answer one harmony question (after an install)."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class FitDevice:
+    """One device in llama.cpp's own memory breakdown of the loaded model (bytes)."""
+
+    name: str
+    self_bytes: int  # model + context + compute
+    model_bytes: int
+    context_bytes: int
+    compute_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class Served:
+    """A model served on loopback: the OpenAI-compatible base URL and what it runs."""
+
+    url: str  # ends in /v1
+    model_id: str
+    settings: LoadSettings  # as loaded (per slot context in ``n_ctx``)
+    n_parallel: int
+    load_s: float
+    fit: tuple[FitDevice, ...]  # llama.cpp's own breakdown per device
+    fit_notes: tuple[str, ...]  # llama.cpp's fit verdict lines
+    version: str | None
+
+
+@runtime_checkable
+class Serving(Protocol):
+    """An engine that serves models instead of handing out a decode loop."""
+
+    plan_engine: str  # whose load plan it runs (the doctor plans per engine)
+
+    def serve(self, path: Path, settings: LoadSettings, n_parallel: int = 1,
+              port: int = 0, parse_chat: bool = True) -> AbstractContextManager[Served]: ...
+
+
+def serving(adapter: Adapter) -> Serving | None:
+    """The adapter's serving capability, or None for a decode-loop engine."""
+    return adapter if isinstance(adapter, Serving) else None

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gptoss_doctor.bench import llama_engine, mlx_adapter
+from gptoss_doctor.bench import llama_engine, mlx_adapter, xllamacpp_engine
 from gptoss_doctor.bench.engine import Adapter
 from gptoss_doctor.errors import UsageError
 
 ENGINES: dict[str, Adapter] = {
     "llama.cpp": llama_engine.ADAPTER,
     "mlx": mlx_adapter.ADAPTER,
+    "llama-server": xllamacpp_engine.ADAPTER,
 }
 AUTO = "auto"
 

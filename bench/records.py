@@ -93,3 +93,4 @@ class EngineExtras:
 
     load_buffers: JsonObject | None = None
     overridden_tensors: dict[str, str] = field(default_factory=dict)
+    llama_cpp_fit: JsonObject | None = None  # llama-server: llama.cpp's own memory breakdown

@@ -19,7 +19,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -69,6 +69,26 @@ def sample(logits: Any, temperature: float, top_p: float, rng: np.random.Generat
         nucleus[keep] = probs[keep]
         probs = nucleus / nucleus.sum()
     return int(rng.choice(len(probs), p=probs))
+
+
+class Generation(Protocol):
+    """One attempt's turns: feed the prompt so far, generate the next turn's tokens and
+    why they stopped. ``_Context`` does it with the engine's decode loop; an engine that
+    generates whole turns itself (llama.cpp's server) offers its own (``TurnEngine``)."""
+
+    tokens: list[int]
+
+    def feed(self, prompt: Sequence[int]) -> bool: ...
+
+    def generate(self, max_tokens: int, sampling: Sampling, rng: np.random.Generator,
+                 deadline: float, clock: Callable[[], float]) -> tuple[list[int], str]: ...
+
+
+@runtime_checkable
+class TurnEngine(Protocol):
+    """An engine that samples whole turns itself (its own sampler, seeded from ``rng``)."""
+
+    def generation(self) -> Generation: ...
 
 
 class _Context:
@@ -129,7 +149,7 @@ def run_attempt(engine: GenerationEngine, suite: Suite, case: Case, settings: Ru
                 ) -> dict[str, Any]:
     """One attempt at ``case``: its turns (raw tokens and text), end reason and grade."""
     seed = settings.sampling.seed + attempt
-    context = _Context(engine)
+    context = engine.generation() if isinstance(engine, TurnEngine) else _Context(engine)
     prompt = harmony.tool_prompt(suite.instructions, [t.for_prompt() for t in case.tools],
                                  case.prompt, settings.reasoning)
     turns: list[dict[str, Any]] = []
@@ -146,7 +166,7 @@ def run_attempt(engine: GenerationEngine, suite: Suite, case: Case, settings: Ru
     return attempt_record(case, attempt, seed, end, clock() - started, live_refusals, turns)
 
 
-def _turns(context: _Context, prompt: list[int], case: Case, sandbox: Sandbox | None,
+def _turns(context: Generation, prompt: list[int], case: Case, sandbox: Sandbox | None,
            settings: RunSettings, turns: list[dict[str, Any]], rng: np.random.Generator,
            deadline: float, clock: Callable[[], float]) -> str:
     """Generate and answer turns until the attempt ends (each appended to ``turns``);

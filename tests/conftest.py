@@ -1,9 +1,10 @@
 """Shared fixtures (an isolated environment for every test, the SmolLM2 GGUF) and the marks
 that gate tests on what is installed.
 
-A test marked ``llama``, ``server``, ``mlx`` or ``chromium`` is skipped at collection, with
-the install command in its reason, when what the mark names is missing; under ``CI`` (which
-installs every extra) that is an error instead, so a broken install cannot pass as skips.
+A test marked ``llama``, ``server``, ``mlx``, ``xllamacpp`` or ``chromium`` is skipped at
+collection, with the install command in its reason, when what the mark names is missing;
+under ``CI`` (which installs every extra) that is an error instead, so a broken install
+cannot pass as skips.
 ``nox -s quick`` deselects the engine marks and runs the rest on a base install.
 """
 
@@ -73,7 +74,10 @@ MODULES: dict[str, tuple[tuple[str, ...], str]] = {
                "llama-cpp-python's server is not installed (`pip install .[server]`)"),
     "mlx": (("mlx_lm", "mlx.core"),
             "mlx-lm is not installed (`pip install .[mlx]`: mlx-lm[cpu] on Linux)"),
+    "xllamacpp": (("xllamacpp",),
+                  "xllamacpp is not installed (`pip install .[llamaserver]`)"),
 }
+GGUF_MARKS = ("llama", "xllamacpp")  # the marks whose tests may fetch the SmolLM2 GGUF
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 GGUF_FIXTURE = "smollm_gguf"
 
@@ -100,9 +104,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """Skip (or, under CI, refuse) the tests whose marks name something missing; refuse a
     test that would download the SmolLM2 GGUF without being marked ``llama``."""
     unmarked = [item.nodeid for item in items if GGUF_FIXTURE in getattr(
-        item, "fixturenames", ()) and item.get_closest_marker("llama") is None]
+        item, "fixturenames", ()) and not any(item.get_closest_marker(m) for m in GGUF_MARKS)]
     if unmarked:
-        raise pytest.UsageError(f"{GGUF_FIXTURE} needs the llama mark: {', '.join(unmarked)}")
+        raise pytest.UsageError(f"{GGUF_FIXTURE} needs an engine mark ({', '.join(GGUF_MARKS)})"
+                                f": {', '.join(unmarked)}")
     missing = _missing()
     for item in items:
         reasons = [missing[m.name] for m in item.iter_markers() if m.name in missing]

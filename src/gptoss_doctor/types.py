@@ -11,7 +11,7 @@ from typing import Literal, get_args
 
 VerdictStatus = Literal["runs", "slow", "does-not-fit"]
 EngineName = Literal["llama.cpp", "mlx"]
-RunEngine = Literal["llama.cpp", "mlx", "endpoint"]
+RunEngine = Literal["llama.cpp", "llama-server", "mlx", "endpoint"]
 Backend = Literal["CUDA", "ROCm", "Vulkan", "Metal", "CPU", "MLX", "MLX (CPU)"]
 Placement = Literal["gpu", "expert-offload", "cpu", "unified"]
 CheckStatus = Literal["ok", "warn", "fail", "info"]

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from gptoss_doctor import catalog
 from gptoss_doctor.app.feedback import Feedback
-from gptoss_doctor.bench.engine import Adapter
+from gptoss_doctor.bench.engine import Adapter, serving
 from gptoss_doctor.bench.records import ModelFacts
 from gptoss_doctor.errors import UsageError
 from gptoss_doctor.install import verify
@@ -85,15 +85,15 @@ def with_digest(facts: ModelFacts, sha256: str) -> ModelFacts:
     return dataclasses.replace(facts, sha256=sha256)
 
 
-def planned(snap: HardwareSnapshot, facts: ModelFacts, adapter: Adapter,
-            plan_engine: str | None = None) -> PlannedSettings:
-    """The doctor's load settings for this model on this machine, engine and build
-    (``plan_engine``: the engine whose plan applies, when the adapter runs another's)."""
+def planned(snap: HardwareSnapshot, facts: ModelFacts, adapter: Adapter) -> PlannedSettings:
+    """The doctor's load settings for this model on this machine, engine and build (an
+    engine that serves runs the plan of the engine it serves: ``Serving.plan_engine``)."""
     gpu_offload = adapter.gpu_offload()
     key = facts.gpt_oss if facts.gpt_oss in catalog.RELEASED else None
     verdict = assess(snap).verdict(key) if key else None
-    if verdict is None or verdict.engine != (plan_engine or adapter.name) \
-            or verdict.load_settings is None:
+    server = serving(adapter)
+    engine = server.plan_engine if server is not None else adapter.name
+    if verdict is None or verdict.engine != engine or verdict.load_settings is None:
         settings = LoadSettings(n_gpu_layers=-1, use_mmap=True)
         return PlannedSettings(_for(settings, gpu_offload),
                                "no plan for this model: all layers where the build can")

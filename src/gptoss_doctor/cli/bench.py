@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from gptoss_doctor.app import endpoint, options, speed, tools
+from gptoss_doctor.app import endpoint, options, served, speed, tools
 from gptoss_doctor.app.options import EndpointOptions, EngineFlags, SpeedOptions
 from gptoss_doctor.app.records import to_results
 from gptoss_doctor.bench import engines, tool_run, tool_suite
@@ -68,7 +68,9 @@ def bench_group() -> None:
 def _endpoint(raw: dict[str, Any]) -> EndpointOptions | None:
     """The endpoint options, refusing in-process ones; None without ``--endpoint``."""
     if raw.get("endpoint_url") is None:
-        options.refuse(raw, options.ENDPOINT_ONLY, "needs --endpoint URL")
+        takes = served.OPTIONS if served.serves(raw.get("engine_name") or "auto") else ()
+        options.refuse(raw, tuple(n for n in options.ENDPOINT_ONLY if n not in takes),
+                       "needs --endpoint URL")
         return None
     given = {**raw, "engine": None if raw.get("engine_name") == "auto" else raw["engine_name"]}
     options.refuse(given, options.IN_PROCESS_ONLY,
@@ -92,7 +94,8 @@ def _endpoint(raw: dict[str, Any]) -> EndpointOptions | None:
               "does not throttle the next.")
 @ENDPOINT
 @click.option("--concurrency", default=None,
-              help="With --endpoint: parallel streams per level, e.g. 1,2,4,8 (default 1).")
+              help="With --endpoint or --engine llama-server: parallel streams per level, "
+              "e.g. 1,2,4,8 (default 1).")
 @click.option("--timeout", "timeout_s", type=click.FloatRange(min=0, min_open=True),
               default=120.0, show_default=True, help="With --endpoint: seconds per request.")
 @OUTPUT
@@ -108,21 +111,27 @@ def speed_command(**raw: Any) -> None:
         tests = speed_suite.parse_tests(raw["tests_text"] or "pp512,tg128")
         ran = endpoint.speed(server, tests, raw["reps"], raw["concurrency"] or "1",
                              output.feedback())
-        output.save_results(ran.record, target)
-        output.show(ran.record, raw["as_json"], target, tables.endpoint_speed_table(ran.record))
-        output.finish(ran.status, ran.failed, ran.first_error, "requests")
-        return
+        return _show_requests(ran, raw["as_json"], target)
     path = Path(raw["model_arg"]) if raw["model_arg"] else None
     options.one_model_source(model=path, synthetic=raw["synthetic"])
     opts = SpeedOptions(path, raw["synthetic"], raw["engine_name"], raw["reps"],
                         options.speed_tests(raw["tests_text"], raw["depths"], raw["protocol"]),
                         raw["protocol"], _flags(raw), raw["chat"], target, raw["cooldown_s"])
+    if served.serves(opts.engine):
+        ran = served.speed(opts, raw["concurrency"] or "1", output.feedback())
+        return _show_requests(ran, raw["as_json"], target)
     measured = speed.run(opts, output.feedback())
     record = to_results(measured.record)
     output.save_results(record, target)
     output.show(record, raw["as_json"], target, tables.speed_table(record),
                 (tables.chat_line(record), *tables.honesty_lines(record)))
     output.finish("interrupted" if measured.interrupted else "complete", 0, None, "tests")
+
+
+def _show_requests(ran: endpoint.EndpointRun, as_json: bool, target: Path) -> None:
+    output.save_results(ran.record, target)
+    output.show(ran.record, as_json, target, tables.endpoint_speed_table(ran.record))
+    output.finish(ran.status, ran.failed, ran.first_error, "requests")
 
 
 def _flags(raw: dict[str, Any]) -> EngineFlags:
@@ -161,8 +170,9 @@ def _run_settings(raw: dict[str, Any]) -> tool_run.RunSettings:
 @click.option("--seed", type=int, default=0, show_default=True)
 @ENDPOINT
 @click.option("--api", type=click.Choice(endpoint.APIS), default=None,
-              help="With --endpoint: Chat Completions (chat, the default) or the Responses "
-              "API (responses), where the server has it.")
+              help="With --endpoint (or an engine that serves, such as llama-server): "
+              "tool calls through the server's own parsing, Chat Completions (chat, the "
+              "default with --endpoint) or the Responses API (responses).")
 @click.option("--timeout", "timeout_s", type=click.FloatRange(min=0, min_open=True),
               default=300.0, show_default=True, help="Seconds per attempt.")
 @click.option("--ctx", "n_ctx", type=click.IntRange(min=512), default=None,
@@ -184,9 +194,10 @@ def tools_command(**raw: Any) -> None:
         return
     target = output.results_target("tools", raw["output"])
     cases = tool_suite.select(tool_suite.load_suite(), _categories(raw["categories"]))
-    if server is not None:
+    if server is not None or raw["api"]:  # the server's own tool parsing
         ran = endpoint.tools(server, list(cases), raw["repeats"], _run_settings(raw),
-                             raw["api"] or "chat", output.feedback())
+                             raw["api"] or "chat", output.feedback()) if server else \
+            served.tools(_tools_options(raw), cases, raw["api"], output.feedback())
         record, status, failed, first = ran.record, ran.status, ran.failed, ran.first_error
     else:
         done = tools.run(_tools_options(raw), output.feedback())
