@@ -16,6 +16,7 @@ import mmap
 import struct
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from gptoss_doctor.bench.synth import SYNTHETIC_KEY
 from gptoss_doctor.errors import UsageError
@@ -93,13 +94,16 @@ class _Cursor:
     def __init__(self, data: mmap.mmap) -> None:
         self.data, self.at = data, 0
 
-    def take(self, fmt: str) -> object:
+    def take(self, fmt: str) -> Any:
         value = struct.unpack_from(fmt, self.data, self.at)[0]
         self.at += struct.calcsize(fmt)
         return value
 
+    def integer(self, fmt: str) -> int:
+        return int(self.take(fmt))
+
     def count(self) -> int:
-        value = int(self.take("<Q"))  # type: ignore[call-overload]
+        value = self.integer("<Q")
         if value > MAX_ITEMS or value > len(self.data) - self.at:
             raise ValueError(f"a count of {value} at byte {self.at} exceeds the file")
         return value
@@ -117,7 +121,7 @@ class _Cursor:
             return self.string()
         if kind != ARRAY:
             raise ValueError(f"unknown value type {kind}")
-        item, n = int(self.take("<I")), self.count()  # type: ignore[call-overload]
+        item, n = self.integer("<I"), self.count()
         if item in SCALARS:
             self.at += n * struct.calcsize(SCALARS[item])  # skipped, not built
             return None
@@ -139,20 +143,20 @@ def _parse(data: mmap.mmap) -> tuple[dict[str, object], int, int]:
     fields: dict[str, object] = {}
     for _ in range(n_kv):
         key = cursor.string()
-        value = cursor.value(int(cursor.take("<I")))  # type: ignore[call-overload]
+        value = cursor.value(cursor.integer("<I"))
         if key in WANTED:
             fields[key] = value
     end = 0
     for _ in range(n_tensors):
         cursor.string()
-        n_dims = int(cursor.take("<I"))  # type: ignore[call-overload]
+        n_dims = cursor.integer("<I")
         if n_dims > 8:
             raise ValueError(f"a tensor with {n_dims} dimensions")
         elements = 1
         for _ in range(n_dims):
             elements *= cursor.count() or 1
-        block, type_size = GGML_QUANT_SIZES[GGMLQuantizationType(cursor.take("<I"))]
-        offset = int(cursor.take("<Q"))  # type: ignore[call-overload]
+        block, type_size = GGML_QUANT_SIZES[GGMLQuantizationType(cursor.integer("<I"))]
+        offset = cursor.integer("<Q")
         end = max(end, offset + elements // block * type_size)
     align = fields.get("general.alignment")
     alignment = align if isinstance(align, int) and align > 0 else 32
