@@ -151,3 +151,24 @@ def test_energy_and_conditions_validate_against_the_results_schema() -> None:
                 "conditions": to_json(conditions.judge(_trace(name)))}
         jsonschema.validate(data, results.schema())
     jsonschema.validate({**loaded, "energy": None, "conditions": None}, results.schema())
+
+
+def test_a_local_server_sweep_gives_joules_per_generated_token_and_no_contention() -> None:
+    trace = _trace("nvml-h100-clean.json")
+    spent = energy.sweep_report(trace, generated_tokens=600)
+    (sweep,) = spent.tests
+    # 300 W over the whole second of the trace, 600 tokens
+    assert sweep.test == "sweep" and sweep.joules == pytest.approx(300.0)
+    assert sweep.joules_per_token == pytest.approx(0.5)
+    judged = conditions.judge(trace, neighbours=False)
+    assert judged.throttled is False and judged.contended is None
+    assert judged.not_measured == (conditions.SERVER_IS_OTHER,)
+
+
+def test_a_remote_server_is_not_measured() -> None:
+    from gptoss_doctor.app.sampling import REMOTE, endpoint_fields
+
+    fields = endpoint_fields(None, 100)
+    assert fields["conditions"] is None
+    assert fields["energy"] == {"status": "not measured", "reason": REMOTE, "sources": [],
+                                "interval_s": 0.1, "rate_hz": None, "tests": [], "notes": []}

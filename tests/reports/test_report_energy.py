@@ -73,3 +73,13 @@ def test_terminal_lines() -> None:
     unknown = tables.honesty_lines(_with_trace("rapl-unreadable.json"))
     assert unknown[0].startswith("energy: not measured: ")
     assert tables.honesty_lines(results.load(TINY)) == ()
+
+
+def test_a_local_endpoint_run_shows_its_sweep_energy() -> None:
+    record = results.load(FIXTURES / "results" / "endpoint-lmstudio-fake.json")
+    trace = replay(TraceSources.load(FIXTURES / "power" / "nvml-h100-clean.json"))
+    record = {**record, "energy": to_json(energy.sweep_report(trace, 600)),
+              "conditions": to_json(conditions.judge(trace, neighbours=False))}
+    page = html.unescape(render([record]))
+    assert "Energy of the whole sweep per generated token" in page
+    assert "the server is another process on this machine" in page

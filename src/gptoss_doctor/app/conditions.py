@@ -14,6 +14,7 @@ a measured GPU. Everything is ``None`` where no source says, and ``not_measured`
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from itertools import pairwise
 
 from gptoss_doctor.app.records import Conditions, GpuConditions
@@ -96,8 +97,24 @@ def _top_processes(trace: PowerTrace) -> tuple[str, ...]:
                  in used[:TOP_PROCESSES] if seconds >= 0.1)
 
 
-def judge(trace: PowerTrace) -> Conditions:
-    """The results' ``conditions`` block for one run."""
+SERVER_IS_OTHER = ("contention: the server is another process on this machine, so other "
+                   "processes' CPU and GPU use is not a neighbour's")
+
+
+def judge(trace: PowerTrace, *, neighbours: bool = True) -> Conditions:
+    """The results' ``conditions`` block for one run. ``neighbours=False`` (a local server
+    measured over HTTP) judges throttling only: the server is one of the other processes."""
+    judged = _judge(trace)
+    if neighbours:
+        return judged
+    return replace(judged, contended=None, contention_evidence=(),
+                   other_processes_cpu_cores_mean=None, other_processes_cpu_cores_peak=None,
+                   top_other_processes=(), not_measured=(
+                       *(n for n in judged.not_measured if not n.startswith("contention")),
+                       SERVER_IS_OTHER))
+
+
+def _judge(trace: PowerTrace) -> Conditions:
     ticks = trace.ticks
     names = list(dict.fromkeys(g.gpu for tick in ticks for g in tick.gpus))
     by_gpu = {n: [g for tick in ticks for g in tick.gpus if g.gpu == n] for n in names}

@@ -12,6 +12,7 @@ variable's name only.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,7 @@ from gptoss_doctor.app import models
 from gptoss_doctor.app.feedback import Feedback
 from gptoss_doctor.app.options import EndpointOptions
 from gptoss_doctor.app.records import now
+from gptoss_doctor.app.sampling import Sampling, endpoint_fields
 from gptoss_doctor.bench import endpoint as ep
 from gptoss_doctor.bench import (
     endpoint_speed,
@@ -146,7 +148,11 @@ def speed(options: EndpointOptions, tests: tuple[Any, ...], reps: int, concurren
     warm = endpoint_speed.warm_up(conn.endpoint, conn.model_id, shapes[0])
     if warm.error:
         raise ep.EndpointError(f"the warm-up request failed: {warm.error}")
-    with feedback.task("requests", sum(n * len(shapes) * reps for n in levels)) as task:
+    # A server on this machine is sampled like an in-process run (docs/design.md, "Energy
+    # and conditions"); one elsewhere cannot be.
+    sampled = Sampling() if conn.info.host_class == "local" else None
+    with (feedback.task("requests", sum(n * len(shapes) * reps for n in levels)) as task,
+          sampled or contextlib.nullcontext()):
         swept, interrupted = endpoint_speed.run_sweep(
             conn.endpoint, conn.model_id, shapes, levels, reps,
             progress=lambda label: task.update(description=label, advance=1))
@@ -159,6 +165,7 @@ def speed(options: EndpointOptions, tests: tuple[Any, ...], reps: int, concurren
                         **_server_config(conn.info)}
     record["tests"] = endpoint_speed.tests_from(swept, shapes, frozenset(t.kind for t in tests))
     record["concurrency"] = swept
+    record.update(endpoint_fields(sampled, sum(level["generated_tokens"] for level in swept)))
     record["key_properties"] = results.key_properties(record)
     first = next((e for level in swept for e in level["errors"]), None)
     return EndpointRun(record, status, failed, first)

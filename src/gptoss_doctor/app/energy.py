@@ -176,3 +176,12 @@ def report(trace: PowerTrace, tests: Sequence[TestResult], windows: Sequence[Win
                                  curve_set, trace.ticks) for t in tests)
     return EnergyReport("measured", None, tuple(f"{c.source} ({c.method})" for c in curve_set),
                         trace.interval_s, rate, energies, notes)
+
+
+def sweep_report(trace: PowerTrace, generated_tokens: int) -> EnergyReport:
+    """Endpoint runs on this machine: energy over the whole sweep per generated token
+    (prompt processing, every concurrency level and the gaps between requests included)."""
+    if len(trace.ticks) < 2:
+        return report(trace, (), ())
+    whole = TestResult("sweep", "sweep", generated_tokens, 0, "ok", None, (), (), None, None)
+    return report(trace, (whole,), [("sweep", trace.ticks[0].t_s, trace.ticks[-1].t_s)])

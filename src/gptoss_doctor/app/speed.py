@@ -22,6 +22,7 @@ from gptoss_doctor.app.records import (
     SpeedRecord,
     SpeedSettings,
 )
+from gptoss_doctor.app.sampling import Sampling
 from gptoss_doctor.bench import engines, harmony, speed
 from gptoss_doctor.bench.engine import Session
 from gptoss_doctor.bench.speed import ChatResult, SpeedTest, TestResult
@@ -30,8 +31,7 @@ from gptoss_doctor.install.resources import resources
 from gptoss_doctor.probe import snapshot as take_snapshot
 from gptoss_doctor.probe.model import HardwareSnapshot
 from gptoss_doctor.probe.power import PowerSources
-from gptoss_doctor.probe.power_sources import LivePowerSources
-from gptoss_doctor.probe.sampler import PowerTrace, Sampler
+from gptoss_doctor.probe.sampler import PowerTrace
 from gptoss_doctor.probe.serialize import to_dict
 from gptoss_doctor.serde import to_json
 
@@ -102,21 +102,13 @@ def _sampled(session: Session, options: SpeedOptions, prompt: list[int],
              ) -> tuple[tuple[TestResult, ...], ChatResult | dict[str, object], bool,
                         tuple[EnergyReport, Conditions]]:
     """``_measure`` with the power sampler running, and what its trace says."""
-    live: LivePowerSources | None = None
-    if power is None:
-        power = live = LivePowerSources()
-    sampler = Sampler(power)
     windows: list[energy.Window] = []
-    sampler.start()
-    try:
+    with Sampling(power) as sampled:
         tests, chat, interrupted = _measure(
             session, options, prompt, architecture, feedback,
             lambda name, start, end: windows.append((name, start, end)))
-    finally:
-        trace = sampler.stop()
-        if live is not None:
-            live.close()
-    return tests, chat, interrupted, _honesty(trace, tests, windows, feedback)
+    assert sampled.trace is not None
+    return tests, chat, interrupted, _honesty(sampled.trace, tests, windows, feedback)
 
 
 def _honesty(trace: PowerTrace, tests: Sequence[TestResult], windows: Sequence[energy.Window],
