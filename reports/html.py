@@ -253,6 +253,8 @@ def reproduce_command(record: dict[str, Any]) -> str:
         parts.append(f"--concurrency {','.join(str(n) for n in config['concurrency'])}")
     if depths != [0]:
         parts.append(f"--depths {','.join(str(d) for d in depths)}")
+    if config.get("cooldown_s"):
+        parts.append(f"--cooldown {config['cooldown_s']:g}")
     return " ".join(parts)
 
 

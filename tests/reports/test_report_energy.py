@@ -83,3 +83,12 @@ def test_a_local_endpoint_run_shows_its_sweep_energy() -> None:
     page = html.unescape(render([record]))
     assert "Energy of the whole sweep per generated token" in page
     assert "the server is another process on this machine" in page
+
+
+def test_the_reproduce_command_keeps_the_cooldown() -> None:
+    from gptoss_doctor.reports.html import reproduce_command
+
+    record = results.load(TINY)
+    assert "--cooldown" not in reproduce_command(record)
+    cooled = {**record, "config": {**record["config"], "cooldown_s": 30.0}}
+    assert reproduce_command(cooled).endswith("--cooldown 30")

@@ -53,6 +53,7 @@ class SpeedSettings:
     reps: int
     seed: int = 0
     protocol: str | None = None
+    cooldown_s: float = 0.0  # idle between tests (--cooldown)
 
 
 @dataclass(frozen=True, slots=True)

@@ -88,7 +88,8 @@ def run(options: SpeedOptions, feedback: Feedback,
                                                             _backends(snap)), facts)
         record = SpeedRecord(
             envelope, SpeedConfig(session.config(adapter.own_settings or plan.source),
-                                  SpeedSettings(options.reps, 0, options.protocol)),
+                                  SpeedSettings(options.reps, 0, options.protocol,
+                                                options.cooldown_s)),
             tests, chat, session.memory(models.peak_rss_bytes(), used),
             roofline(snap, facts.gpt_oss, facts.size_bytes or 0, session.on_gpu, tests),
             session.extras(), *honesty)
