@@ -53,6 +53,8 @@ class PowerSources(Protocol):
 
     def processes(self) -> dict[int, tuple[str, float]] | None: ...
 
+    def ram_available_bytes(self) -> int | None: ...
+
     def system(self) -> str: ...
 
 
@@ -94,6 +96,7 @@ class Tick:
     cpu_busy_s: float | None = None  # all processes, cumulative
     self_cpu_s: float | None = None  # this process, cumulative
     n_cpus: int | None = None
+    ram_available_bytes: int | None = None
 
 
 def number(text: str | None) -> float | None:
@@ -213,7 +216,8 @@ def read_tick(sources: PowerSources, t_s: float, self_pid: int) -> Tick:
                 cpu["mhz"], cpu["max_mhz"], cpu_temp,
                 int(throttle) if throttle is not None else None,
                 times.get("busy_s"), times.get("self_s"),
-                int(times["n_cpus"]) if times.get("n_cpus") else None)
+                int(times["n_cpus"]) if times.get("n_cpus") else None,
+                sources.ram_available_bytes())
 
 
 def unavailable(sources: PowerSources) -> tuple[str, ...]:

@@ -62,6 +62,14 @@ class LivePowerSources:
             return None
         return found
 
+    def ram_available_bytes(self) -> int | None:
+        try:
+            import psutil
+
+            return int(psutil.virtual_memory().available)
+        except Exception:
+            return None
+
     def system(self) -> str:
         return platform.system()
 

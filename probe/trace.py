@@ -6,7 +6,7 @@ A trace (``tests/fixtures/power/<name>.json``) is::
      "system": "Linux", "self_pid": 4242,
      "frames": [{"t_s": 0.0, "files": {"/sys/...": "text"}, "dirs": {"/sys/...": [names]},
                  "nvml": {...NvmlSampler record...}, "cpu_times": {...},
-                 "processes": {"pid": ["name", cpu_s]}}, ...]}
+                 "ram_available_bytes": int, "processes": {"pid": ["name", cpu_s]}}, ...]}
 
 Each frame lists only what changed: files, directories, NVML and CPU times carry over from
 the frame before, so a trace stays short. ``advance()`` moves to the next frame.
@@ -23,6 +23,8 @@ from typing import Any
 from gptoss_doctor.probe.power import PowerSources, read_tick
 from gptoss_doctor.probe.sampler import PowerTrace, Sampler
 
+CARRIED = ("nvml", "cpu_times", "ram_available_bytes")  # values a frame repeats unless changed
+
 
 class TraceSources:
     """``PowerSources`` over the frames of a trace; ``advance()`` steps through them."""
@@ -32,7 +34,7 @@ class TraceSources:
         self.frames: list[dict[str, Any]] = list(trace["frames"])
         self.index = 0
         self.state: dict[str, Any] = {"files": {}, "dirs": {}, "nvml": {}, "cpu_times": None,
-                                      "processes": None}
+                                      "processes": None, "ram_available_bytes": None}
         self._apply(self.frames[0])
 
     @classmethod
@@ -51,7 +53,7 @@ class TraceSources:
     def _apply(self, frame: dict[str, Any]) -> None:
         self.state["files"].update(frame.get("files", {}))
         self.state["dirs"].update(frame.get("dirs", {}))
-        for key in ("nvml", "cpu_times", "processes"):
+        for key in ("nvml", "cpu_times", "processes", "ram_available_bytes"):
             if key in frame:
                 self.state[key] = frame[key]
 
@@ -84,6 +86,10 @@ class TraceSources:
         if raw is None:
             return None
         return {int(pid): (str(name), float(cpu)) for pid, (name, cpu) in raw.items()}
+
+    def ram_available_bytes(self) -> int | None:
+        value = self.state["ram_available_bytes"]
+        return int(value) if value is not None else None
 
     def system(self) -> str:
         return str(self.trace.get("system", "Linux"))
@@ -119,6 +125,10 @@ class _Recording:
     def processes(self) -> dict[int, tuple[str, float]] | None:
         return self.inner.processes()
 
+    def ram_available_bytes(self) -> int | None:
+        self.frame["ram_available_bytes"] = self.inner.ram_available_bytes()
+        return self.frame["ram_available_bytes"]  # type: ignore[no-any-return]
+
     def system(self) -> str:
         return self.inner.system()
 
@@ -129,14 +139,13 @@ def _changed(frame: dict[str, Any], earlier: list[dict[str, Any]]) -> dict[str, 
     for old in earlier:
         state["files"].update(old.get("files", {}))
         state["dirs"].update(old.get("dirs", {}))
-        state.update({k: old[k] for k in ("nvml", "cpu_times") if k in old})
+        state.update({k: old[k] for k in CARRIED if k in old})
     kept: dict[str, Any] = {"t_s": frame["t_s"]}
     for key in ("files", "dirs"):
         fresh = {p: v for p, v in frame.get(key, {}).items() if state[key].get(p) != v}
         if fresh:
             kept[key] = fresh
-    kept.update({k: frame[k] for k in ("nvml", "cpu_times")
-                 if k in frame and state.get(k) != frame[k]})
+    kept.update({k: frame[k] for k in CARRIED if k in frame and state.get(k) != frame[k]})
     return kept
 
 

@@ -134,6 +134,7 @@ def test_a_recorded_busy_neighbour_marks_the_run_contended() -> None:
     assert judged.other_processes_cpu_cores_mean is not None
     assert judged.other_processes_cpu_cores_mean >= conditions.CONTENDED_CPU_CORES
     assert judged.top_other_processes  # names and CPU seconds of the busiest others
+    assert judged.ram_available_min_bytes is not None and judged.ram_available_min_bytes > 0
     assert judged.throttled is None and judged.not_measured[0].startswith("throttling: ")
 
 

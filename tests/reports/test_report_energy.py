@@ -57,6 +57,7 @@ def test_a_contended_run_stands_apart_from_a_clean_one() -> None:
                                  _with_trace("ci-2core-busy-neighbour.json")]))
     assert "(contended run): shown apart" in page
     assert "was contended" in page
+    assert "Least free RAM during the run: " in page  # recorded on the CI machine
 
 
 def test_an_older_file_without_these_blocks_renders_as_before() -> None:

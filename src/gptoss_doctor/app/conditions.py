@@ -150,4 +150,6 @@ def _judge(trace: PowerTrace) -> Conditions:
         tuple(contention), tuple(gpu_conditions(n, r) for n, r in by_gpu.items()),
         _mean(freqs), min(freqs) if freqs else None,
         next((t.cpu_max_mhz for t in ticks if t.cpu_max_mhz), None),
-        max(temps) if temps else None, mean, peak, _top_processes(trace), tuple(missing))
+        max(temps) if temps else None, mean, peak, _top_processes(trace), tuple(missing),
+        min(ram) if (ram := [t.ram_available_bytes for t in ticks
+                             if t.ram_available_bytes is not None]) else None)

@@ -146,6 +146,7 @@ class Conditions:
     other_processes_cpu_cores_peak: float | None
     top_other_processes: tuple[str, ...]
     not_measured: tuple[str, ...]  # "throttling: ..." for what no source reports
+    ram_available_min_bytes: int | None = None  # the least RAM free at any reading
 
 
 @dataclass(frozen=True, slots=True)
