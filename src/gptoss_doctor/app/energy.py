@@ -6,7 +6,8 @@ reset, and that interval falls back to power readings or is left out, with a not
 by integrating power readings (trapezoids). A counter or power reading that stays at 0 is
 not a measurement. Energy in a window is the curve's linear interpolation at the window's
 ends, so a window shorter than the sampling interval still gets a figure, with a note.
-J/token is the energy of all of a test's windows over all their tokens.
+J/token is the energy of all of a test's windows over all their tokens (docs/design.md,
+"Energy and conditions").
 """
 
 from __future__ import annotations
@@ -136,7 +137,7 @@ def _peak(curve_set: Sequence[Curve], ticks: Sequence[Tick], spans: Sequence[tup
 
 
 def energy_of_test(test: TestResult, spans: Sequence[tuple[float, float]],
-                curve_set: Sequence[Curve], ticks: Sequence[Tick]) -> PerTestEnergy:
+                   curve_set: Sequence[Curve], ticks: Sequence[Tick]) -> PerTestEnergy:
     """One test's energy over its timed windows, from every source that covers them."""
     seconds = sum(end - start for start, end in spans)
     tokens = test.n_tokens * len(spans)
@@ -152,13 +153,13 @@ def energy_of_test(test: TestResult, spans: Sequence[tuple[float, float]],
             if by_source and inside < 2 else None)
     if not by_source or not tokens or seconds <= 0:
         return PerTestEnergy(test.name, test.kind, tokens, round(seconds, 6), None, None, None,
-                          None, inside, (), "no source covers the timed windows" if spans
-                          else "no timed window (the test did not run)")
+                             None, inside, (), "no source covers the timed windows" if spans
+                             else "no timed window (the test did not run)")
     total = sum(s.joules for s in by_source)
     covered = [c for c in curve_set if c.source in {s.source for s in by_source}]
     return PerTestEnergy(test.name, test.kind, tokens, round(seconds, 6), round(total, 4),
-                      _significant(total / tokens), round(total / seconds, 2),
-                      _peak(covered, ticks, spans), inside, tuple(by_source), note)
+                         _significant(total / tokens), round(total / seconds, 2),
+                         _peak(covered, ticks, spans), inside, tuple(by_source), note)
 
 
 def report(trace: PowerTrace, tests: Sequence[TestResult], windows: Sequence[Window]
@@ -173,7 +174,7 @@ def report(trace: PowerTrace, tests: Sequence[TestResult], windows: Sequence[Win
                             rate, (), ())
     notes = tuple(f"{c.source}: {c.note}" for c in curve_set if c.note) + dropped
     energies = tuple(energy_of_test(t, [(s, e) for name, s, e in windows if name == t.name],
-                                 curve_set, trace.ticks) for t in tests)
+                                    curve_set, trace.ticks) for t in tests)
     return EnergyReport("measured", None, tuple(f"{c.source} ({c.method})" for c in curve_set),
                         trace.interval_s, rate, energies, notes)
 
