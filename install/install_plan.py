@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from gptoss_doctor.catalog import ModelEntry
 from gptoss_doctor.install.hub import RemoteFile
 from gptoss_doctor.install.verdict import CMAKE_ARGS, ModelVerdict
+from gptoss_doctor.install.wheels import prebuilt
 from gptoss_doctor.probe.model import HardwareSnapshot
 
 LLAMA_CPP_PYTHON = "llama-cpp-python==0.3.36"
@@ -27,7 +28,7 @@ GIB = 1024**3
 
 @dataclass(frozen=True, slots=True)
 class EngineStep:
-    engine: str  # "llama.cpp" | "mlx"
+    engine: str  # "llama.cpp" | "llama-server" | "mlx"
     backend: str
     action: str  # "keep" | "install" | "rebuild" | "upgrade"
     command: tuple[str, ...]
@@ -75,9 +76,33 @@ def _version(text: str) -> tuple[int, ...]:
     return tuple(int(part) for part in text.split(".")[:3] if part.isdigit())
 
 
-def engine_step(snap: HardwareSnapshot, verdict: ModelVerdict) -> tuple[EngineStep, list[str]]:
-    """Which engine build to install, or why the present one is kept."""
+def wheel_step(snap: HardwareSnapshot, backend: str, why: str) -> EngineStep | None:
+    """llama.cpp's own server from a prebuilt xllamacpp wheel (no compiler), if one fits."""
+    wheel = prebuilt(snap, backend)
+    if wheel is None:
+        return None
+    force = ("--force-reinstall",) if wheel.index_url else ()  # replaces a CPU wheel
+    command = (snap.software.uv_path, "pip", "install", "--python", sys.executable,
+               *wheel.pip_args, *(("--reinstall",) if force else ())) \
+        if snap.software.uv_path else (sys.executable, "-m", "pip", "install",
+                                       *wheel.pip_args, *force)
+    return EngineStep("llama-server", backend, "install", command, (), (why, *wheel.reasons))
+
+
+def engine_step(snap: HardwareSnapshot, verdict: ModelVerdict, engine: str = "auto"
+                ) -> tuple[EngineStep, list[str]]:
+    """Which engine build to install, or why the present one is kept. ``engine``
+    "llama-server" asks for llama.cpp's own server (a prebuilt wheel) by name."""
     problems: list[str] = []
+    if engine == "llama-server":
+        backend = verdict.backend or "CPU"
+        chosen = wheel_step(snap, backend, "--engine llama-server: llama.cpp's own server, "
+                            "prebuilt")
+        if chosen is None:
+            return EngineStep("llama-server", backend, "install", (), (), ()), [
+                f"no prebuilt xllamacpp wheel fits this {backend} machine (a CUDA wheel needs "
+                "a driver for CUDA 12.8 or newer): use --engine llama.cpp"]
+        return chosen, problems
     if verdict.engine == "mlx":
         package = "mlx-lm" if snap.os.system == "Darwin" else "mlx-lm[cpu]"
         if snap.software.mlx_lm_version:
@@ -116,6 +141,10 @@ def engine_step(snap: HardwareSnapshot, verdict: ModelVerdict) -> tuple[EngineSt
         step = EngineStep("llama.cpp", backend, "keep", (), (), (
             f"llama-cpp-python {build.version} ({', '.join(build.backends)}) fits this plan",))
     if step.action != "keep" and backend == "CUDA" and not snap.software.nvcc_version:
+        wheel = wheel_step(snap, backend, "nvcc is not installed, so llama-cpp-python cannot "
+                           "be built for CUDA: llama.cpp's own server comes prebuilt instead")
+        if wheel is not None and engine == "auto":
+            return wheel, problems
         problems.append("building llama-cpp-python for CUDA needs the CUDA toolkit (nvcc), "
                         "which is not installed: install NVIDIA's cuda-toolkit (e.g. `sudo apt "
                         "install nvidia-cuda-toolkit`) and run again")
@@ -124,7 +153,8 @@ def engine_step(snap: HardwareSnapshot, verdict: ModelVerdict) -> tuple[EngineSt
 
 def plan_install(snap: HardwareSnapshot, entry: ModelEntry, verdict: ModelVerdict,
                  remote: tuple[RemoteFile, ...], local: dict[str, tuple[str, str]],
-                 partial: dict[str, int], target_dir: str) -> InstallPlan:
+                 partial: dict[str, int], target_dir: str, engine: str = "auto"
+                 ) -> InstallPlan:
     """Assemble the plan.
 
     ``local`` maps a remote path to (local path, source) for copies already verified against
@@ -133,7 +163,7 @@ def plan_install(snap: HardwareSnapshot, entry: ModelEntry, verdict: ModelVerdic
     problems: list[str] = []
     if not verdict.can_run:
         problems.append(f"{verdict.model} does not fit this machine (see `gptoss-doctor`)")
-    engine, engine_problems = engine_step(snap, verdict)
+    step, engine_problems = engine_step(snap, verdict, engine)
     problems.extend(engine_problems)
     files: list[FileStep] = []
     for item in remote:
@@ -155,5 +185,5 @@ def plan_install(snap: HardwareSnapshot, entry: ModelEntry, verdict: ModelVerdic
         problems.append(f"not enough disk space: {to_download / GIB:.1f} GiB to download, "
                         f"{(free or 0) / GIB:.1f} GiB free at {where} "
                         "(use --models-dir on a bigger disk)")
-    return InstallPlan(verdict.model, entry.key, verdict, engine, tuple(files), to_download,
+    return InstallPlan(verdict.model, entry.key, verdict, step, tuple(files), to_download,
                        present, free, after, tuple(problems))

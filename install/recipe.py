@@ -1,8 +1,9 @@
 """The recipe: how to run the installed model, reused by ``bench`` and ``report``.
 
 A small versioned JSON with the model files, engine and settings, and the commands to serve
-it: llama-cpp-python's (or mlx-lm's) OpenAI-compatible server on 127.0.0.1:1234 (LM Studio's
-port) and a Python snippet using the OpenAI SDK against it.
+it: llama-cpp-python's (mlx-lm's, or llama.cpp's own through ``gptoss-doctor serve``)
+OpenAI-compatible server on 127.0.0.1:1234 (LM Studio's port) and a Python snippet using
+the OpenAI SDK against it.
 """
 
 from __future__ import annotations
@@ -38,6 +39,9 @@ def build_recipe(plan: InstallPlan, files: list[str]) -> dict[str, Any]:
                  "--n_gpu_layers", str(settings.get("n_gpu_layers", 0)),
                  "--flash_attn", "true", "--use_mmap", str(settings.get("use_mmap", False))
                  .lower()]
+    if plan.engine.engine == "llama-server":  # llama.cpp's own server, the doctor's plan
+        serve = [sys.executable, "-m", "gptoss_doctor", "serve", "--model", model_path,
+                 "--port", str(PORT), "--ctx", str(settings.get("n_ctx", 4096))]
     snippet = (
         "from openai import OpenAI\n"
         f"client = OpenAI(base_url='http://127.0.0.1:{PORT}/v1', api_key='unused')\n"

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from gptoss_doctor.catalog import CATALOG
 from gptoss_doctor.install.verdict import CMAKE_ARGS, Assessment
+from gptoss_doctor.install.wheels import prebuilt
 from gptoss_doctor.probe.model import GpuInfo, HardwareSnapshot
 from gptoss_doctor.types import Backend, CheckStatus
 
@@ -146,6 +147,11 @@ def _cuda_toolkit_check(snap: HardwareSnapshot, assessment: Assessment) -> Check
     if build is not None and "CUDA" in build.backends:
         return Check("cuda-toolkit", "info", "nvcc not found (not needed: the installed "
                      "llama-cpp-python already has CUDA)")
+    wheel = prebuilt(snap, "CUDA")
+    if wheel is not None:
+        return Check("cuda-toolkit", "info", "nvcc not found (not needed: `gptoss-doctor "
+                     "install` takes llama.cpp's own server as a prebuilt CUDA wheel)",
+                     (*wheel.reasons, f"pip install {' '.join(wheel.pip_args)}"))
     return Check("cuda-toolkit", "warn", "nvcc not found: needed to build llama-cpp-python "
                  "with CUDA", ("install the CUDA toolkit (e.g. `sudo apt install "
                                "nvidia-cuda-toolkit` or NVIDIA's cuda-toolkit package)",))

@@ -15,6 +15,7 @@ from typing import Any
 
 from gptoss_doctor.app.feedback import Feedback
 from gptoss_doctor.bench import engines
+from gptoss_doctor.bench.engine import serving
 from gptoss_doctor.catalog import CATALOG, ModelEntry
 from gptoss_doctor.errors import DoctorError
 from gptoss_doctor.install import download, execute, hub, verify
@@ -30,9 +31,15 @@ GIB = 1024**3
 SMOKE_CTX = 4096  # the smoke test needs a short context, not the planned 131k
 
 
+def _plan_engine(engine: str) -> str:
+    """The engine whose verdict applies: an engine that serves runs another's plan."""
+    server = serving(engines.adapter(engine)) if engine != engines.AUTO else None
+    return server.plan_engine if server is not None else engine
+
+
 def _choose(snap: HardwareSnapshot, model: str, engine: str
             ) -> tuple[ModelEntry, ModelVerdict]:
-    assessment = assess(snap, engine=engine)
+    assessment = assess(snap, engine=_plan_engine(engine))
     if model == "auto":
         fast = [v for v in assessment.verdicts if v.status == "runs"]
         runnable = fast or [v for v in assessment.verdicts if v.can_run]
@@ -151,7 +158,7 @@ def prepare(options: InstallOptions, feedback: Feedback) -> Prepared:
                for r in remote if r.sha256 and r.path not in local
                and download.partial_path(partial_dir, r.sha256).exists()}
     plan = plan_install(snap, entry, verdict, remote, local, partial,
-                        str(_target_dir(settings, repo)))
+                        str(_target_dir(settings, repo)), options.engine)
     return Prepared(plan, settings, partial_dir)
 
 

@@ -11,7 +11,8 @@ breakdown per device beside the doctor's estimate (over 10 % apart is reported).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -166,3 +167,20 @@ def fit_comparison(facts: ModelFacts, settings: LoadSettings, fit: Sequence[FitD
                           "notes": list(notes)},
             "doctor": ours, "tolerance": FIT_TOLERANCE, "disagreements": disagreements,
             "estimate": None if ours else "the doctor estimates released gpt-oss shapes only"}
+
+
+def serve(model: Path, port: int, n_ctx: int | None, n_parallel: int, flags: EngineFlags,
+          feedback: Feedback, until: Callable[[], None] = lambda: _forever()) -> None:
+    """Serve ``model`` on ``127.0.0.1:port`` with the doctor's plan (``--engine
+    llama-server``) until ``until`` returns (by default: until Ctrl-C)."""
+    ready = _prepare("llama-server", model, None, flags, n_ctx or DEFAULT_CTX, False, feedback)
+    with ready.server.serve(ready.path, ready.settings, n_parallel, port) as served:
+        feedback.note(f"llama-server {served.version} serves {ready.facts.file_name} at "
+                      f"{served.url} ({n_parallel} slot(s) of {ready.settings.n_ctx} tokens; "
+                      "Ctrl-C stops it)")
+        until()
+
+
+def _forever() -> None:
+    while True:
+        time.sleep(3600)

@@ -20,6 +20,7 @@ from gptoss_doctor.cli import errors, output
 from gptoss_doctor.cli.bench import bench_group
 from gptoss_doctor.cli.install import install_command
 from gptoss_doctor.cli.report import report_command
+from gptoss_doctor.cli.serve import serve_command
 from gptoss_doctor.cli.synth import synth_command
 from gptoss_doctor.files import STDOUT, write_text
 from gptoss_doctor.probe import serialize
@@ -67,6 +68,7 @@ def probe_command(save_to: Path | None) -> None:
 
 cli.add_command(synth_command)
 cli.add_command(bench_group)
+cli.add_command(serve_command)
 cli.add_command(install_command)
 cli.add_command(report_command)
 
