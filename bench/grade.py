@@ -13,8 +13,10 @@ turn_limit, and for the loop categories missing_calls, extra_calls, no_answer,
 wrong_state, timeout; over_limit when a turn or the sandbox went past one of the limits
 below (checked first: nothing over a limit is executed or replayed), and engine_error when
 the engine, the server or the harness failed on the attempt (``tool_run`` keeps the
-error). Harmony quirks (recipient in the role header, call on the analysis channel,
-missing ``<|call|>``) are tolerated and recorded; ``strict`` passes have none.
+error). Harmony quirks (``harmony.quirks_of``: a call on the analysis or final channel,
+a recipient without ``functions.``, a call not ended by ``<|call|>``, an answer left on the
+commentary channel) are tolerated and recorded; ``strict`` passes have none. Every rule,
+with its reason, is in docs/tool-grading.md.
 
 Every tool answer goes through ``respond`` (the live loops and the replay alike), and so
 through ``sandbox.answer``: whatever a tool raises comes back as ``{"error": ...}``, and a
@@ -33,6 +35,7 @@ from typing import Any
 import jsonschema
 
 from gptoss_doctor.bench import harmony
+from gptoss_doctor.bench.arg_match import args_mismatch, norm_text, without_empty_optionals
 from gptoss_doctor.bench.sandbox import Sandbox, answer, fresh_sandbox
 from gptoss_doctor.bench.tool_suite import CATEGORIES, Case, ExpectedCall
 
@@ -138,8 +141,16 @@ def over_limit(parsed: harmony.ParsedCompletion) -> str | None:
 
 
 def final_text(parsed: harmony.ParsedCompletion) -> str | None:
+    """The turn's answer: its last final-channel message, else the commentary message a
+    turn ends with at ``<|return|>`` (an answer on the wrong channel: a quirk, not none)."""
     finals = [m.text for m in parsed.messages if m.channel == "final" and not m.recipient]
-    return finals[-1] if finals else None
+    if finals:
+        return finals[-1]
+    last = parsed.messages[-1] if parsed.messages else None
+    if last is not None and parsed.ended_with == "<|return|>" and not last.recipient \
+            and last.channel == "commentary":
+        return last.text
+    return None
 
 
 def case_sandbox(case: Case) -> AbstractContextManager[Sandbox | None]:
@@ -162,31 +173,6 @@ def respond(case: Case, sandbox: Sandbox | None, call: Call) -> Any:
     return answer(tool.executor, tool.mock_result, sandbox, call.name, args)
 
 
-def _norm(value: Any) -> Any:
-    if isinstance(value, str):
-        return " ".join(value.casefold().split())
-    if isinstance(value, bool) or value is None:
-        return value
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, list):
-        return [_norm(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _norm(v) for k, v in value.items()}
-    return value
-
-
-def args_mismatch(expected: ExpectedCall, args: dict[str, Any]) -> str | None:
-    """None when ``args`` are among the accepted values, else what differs."""
-    for key in args:
-        if key not in expected.args:
-            return f"unexpected argument {key!r}"
-    for key, accepted in expected.args.items():
-        if _norm(args.get(key)) not in [_norm(a) for a in accepted]:
-            return f"{key}={args.get(key)!r}, expected one of {list(accepted)!r}"
-    return None
-
-
 def _check_args(case: Case, call: Call) -> tuple[str, str] | dict[str, Any]:
     """The call's arguments as a dict, or (failure, reason)."""
     try:
@@ -196,6 +182,7 @@ def _check_args(case: Case, call: Call) -> tuple[str, str] | dict[str, Any]:
     tool = case.tool(call.name)
     if not isinstance(args, dict) or tool is None:
         return "schema_invalid_args", f"{call.name}: arguments are not a JSON object"
+    args = without_empty_optionals(args, tool.parameters)
     try:
         jsonschema.validate(args, tool.parameters)
     except jsonschema.ValidationError as exc:
@@ -207,17 +194,24 @@ def _check_args(case: Case, call: Call) -> tuple[str, str] | dict[str, Any]:
 
 def _grade_single(case: Case, calls: Sequence[Call], ended_with: str
                   ) -> tuple[str | None, str]:
+    """Every call of the turn is graded: the loop would run each one (a call ended by
+    ``<|end|>`` is a call too), so a right call followed by a wrong one fails."""
     if not calls:
         cut = " (stopped at the token limit)" if ended_with == "nothing" else ""
         return "no_call", f"no tool call{cut}"
-    call, expected = calls[0], case.expected[0]
-    if call.name != expected.name:
-        return "wrong_tool", f"called {call.recipient}, expected {expected.name}"
-    checked = _check_args(case, call)
-    if isinstance(checked, tuple):
-        return checked
-    mismatch = args_mismatch(expected, checked)
-    return ("wrong_args", mismatch) if mismatch else (None, f"called {call.name} correctly")
+    expected = case.expected[0]
+    for call in calls:
+        if call.name != expected.name:
+            return "wrong_tool", f"called {call.recipient[:60]}, expected {expected.name}"
+        checked = _check_args(case, call)
+        if isinstance(checked, tuple):
+            return checked
+        mismatch = args_mismatch(expected, checked)
+        if mismatch:
+            return "wrong_args", mismatch
+    if len(calls) > 1:
+        return "extra_calls", f"{len(calls)} calls, expected one"
+    return None, f"called {expected.name} correctly"
 
 
 def _matches(expected: Sequence[ExpectedCall], actual: Sequence[dict[str, Any]]) -> bool:
@@ -257,10 +251,6 @@ def _grade_parallel(case: Case, calls: list[Call]) -> tuple[str | None, str]:
     return None, f"all {len(calls)} calls made correctly"
 
 
-def _norm_text(text: str) -> str:
-    return " ".join(text.casefold().replace(",", "").split())
-
-
 def state_mismatch(case: Case, sandbox: Sandbox, final: str | None) -> str | None:
     """None when the sandbox and the final answer are what the case expects."""
     expect = case.expect or {}
@@ -280,34 +270,50 @@ def state_mismatch(case: Case, sandbox: Sandbox, final: str | None) -> str | Non
         if sandbox.kv.get(key) not in accepted:
             return f"key {key!r} holds {sandbox.kv.get(key)!r}"
     wanted = expect.get("final_contains")
-    if wanted and not any(_norm_text(w) in _norm_text(final or "") for w in wanted):
+    said = f" {norm_text(final or '')} "  # whole words: 645819 is not in 1645819
+    if wanted and not any(f" {norm_text(w)} " in said for w in wanted):
         return f"the answer does not contain {wanted[0]!r}"
     return None
+
+
+def unused_tools(case: Case, log: Sequence[tuple[Call, Any]]) -> list[str]:
+    """The tools the case says must do the work (``expect.used``: a name, or ``{"tool":
+    name, "returns": {...}}`` for the result it must have given) that no call in the tool
+    log ran that way: an answer the model worked out itself does not show tool use."""
+    missing: list[str] = []
+    for rule in (case.expect or {}).get("used", ()):
+        name, returns = (rule, {}) if isinstance(rule, str) else (rule["tool"], rule["returns"])
+        if not any(call.name == name and isinstance(result, dict) and "error" not in result
+                   and all(result.get(k) == v for k, v in returns.items())
+                   for call, result in log):
+            missing.append(name)
+    return missing
 
 
 def _grade_act(case: Case, parsed: Sequence[harmony.ParsedCompletion],
                end: str) -> tuple[str | None, str, int]:
     with fresh_sandbox(case.setup, "gptoss-replay-") as sandbox:
-        calls = 0
-        for turn in parsed:
-            for call in pending_calls(turn):
-                calls += 1
-                respond(case, sandbox, call)
+        log = [(call, respond(case, sandbox, call))
+               for turn in parsed for call in pending_calls(turn)]
         final = final_text(parsed[-1]) if parsed else None
         mismatch = state_mismatch(case, sandbox, final)
         refusals, spent = len(sandbox.refusals), sandbox.over_limit
+    calls, unused = len(log), unused_tools(case, log)
     if spent is not None:
         return "over_limit", spent, refusals
-    if mismatch is None and final is not None:
+    if mismatch is None and calls and not unused and final is not None:
         return None, "the expected state was reached and the model answered", refusals
     if end == "timeout":
         return "timeout", "the loop ran out of time", refusals
     if end == "turn_limit":
         return "turn_limit", f"no final answer within {case.turn_limit} turns", refusals
+    if not calls:
+        return "no_call", f"no tool call ({mismatch or 'the tools did no work'})", refusals
+    if mismatch is None and unused:
+        return "missing_calls", f"{unused[0]} never answered a call: the tools did not " \
+            "do the work", refusals
     if mismatch is None:
         return "no_answer", "the state is right but the model gave no final answer", refusals
-    if not calls:
-        return "no_call", f"no tool call ({mismatch})", refusals
     return "wrong_state", mismatch, refusals
 
 

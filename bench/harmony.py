@@ -6,9 +6,12 @@ there first, so rendering works offline and on every engine with the same token 
 
 Tool use: conversations with function tools are rendered to token ids, completions are parsed
 back into messages. openai-harmony's parser is lenient about the model's known quirks, so we
-detect them ourselves from the token ids (docs/design.md, "Harmony"): the recipient in the role
-header (``<|start|>assistant to=functions.x<|channel|>...``), a call on the analysis channel,
-and a call that ends without ``<|call|>``.
+detect them ourselves (docs/tool-grading.md, "Quirks"): a call on the analysis or the final
+channel, a recipient without the ``functions.`` namespace, a call that does not end with
+``<|call|>`` (the turn's last message or any before it), an answer left on the commentary
+channel. The recipient in the role header (``<|start|>assistant to=functions.x<|channel|>``)
+is a form the format allows, not a quirk. A message the model writes as another author (a
+tool's reply it invents) makes the completion invalid.
 """
 
 from __future__ import annotations
@@ -121,6 +124,7 @@ class ParsedMessage:
     recipient: str | None
     content_type: str | None
     text: str
+    author: str = "assistant"  # the role, or a tool's name ("functions.x") for its reply
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,24 +140,6 @@ class ParsedCompletion:
     parallel_calls: bool = False
 
 
-def _role_recipients(tokens: Sequence[int]) -> bool:
-    """Whether any header puts ``to=`` before its ``<|channel|>`` (the role-header form)."""
-    in_header = True  # the completion starts inside a header
-    role_part: list[int] = []
-    for token in tokens:
-        if token == START:
-            in_header, role_part = True, []
-        elif token == CHANNEL and in_header:
-            if "to=" in decode(role_part):
-                return True
-            in_header = False
-        elif token == MESSAGE:
-            in_header = False
-        elif in_header:
-            role_part.append(token)
-    return False
-
-
 def parse_completion(tokens: Sequence[int]) -> ParsedCompletion:
     """Parse what the model generated after ``<|start|>assistant``."""
     import openai_harmony as h
@@ -167,7 +153,8 @@ def parse_completion(tokens: Sequence[int]) -> ParsedCompletion:
     except Exception as exc:  # openai-harmony raises HarmonyError (and ValueError) on garbage
         return ParsedCompletion((), f"not harmony: {exc}", (), ended)
     messages = tuple(ParsedMessage(m.channel, m.recipient, m.content_type,
-                                   "".join(getattr(c, "text", "") for c in m.content))
+                                   "".join(getattr(c, "text", "") for c in m.content),
+                                   m.author.name or str(m.author.role.value))
                      for m in raw)
     if not messages:
         return ParsedCompletion((), "no message", (), ended)
@@ -175,14 +162,29 @@ def parse_completion(tokens: Sequence[int]) -> ParsedCompletion:
     if bad is not None:
         return ParsedCompletion(messages, f"a message on no valid channel ({bad.channel!r})",
                                 (), ended)
-    quirks: list[str] = []
-    if _role_recipients(tokens):
-        quirks.append("recipient_in_role")
-    if any(m.recipient and m.channel == "analysis" for m in messages):
-        quirks.append("call_on_analysis")
-    if messages[-1].recipient and ended != "<|call|>":
-        quirks.append("missing_call_token")
-    return ParsedCompletion(messages, None, tuple(quirks), ended)
+    forged = next((m for m in messages if m.author != "assistant"), None)
+    if forged is not None:
+        return ParsedCompletion(messages, f"the model wrote a message as {forged.author[:60]!r} "
+                                "(a reply only the tool may write)", (), ended)
+    return ParsedCompletion(messages, None, quirks_of(messages, ended), ended)
+
+
+def quirks_of(messages: Sequence[ParsedMessage], ended: str) -> tuple[str, ...]:
+    """The format rules a valid completion bends (docs/tool-grading.md, "Quirks")."""
+    calls = [(i, m) for i, m in enumerate(messages) if m.recipient]
+    quirks: set[str] = set()
+    for index, message in calls:
+        if message.channel != "commentary":
+            quirks.add(f"call_on_{message.channel}")
+        if not (message.recipient or "").startswith("functions."):
+            quirks.add("recipient_without_namespace")
+        if index < len(messages) - 1 or ended != "<|call|>":
+            quirks.add("missing_call_token")  # ended by <|end|> (the model went on) or cut
+    last = messages[-1]
+    if ended == "<|return|>" and not last.recipient and last.channel == "commentary" \
+            and not any(m.channel == "final" for m in messages):
+        quirks.add("answer_on_commentary")
+    return tuple(sorted(quirks))
 
 
 def count_tokens(text: str) -> int:

@@ -268,10 +268,26 @@ def answer(tool_executor: str, mock_result: Any, sandbox: Sandbox | None, name: 
         elif tool_executor == "calculator":  # needs no folder
             result = _guarded(lambda: _calculator(args), [])
         else:
-            result = mock_result
+            result = mock_answer(mock_result, args)
     except Exception as exc:  # any failure inside a tool is the model's to read, not ours
         result = {"error": f"the tool failed: {type(exc).__name__}: {str(exc)[:200]}"}
     return _as_json(result)
+
+
+def mock_answer(mock: Any, args: dict[str, Any]) -> Any:
+    """A mock tool's answer to ``args``: a ``"{name}"`` string is that argument (null when
+    left out), and ``"when": [[conditions, changes], ...]`` changes fields for arguments
+    that match (case-insensitively), so the answer fits the call (Fahrenheit when asked, the
+    city asked about) and a careful model has no reason to call again."""
+    if not isinstance(mock, dict):
+        return mock
+    answer = {k: v for k, v in mock.items() if k != "when"}
+    for conditions, changes in mock.get("when", ()):
+        if all(str(args.get(k, "")).casefold() == str(v).casefold()
+               for k, v in conditions.items()):
+            answer.update(changes)
+    return {k: args.get(v[1:-1]) if isinstance(v, str) and v[:1] == "{" and v[-1:] == "}"
+            else v for k, v in answer.items()}
 
 
 def _as_json(result: Any) -> Any:

@@ -189,9 +189,15 @@ def _turns(context: Generation, prompt: list[int], case: Case, sandbox: Sandbox 
         turns[-1]["tool_result"] = results[0] if results else None
         if stop is not None:
             return stop
-        closing = [] if tokens[-1:] == [vocab.CALL_ID] else [vocab.CALL_ID]
-        prompt = [*prompt, *tokens, *closing, *harmony.tool_result(call.recipient, results[0])]
+        prompt = [*prompt, *as_call(tokens), *harmony.tool_result(call.recipient, results[0])]
     return "turn_limit"
+
+
+def as_call(tokens: Sequence[int]) -> list[int]:
+    """A turn that ends in a call, as the next prompt holds it: closed by ``<|call|>``
+    whatever stopped it (a ``<|return|>`` is replaced, not followed by one)."""
+    body = list(tokens[:-1]) if tokens[-1:] and tokens[-1] in STOP_NAMES else list(tokens)
+    return [*body, vocab.CALL_ID]
 
 
 def answer_calls(case: Case, sandbox: Sandbox | None, calls: Sequence[grade.Call],

@@ -62,7 +62,15 @@ SINGLE = [
     pytest.param("simple-weather-paris",
                  ' to=functions.get_weather<|channel|>commentary <|constrain|>json'
                  '<|message|>{"city": "Paris"}<|call|>',
-                 None, ("recipient_in_role",), id="the recipient in the role header is a quirk"),
+                 None, (), id="the recipient in the role header is the format's own form"),
+    pytest.param("simple-weather-paris", call("get_weather", '{"city": "Paris"}',
+                                              channel="final"),
+                 None, ("call_on_final",), id="a call on the final channel is a quirk"),
+    pytest.param("simple-weather-paris",
+                 '<|channel|>commentary to=get_weather <|constrain|>json'
+                 '<|message|>{"city": "Paris"}<|call|>',
+                 None, ("recipient_without_namespace",),
+                 id="a recipient without the functions namespace is a quirk"),
     pytest.param("simple-weather-paris", call("get_weather", '{"city": "Paris"}',
                                               channel="analysis"),
                  None, ("call_on_analysis",), id="a call on the analysis channel is a quirk"),
