@@ -30,6 +30,7 @@ from collections import Counter
 from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
+from importlib import metadata
 from typing import Any
 
 import jsonschema
@@ -86,6 +87,18 @@ class Grade:
     @property
     def strict_passed(self) -> bool:
         return self.passed and not self.quirks
+
+
+def grader_versions() -> dict[str, str]:
+    """The libraries grades depend on (the harmony parser, the schema checker), by version:
+    recorded with every run and compared by ``--regrade``."""
+    found: dict[str, str] = {}
+    for name in ("openai-harmony", "jsonschema"):
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = "not installed"
+    return found
 
 
 def tool_name(recipient: str) -> str:

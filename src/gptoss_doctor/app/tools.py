@@ -26,6 +26,7 @@ from gptoss_doctor.app.records import (
     now,
 )
 from gptoss_doctor.bench import engines, grade, harmony, results, tool_run, tool_suite
+from gptoss_doctor.bench import regrade as bench_regrade
 from gptoss_doctor.bench.engine import Adapter
 from gptoss_doctor.errors import UsageError
 from gptoss_doctor.install.recipe import RECIPE_KIND
@@ -35,6 +36,9 @@ from gptoss_doctor.probe.serialize import to_dict
 from gptoss_doctor.serde import SerdeError, from_json, to_json
 
 DEFAULT_CTX = 16384
+REGRADE_CHANGED = 3
+"""``--regrade``'s exit status when anything did not reproduce (a grade, quirk, strict flag,
+score, stored text, stop reason or end): a check in a script or CI fails on it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +103,8 @@ def _run_config(suite: tool_suite.Suite, cases: tuple[tool_suite.Case, ...],
                          to_json(run.sampling),
                          tuple(c for c in tool_suite.CATEGORIES
                                if any(case.category == c for case in cases)),
-                         {"name": suite.name, "sha256": suite.sha256, "cases": len(cases)})
+                         {"name": suite.name, "sha256": suite.sha256, "cases": len(cases),
+                          "graders": grade.grader_versions()})
 
 
 def _settings(options: ToolsOptions, adapter: Adapter, planned: models.PlannedSettings,
@@ -163,8 +168,10 @@ def run_cases(engine: tool_run.GenerationEngine, suite: tool_suite.Suite,
 @dataclass(frozen=True, slots=True)
 class Regraded:
     record: JsonObject
-    changes: tuple[str, ...]
+    changes: tuple[str, ...]  # everything that did not reproduce (bench.regrade)
+    unknown: tuple[str, ...]  # case ids this suite does not have
     suite_changed: bool
+    graders_changed: tuple[str, ...]  # "openai-harmony 0.0.4 -> 0.0.8", ...
 
 
 def regrade(source: Path) -> Regraded:
@@ -173,12 +180,17 @@ def regrade(source: Path) -> Regraded:
     if record["suite"] != "tools":
         raise UsageError(f"{source} holds {record['suite']} results, not tool-use results")
     suite = tool_suite.load_suite()
-    attempts, changes = tool_run.regrade(record["attempts"], suite)
-    regraded = {**record, "attempts": attempts,
-                "scores": grade.scores(tool_run.scored(attempts)),
-                "regraded": {"at": now(), "tool_version": __version__, "changes": changes}}
-    return Regraded(regraded, tuple(changes),
-                    record["config"]["suite"]["sha256"] != suite.sha256)
+    done = bench_regrade.regrade(record["attempts"], suite, record.get("scores"))
+    graders = grade.grader_versions()
+    stored = record["config"]["suite"].get("graders") or {}
+    moved = tuple(f"{name} {stored.get(name, 'unrecorded')} -> {version}"
+                  for name, version in graders.items() if stored.get(name) != version)
+    regraded = {**record, "attempts": done.attempts, "scores": done.scores,
+                "regraded": {"at": now(), "tool_version": __version__,
+                             "changes": done.changes, "unknown_cases": done.unknown,
+                             "graders": graders}}
+    return Regraded(regraded, tuple(done.changes), tuple(done.unknown),
+                    record["config"]["suite"]["sha256"] != suite.sha256, moved)
 
 
 def failures(record: JsonObject) -> tuple[int, str | None]:

@@ -73,8 +73,10 @@ def _endpoint(raw: dict[str, Any]) -> EndpointOptions | None:
                        "needs --endpoint URL")
         return None
     given = {**raw, "engine": None if raw.get("engine_name") == "auto" else raw["engine_name"]}
-    options.refuse(given, options.IN_PROCESS_ONLY,
-                   "set the in-process run; with --endpoint the server's own settings apply")
+    options.refuse(given, options.IN_PROCESS_SOURCES,
+                   "are for in-process runs; an endpoint serves its own model")
+    options.refuse(given, options.IN_PROCESS_SETTINGS,
+                   "set the in-process engine; with --endpoint the server's own settings apply")
     return EndpointOptions(raw["endpoint_url"], raw.get("model_arg"), raw.get("api_key_env"),
                            raw["timeout_s"])
 
@@ -224,12 +226,20 @@ def _regrade(source: Path, destination: Path | None, as_json: bool) -> None:
     done = tools.regrade(source)
     if done.suite_changed:
         output.note("note: the suite changed since this run; grades use today's cases")
+    for moved in done.graders_changed:
+        output.note(f"note: graded with {moved}")
     if destination is not None:
         output.save_results(done.record, destination)
     for change in done.changes:
         output.note(f"changed: {change}")
+    if done.unknown:
+        output.note(f"unknown: {len(done.unknown)} cases not in this suite, grades kept: "
+                    + ", ".join(done.unknown[:5]))
     output.note(f"regraded {len(done.record['attempts'])} attempts: "
-                + (f"{len(done.changes)} grades changed" if done.changes
-                   else "every grade reproduced"))
+                + (f"{len(done.changes)} differences" if done.changes
+                   else "every grade reproduced (quirks, strict flags, texts, stop reasons "
+                   "and scores too)"))
     output.show(done.record, as_json, destination or Path("(not saved)"),
                 tables.tools_table(done.record), (tables.quirks_line(done.record),))
+    if done.changes:
+        raise SystemExit(tools.REGRADE_CHANGED)
