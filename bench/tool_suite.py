@@ -1,13 +1,16 @@
 """The tool-use suite: our own cases, kept as data files in ``bench/suites/tools/``.
 
 ``tools.json`` holds the developer instructions and the tool library (name, description,
-JSON Schema of the arguments, and how a call is answered: a fixed ``mock_result``, the real
-``calculator``, or the real ``sandbox`` file and key-value tools). One file per category
-holds its cases (BFCL's categories plus LM Studio-style ``act`` loops):
+JSON Schema of the arguments, and how a call is answered: a ``mock_result`` that follows the
+call's arguments (``sandbox.mock_answer``), the real ``calculator``, or the real ``sandbox``
+file and key-value tools). One file per category holds its cases (BFCL's categories plus
+LM Studio-style ``act`` loops):
 
-- ``expected``: the calls a case wants; each argument lists the accepted values
-  (documented alternatives; ``null`` = may be left out);
-- ``setup`` / ``expect`` (act): files and keys before the loop, and the state after it.
+- ``expected``: the calls a case wants; each argument lists the accepted values (values,
+  ``null`` = may be left out, or a rule: ``{"place": [...], "in": [...]}``,
+  ``{"type": "string"}``, ``{"evaluates_to": N}``; ``bench.arg_match``);
+- ``setup`` / ``expect`` (act): files and keys before the loop, and the state after it
+  (``expect.used``: the tools that must have done the work; docs/tool-grading.md).
 """
 
 from __future__ import annotations
