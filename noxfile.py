@@ -51,3 +51,10 @@ def agreement(session: nox.Session) -> None:
     """Benchmark: our speed suite against llama-bench built from the same llama.cpp sources."""
     session.install(".[llama]")
     session.run("python", "tests/benchmarks/llama_bench_agreement.py", *session.posargs)
+
+
+@nox.session(python="3.11", default=False)
+def calibration(session: nox.Session) -> None:
+    """Benchmark: the speed model's leave-one-out errors on published measurements."""
+    session.install(".")
+    session.run("python", "tests/benchmarks/calibration.py", *session.posargs)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gptoss_doctor.install import bandwidth
+from gptoss_doctor.install import bandwidth, compute
 from gptoss_doctor.probe.model import GpuInfo, HardwareSnapshot
 from gptoss_doctor.types import Backend
 
@@ -42,6 +42,9 @@ class Resources:
     datacenter: bool
     cpu_cores: int | None
     reasons: tuple[str, ...]
+    gpu_flops: float | None = None  # dense FP16 FLOPS of the device that does the work
+    cpu_flops: float | None = None
+    cpu_avx2: bool = True  # False only for an x86 CPU known to lack AVX2
 
 
 def _gib(value: int) -> str:
@@ -92,6 +95,7 @@ def resources(snap: HardwareSnapshot) -> Resources:
     unified = False
     gpu_bw: bandwidth.Bandwidth | None = None
     apple_budget: int | None = None
+    gpu_flops: float | None = None
     if backend == "Metal" and snap.apple is not None:
         unified = True
         apple_budget = snap.apple.gpu_budget_bytes
@@ -99,7 +103,9 @@ def resources(snap: HardwareSnapshot) -> Resources:
             gpu_budget = max(0, apple_budget - GPU_MARGIN_BYTES)
             reasons.append(f"Metal working set {_gib(apple_budget)} "
                            f"(source: {snap.apple.gpu_budget_source}), minus 1 GiB margin")
-        gpu_bw = bandwidth.lookup_gpu(snap.apple.chip or "")
+        gpu_bw = bandwidth.lookup_apple(snap.apple.chip or "", snap.apple.gpu_cores,
+                                        snap.apple.unified_memory_bytes)
+        gpu_flops = compute.lookup_gpu_flops(snap.apple.chip or "")
     elif gpus:
         unified = all(g.unified_memory for g in gpus)
         if unified:
@@ -121,14 +127,19 @@ def resources(snap: HardwareSnapshot) -> Resources:
                    for g in gpus]
         known = [f for f in figures if f is not None]
         gpu_bw = min(known, key=lambda f: f.bytes_per_s) if known else None
+        flops = [compute.lookup_gpu_flops(g.name) for g in gpus]
+        gpu_flops = min((f for f in flops if f), default=None)
     cpu_bw = bandwidth.cpu_default()
     if unified and gpu_bw is not None:
         cpu_bw = gpu_bw  # one memory system for both
+    cores = snap.cpu.cores_physical or snap.cpu.cores_logical
     datacenter = any(marker in g.name for g in gpus for marker in DATACENTER_MARKERS)
     return Resources(backend=backend, gpu_names=tuple(g.name for g in gpus),
                      gpu_budget_bytes=gpu_budget, ram_budget_bytes=ram,
                      ram_free_now_bytes=_ram_free_now(snap), unified=unified,
                      gpu_bandwidth=gpu_bw, cpu_bandwidth=cpu_bw,
                      apple_budget_bytes=apple_budget, datacenter=datacenter,
-                     cpu_cores=snap.cpu.cores_physical or snap.cpu.cores_logical,
-                     reasons=tuple(reasons))
+                     cpu_cores=cores, reasons=tuple(reasons), gpu_flops=gpu_flops,
+                     cpu_flops=compute.cpu_flops(cores, snap.cpu.flags),
+                     cpu_avx2=not (snap.cpu.arch in ("x86_64", "AMD64") and snap.cpu.flags
+                                   and not snap.cpu.has_avx2))

@@ -48,6 +48,14 @@ class MemoryNeeds:
 
 
 @dataclass(frozen=True, slots=True)
+class Ttft:
+    """Predicted time to first token for a prompt of ``prompt_tokens`` tokens."""
+
+    prompt_tokens: int
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
 class ModelVerdict:
     """Can ``model`` run here, how, and how fast (an estimate)."""
 
@@ -63,6 +71,8 @@ class ModelVerdict:
     predicted_tokens_per_s: float | None = None
     roofline_tokens_per_s: float | None = None
     speed_basis: str | None = None
+    predicted_prompt_tokens_per_s: float | None = None
+    predicted_ttft: tuple[Ttft, ...] = ()
     predicted_joules_per_token: float | None = None  # GPU placements with a known board power
     energy_basis: str | None = None
     load_settings: LoadSettings | None = None
@@ -123,6 +133,10 @@ def _load_settings(settings: MemorySettings, n_gpu_layers: int, n_cpu_moe: int
                         n_cpu_moe=n_cpu_moe)
 
 
+def _ttft(rate: predict.Rate) -> tuple[Ttft, ...]:
+    return tuple(Ttft(tokens, seconds) for tokens, seconds in rate.ttft_s)
+
+
 def _try_mlx(entry: ModelEntry, res: Resources) -> ModelVerdict | None:
     if res.apple_budget_bytes is None:
         return None
@@ -138,7 +152,9 @@ def _try_mlx(entry: ModelEntry, res: Resources) -> ModelVerdict | None:
                 backend="MLX", placement="unified", context_length=ctx,
                 memory=MemoryNeeds(need, 0, limit, res.ram_budget_bytes),
                 predicted_tokens_per_s=rate.expected, roofline_tokens_per_s=rate.ceiling,
-                speed_basis=rate.basis, load_settings=LoadSettings(n_ctx=ctx),
+                speed_basis=rate.basis, predicted_prompt_tokens_per_s=rate.pp_tokens_per_s,
+                predicted_ttft=_ttft(rate),
+                load_settings=LoadSettings(n_ctx=ctx),
                 reasons=(f"MLX: {_gib(need)} fits 0.9 x Metal working set - 3 GiB = "
                          f"{_gib(limit)} at {ctx} context",),
                 install_command=f"gptoss-doctor install --model {entry.key} --engine mlx")
@@ -164,7 +180,8 @@ def _verdict(entry: ModelEntry, res: Resources, placement: Placement, ctx: int, 
         memory=MemoryNeeds(est.gpu_total_bytes, est.cpu_total_bytes, res.gpu_budget_bytes,
                            res.ram_budget_bytes),
         predicted_tokens_per_s=rate.expected, roofline_tokens_per_s=rate.ceiling,
-        speed_basis=rate.basis,
+        speed_basis=rate.basis, predicted_prompt_tokens_per_s=rate.pp_tokens_per_s,
+        predicted_ttft=_ttft(rate),
         load_settings=_load_settings(settings, -1 if on_gpu else 0, n_cpu_moe),
         cmake_args=CMAKE_ARGS.get(res.backend if on_gpu else "CPU", ""),
         reasons=tuple(reasons),

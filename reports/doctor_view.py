@@ -89,6 +89,11 @@ def render(report: DoctorReport, console: Console) -> None:
             console.print(f"    • {escape(reason)}")
         if v.can_run and v.engine == "llama.cpp" and v.load_settings is not None:
             console.print(f"    • settings: {escape(v.load_settings.shown())}")
+        if v.predicted_prompt_tokens_per_s is not None:
+            ttft = ", ".join(f"{t.seconds:g} s for {t.prompt_tokens} tokens"
+                             for t in v.predicted_ttft)
+            console.print(f"    • prompt: ~{v.predicted_prompt_tokens_per_s:g} tok/s "
+                          f"(estimate); time to first token ~{ttft}")
         if v.speed_basis:
             console.print(f"    • speed basis: {escape(v.speed_basis)}", style="dim")
         if v.predicted_joules_per_token is not None:

@@ -172,11 +172,11 @@ def test_cpu_only_16gb_warns_that_too_little_is_free_right_now() -> None:
     assert any("free right now" in r for r in assessment.verdict("20b").reasons)
 
 
-def test_unknown_bandwidth_gives_no_speed_rather_than_a_guess() -> None:
+def test_an_m5_max_is_read_at_its_own_bandwidth_not_the_base_m5s() -> None:
     _snap, assessment = _load("mac-m5max-128gb")
     verdict = assessment.verdict("20b")
-    assert verdict.predicted_tokens_per_s is None
-    assert verdict.speed_basis is not None and "unknown" in verdict.speed_basis
+    assert verdict.predicted_tokens_per_s is not None
+    assert verdict.speed_basis is not None and "Apple M5 Max" in verdict.speed_basis
 
 
 def test_cpu_only_build_on_a_gpu_machine_is_caught() -> None:

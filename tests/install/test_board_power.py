@@ -35,14 +35,14 @@ def test_every_gpu_counts_and_an_unknown_one_gives_no_estimate() -> None:
     assert board_power.estimate(("NVIDIA GeForce RTX 4090",), None) is None
 
 
-@pytest.mark.parametrize(("machine", "key", "joules"), [
-    pytest.param("rtx4090-24gb", "20b", pytest.approx(450 / 195.8, abs=0.01),
+@pytest.mark.parametrize(("machine", "key", "watts"), [
+    pytest.param("rtx4090-24gb", "20b", 450,
                  id="a whole model on a known GPU gets a predicted J/token"),
     pytest.param("rtx3060-12gb", "20b", None,
                  id="expert offload has no estimate (the CPU's power is unknown)"),
     pytest.param("mac-m3pro-36gb", "20b", None, id="Apple silicon has no published figure here"),
 ])
-def test_the_verdict_carries_the_estimate(machine: str, key: str, joules: object) -> None:
+def test_the_verdict_carries_the_estimate(machine: str, key: str, watts: float | None) -> None:
     from gptoss_doctor.install.verdict import assess
     from gptoss_doctor.probe.replay import ReplaySources
     from gptoss_doctor.probe.snapshot import snapshot
@@ -50,6 +50,11 @@ def test_the_verdict_carries_the_estimate(machine: str, key: str, joules: object
     from conftest import MACHINES
 
     verdict = assess(snapshot(ReplaySources(MACHINES / machine))).verdict(key)
-    assert verdict.predicted_joules_per_token == joules
-    if joules is not None:
+    if watts is None:
+        assert verdict.predicted_joules_per_token is None
+    else:
+        assert verdict.predicted_tokens_per_s is not None
+        assert verdict.predicted_joules_per_token == pytest.approx(
+            watts / verdict.predicted_tokens_per_s, abs=0.01)
+    if watts is not None:
         assert verdict.energy_basis is not None and verdict.energy_basis.startswith("estimate")

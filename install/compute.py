@@ -1,0 +1,64 @@
+"""Dense FP16 matrix throughput of known GPUs and chips, for the prompt-speed model.
+
+Values are vendors' published dense (not sparse) FP16 tensor/matrix TFLOPS where the part has
+matrix units that llama.cpp uses, else its FP16/FP32 vector figure (Apple GPUs, Pascal,
+RDNA2, Intel through Vulkan). Prompt speed is fitted as a per-backend fraction of these
+figures (install/predict.py), so a consistent choice matters more than the exact peak.
+Names are matched like the bandwidth table (``bandwidth.match``: longest substring, laptop
+parts only to laptop entries).
+"""
+
+from __future__ import annotations
+
+from gptoss_doctor.install.bandwidth import match
+
+GPU_TFLOPS: dict[str, float] = {
+    # NVIDIA datacenter and workstation
+    "H200": 989, "H100 NVL": 835, "H100 80GB HBM3": 989, "H100 SXM": 989, "H100 PCIe": 756,
+    "H100": 756, "GH200": 989, "B200": 2250, "A100": 312, "L40S": 362, "L40": 181,
+    "L4": 121, "A10G": 70, "A10": 125, "T4": 65, "V100": 125, "H20": 148, "A40": 150,
+    "A30": 165, "P40": 12, "P100": 19, "RTX 6000 Ada": 364, "RTX A6000": 155,
+    "RTX PRO 6000": 500, "GB10": 125, "RTX 5000 Ada": 261, "RTX 4000 Ada": 107,
+    "RTX A5000": 111, "RTX A4000": 77,
+    # NVIDIA GeForce desktop
+    "RTX 5090": 419, "RTX 5080": 225, "RTX 5070 Ti": 176, "RTX 5070": 124,
+    "RTX 5060 Ti": 94, "RTX 5060": 77, "RTX 4090": 330, "RTX 4080 SUPER": 209,
+    "RTX 4080": 195, "RTX 4070 Ti SUPER": 177, "RTX 4070 Ti": 160, "RTX 4070 SUPER": 142,
+    "RTX 4070": 117, "RTX 4060 Ti": 88, "RTX 4060": 60, "RTX 3090 Ti": 160, "RTX 3090": 142,
+    "RTX 3080 Ti": 136, "RTX 3080": 119, "RTX 3070 Ti": 87, "RTX 3070": 81,
+    "RTX 3060 Ti": 65, "RTX 3060": 51, "RTX 2080 Ti": 108, "RTX 2080 SUPER": 89,
+    "RTX 2080": 80, "RTX 2070": 60, "RTX 2060": 52,
+    # AMD
+    "MI300X": 1307, "MI250X": 383, "RX 7900 XTX": 123, "RX 7900 XT": 103,
+    "RX 7900 GRE": 92, "RX 7800 XT": 75, "RX 9070 XT": 195, "RX 9070": 145,
+    "RX 6900 XT": 46, "RX 6800 XT": 41, "RX 6800": 32, "Navi 21": 41, "Navi 31": 103,
+    "Radeon PRO W7900": 122, "Radeon 8060S": 59.4, "Radeon 890M": 23.8, "Radeon 780M": 16.6,
+    # Intel (vector FP16)
+    "Arc A770": 39, "Arc B580": 27,
+    # Apple GPUs (FP32 = FP16 rate)
+    "Apple M1 Ultra": 21, "Apple M1 Max": 10.4, "Apple M1 Pro": 5.2, "Apple M1": 2.6,
+    "Apple M2 Ultra": 27.2, "Apple M2 Max": 13.6, "Apple M2 Pro": 6.8, "Apple M2": 3.6,
+    "Apple M3 Ultra": 28.2, "Apple M3 Max": 16.4, "Apple M3 Pro": 7.4, "Apple M3": 4.1,
+    "Apple M4 Max": 18.4, "Apple M4 Pro": 9.2, "Apple M4": 4.6,
+}
+CPU_GHZ = 3.0  # sustained all-core clock assumed when the real one is not known
+
+
+def lookup_gpu_flops(name: str) -> float | None:
+    """FLOPS (not TFLOPS) of the table entry ``match`` picks for ``name``."""
+    key = match(name, GPU_TFLOPS)
+    return GPU_TFLOPS[key] * 1e12 if key is not None else None
+
+
+def cpu_flops(cores: int | None, flags: tuple[str, ...]) -> float | None:
+    """Integer-dot throughput of llama.cpp's quantized CPU kernels: cores x clock x ops per
+    cycle (AVX-512 VNNI 128, AVX2 64, NEON dot product 64, otherwise 32)."""
+    if not cores:
+        return None
+    if "avx512_vnni" in flags or "avx512f" in flags:
+        per_cycle = 128
+    elif "avx2" in flags or "asimddp" in flags or "dotprod" in flags:
+        per_cycle = 64
+    else:
+        per_cycle = 32
+    return cores * CPU_GHZ * 1e9 * per_cycle
