@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from gptoss_doctor.install import bandwidth, compute
+from gptoss_doctor.probe.apple import ratio_budget
 from gptoss_doctor.probe.model import GpuInfo, HardwareSnapshot
 from gptoss_doctor.types import Backend
 
@@ -21,8 +22,12 @@ RAM_MARGIN_BYTES = 1 * GIB
 # open. What is free right now is compared separately and only warned about.
 OS_RESERVE_BYTES = 2 * GIB
 # macOS keeps a few GiB of unified memory for itself and the window server whatever
-# "available" says at the moment of probing, so Macs are budgeted from total RAM.
+# "available" says at the moment of probing, so Macs are budgeted from total RAM less the
+# larger of 3 GiB and a tenth of it: 20b runs on a 16 GB Mac with the working-set limit
+# raised, while llama.cpp's gpt-oss guide puts 120b beyond a 64 GB one (docs/design.md,
+# "Apple working set").
 MACOS_RESERVE_BYTES = 3 * GIB
+MACOS_RESERVE_SHARE = 10
 DATACENTER_MARKERS = ("H100", "H200", "GH200", "B200", "A100", "L40S", "MI300", "MI250")
 
 
@@ -65,7 +70,8 @@ def _usable_gpus(snap: HardwareSnapshot) -> tuple[Backend, list[GpuInfo]]:
 
 def _ram_budget(snap: HardwareSnapshot) -> int | None:
     if snap.apple is not None and snap.apple.unified_memory_bytes is not None:
-        return max(0, snap.apple.unified_memory_bytes - MACOS_RESERVE_BYTES)
+        total = snap.apple.unified_memory_bytes
+        return max(0, total - max(MACOS_RESERVE_BYTES, total // MACOS_RESERVE_SHARE))
     total = snap.memory.usable_total_bytes
     return None if total is None else max(0, total - OS_RESERVE_BYTES - RAM_MARGIN_BYTES)
 
@@ -85,7 +91,8 @@ def resources(snap: HardwareSnapshot) -> Resources:
     backend, gpus = _usable_gpus(snap)
     ram = _ram_budget(snap)
     if ram is not None and snap.apple is not None:
-        reasons.append(f"RAM budget {_gib(ram)} (unified memory minus 3 GiB for macOS)")
+        reasons.append(f"RAM budget {_gib(ram)} (unified memory minus what macOS keeps: "
+                       "3 GiB or a tenth, whichever is more)")
     elif ram is not None:
         reasons.append(f"host RAM budget {_gib(ram)} (installed RAM minus 2 GiB for the OS and "
                        "a 1 GiB margin)")
@@ -99,6 +106,11 @@ def resources(snap: HardwareSnapshot) -> Resources:
     if backend == "Metal" and snap.apple is not None:
         unified = True
         apple_budget = snap.apple.gpu_budget_bytes
+        if apple_budget is None and snap.apple.unified_memory_bytes is not None:
+            # No figure read: Apple's default share of unified memory, said as such.
+            apple_budget = ratio_budget(snap.apple.unified_memory_bytes)
+            reasons.append("Metal working set not readable: Apple's default share of "
+                           "unified memory assumed")
         if apple_budget is not None:
             gpu_budget = max(0, apple_budget - GPU_MARGIN_BYTES)
             reasons.append(f"Metal working set {_gib(apple_budget)} "

@@ -21,6 +21,7 @@ from gptoss_doctor.install import board_power, predict
 from gptoss_doctor.install.estimate import GIB, MemoryEstimate, MemorySettings, estimate
 from gptoss_doctor.install.resources import (
     GPU_MARGIN_BYTES,
+    MACOS_RESERVE_BYTES,
     OS_RESERVE_BYTES,
     RAM_MARGIN_BYTES,
     Resources,
@@ -211,7 +212,9 @@ def _min_cpu_moe(entry: ModelEntry, res: Resources, ctx: int) -> tuple[int, Memo
 
 
 def _try_offload(entry: ModelEntry, res: Resources) -> ModelVerdict | None:
-    if res.gpu_budget_bytes is None or not entry.shape.expert_bytes_per_layer:
+    # On unified memory the "host RAM" the experts would move to is the same memory: expert
+    # offload saves nothing there (issue 14; llama.cpp's guide: 120b needs a > 96 GB Mac).
+    if res.unified or res.gpu_budget_bytes is None or not entry.shape.expert_bytes_per_layer:
         return None
     for ctx in CONTEXT_CHOICES:
         found = _min_cpu_moe(entry, res, ctx)
@@ -235,7 +238,26 @@ def _try_offload(entry: ModelEntry, res: Resources) -> ModelVerdict | None:
     return None
 
 
+def _try_raised_working_set(entry: ModelEntry, res: Resources) -> ModelVerdict | None:
+    """A Mac whose Metal working set is too small for the model but whose unified memory,
+    less what macOS keeps, is not: it runs on the GPU once the working-set limit is raised."""
+    if res.backend != "Metal" or res.apple_budget_bytes is None or res.ram_budget_bytes is None:
+        return None
+    raised = replace(res, gpu_budget_bytes=res.ram_budget_bytes)
+    verdict = _try_gpu(entry, raised)
+    if verdict is None or verdict.memory is None:
+        return None
+    limit_mb = -(-(verdict.memory.gpu_bytes + GPU_MARGIN_BYTES) // 1024**2)
+    return replace(verdict, reasons=(
+        *verdict.reasons,
+        f"the default Metal working set ({_gib(res.apple_budget_bytes)}) is too small: raise it "
+        f"with `sudo sysctl iogpu.wired_limit_mb={limit_mb}` (until the next restart); macOS "
+        "keeps the rest, so close other programs first"))
+
+
 def _try_cpu(entry: ModelEntry, res: Resources) -> ModelVerdict | None:
+    if res.backend == "Metal":
+        return None  # the same unified memory, read slower: never better than the GPU
     for ctx in CONTEXT_CHOICES:
         est = estimate(entry.shape, _settings(ctx, weights_on_cpu=True), on_gpu=False)
         if _fits(est, res):
@@ -261,6 +283,17 @@ def _does_not_fit(entry: ModelEntry, res: Resources) -> ModelVerdict:
     if res.gpu_budget_bytes is not None:
         reasons.append(f"needs {_gib(gpu.gpu_total_bytes)} of GPU memory for a full offload; "
                        f"the GPU budget is {_gib(res.gpu_budget_bytes)}")
+    if res.unified:
+        need = gpu.gpu_total_bytes + gpu.cpu_total_bytes
+        reasons.append("unified memory: moving experts to \"RAM\" saves nothing, it is the "
+                       "same memory")
+        if res.backend == "Metal":
+            smallest = -(-max(need + MACOS_RESERVE_BYTES, need * 10 // 9) // 1000**3)
+            return ModelVerdict(
+                model=entry.shape.name, key=entry.key, status="does-not-fit",
+                reasons=tuple(reasons),
+                fixes=(f"a Mac with more than {smallest} GB of unified memory ({_gib(need)} "
+                       "for the model at 4096 context, and room for macOS)",))
     fixes = [f"at least {_gib(cpu.cpu_total_bytes + host_extra)} of RAM (CPU only, slow)",
              f"a GPU with at least {_gib(gpu.gpu_total_bytes + GPU_MARGIN_BYTES)} of free "
              "VRAM (fast), or several whose VRAM adds up to it",
@@ -272,8 +305,9 @@ def _does_not_fit(entry: ModelEntry, res: Resources) -> ModelVerdict:
 
 def evaluate(entry: ModelEntry, res: Resources, engine: str = "auto") -> ModelVerdict:
     """The fastest placement of ``entry`` that fits ``res`` (``engine`` may force one)."""
-    attempts = {"auto": (_try_mlx, _try_gpu, _try_offload, _try_cpu), "mlx": (_try_mlx,),
-                "llama.cpp": (_try_gpu, _try_offload, _try_cpu)}[engine]
+    attempts = {"auto": (_try_mlx, _try_gpu, _try_offload, _try_raised_working_set, _try_cpu),
+                "mlx": (_try_mlx,),
+                "llama.cpp": (_try_gpu, _try_offload, _try_raised_working_set, _try_cpu)}[engine]
     for attempt in attempts:
         verdict = attempt(entry, res)
         if verdict is not None:

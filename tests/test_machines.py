@@ -46,7 +46,8 @@ CASES = {
                        Expect("runs", "llama.cpp", "CUDA", "gpu", None, 131072)),
     "a100-40gb-x2": (Expect("runs", "llama.cpp", "CUDA", "gpu", None, 131072),
                      Expect("runs", "llama.cpp", "CUDA", "gpu", None, 131072)),
-    "mac-m1-16gb": (Expect("runs", "llama.cpp", "Metal", "expert-offload", 6, 32768), NO),
+    "mac-m1-16gb": (Expect("runs", "llama.cpp", "Metal", "gpu", None, 32768), NO),
+    "mac-m4max-64gb": (Expect("runs", "mlx", "MLX", "unified", None, 131072), NO),
     "mac-m3pro-36gb": (Expect("runs", "mlx", "MLX", "unified", None, 131072), NO),
     "mac-m5max-128gb": (Expect("runs", "mlx", "MLX", "unified", None, 131072),
                         Expect("runs", "mlx", "MLX", "unified", None, 131072)),
@@ -170,6 +171,21 @@ def test_apple_working_set_source(machine: str, source: str, budget_gib: float) 
 def test_cpu_only_16gb_warns_that_too_little_is_free_right_now() -> None:
     _snap, assessment = _load("cpu-only-16gb")
     assert any("free right now" in r for r in assessment.verdict("20b").reasons)
+
+
+def test_unified_memory_never_keeps_experts_in_ram_and_120b_needs_more_than_64_gb() -> None:
+    _snap, assessment = _load("mac-m4max-64gb")
+    verdict = assessment.verdict("120b")
+    assert verdict.status == "does-not-fit"
+    assert any("same memory" in r for r in verdict.reasons)
+    assert verdict.fixes and all("Mac with more than" in f for f in verdict.fixes)
+    assert not any("experts stay in RAM" in r for v in assessment.verdicts for r in v.reasons)
+
+
+def test_a_16_gb_mac_runs_20b_on_the_gpu_once_the_working_set_is_raised() -> None:
+    _snap, assessment = _load("mac-m1-16gb")
+    verdict = assessment.verdict("20b")
+    assert any("sudo sysctl iogpu.wired_limit_mb=" in r for r in verdict.reasons)
 
 
 def test_an_m5_max_is_read_at_its_own_bandwidth_not_the_base_m5s() -> None:
