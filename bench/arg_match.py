@@ -79,9 +79,10 @@ def _value_matches(accepted: Any, value: Any) -> bool:
         return _place_matches(accepted, value)
     if "evaluates_to" in accepted and isinstance(value, str):
         try:
-            return bool(calculate(value) == accepted["evaluates_to"])
+            got, wanted = float(calculate(value)), float(accepted["evaluates_to"])
         except Exception:  # the calculator refuses or fails: not that value
             return False
+        return abs(got - wanted) <= 1e-9 * max(1.0, abs(wanted))  # 0.17 * 2350 is 399.5
     return False
 
 

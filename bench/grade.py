@@ -106,8 +106,10 @@ def tool_name(recipient: str) -> str:
 
 
 def calls_of(parsed: harmony.ParsedCompletion) -> list[Call]:
+    """The assistant's calls (a tool's reply the model wrote itself is none: its recipient
+    is ``assistant``)."""
     return [Call(m.recipient, tool_name(m.recipient), m.text)
-            for m in parsed.messages if m.recipient]
+            for m in parsed.messages if m.recipient and m.author == "assistant"]
 
 
 def pending_call(parsed: harmony.ParsedCompletion) -> Call | None:

@@ -44,7 +44,8 @@ def test_whole_suite_on_the_tiny_model_then_regrade(tmp_path: Path, tiny: Path) 
     assert record["suite"] == "tools" and record["status"] == "complete"
     assert record["config"]["renderer"] == "openai-harmony"
     assert record["config"]["suite"] == {"name": suite.name, "sha256": suite.sha256,
-                                         "cases": len(suite.cases)}
+                                         "cases": len(suite.cases),
+                                         "graders": grade.grader_versions()}
     attempts = record["attempts"]
     assert len(attempts) == 2 * len(suite.cases)
     assert {(a["case"], a["attempt"]) for a in attempts} == {

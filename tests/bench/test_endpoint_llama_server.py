@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from gptoss_doctor.bench import grade, results, synth
+from gptoss_doctor.bench import grade, results, synth, tool_suite
 from gptoss_doctor.reports import html
 
 # The server is llama-cpp-python's own: both marks, so `-m "not llama"` leaves it out too.
@@ -115,11 +115,12 @@ def test_tool_suite_end_to_end_then_the_report_beside_an_in_process_run(
     done = bench("tools", "--endpoint", tiny_server, "--max-tokens", "24", "-o", str(out))
     assert done.returncode == 0, done.stderr
     record = results.load(out)
-    assert len(record["attempts"]) == 46  # every case completed and was graded
+    cases = len(tool_suite.load_suite().cases)
+    assert len(record["attempts"]) == cases  # every case completed and was graded
     # random weights: only "answer without calling" (irrelevance) can pass
     assert all(a["grade"]["failure"] in grade.FAILURES for a in record["attempts"]
                if a["category"] != "irrelevance")
-    assert record["scores"]["overall"]["attempts"] == 46
+    assert record["scores"]["overall"]["attempts"] == cases
     assert record["config"]["tool_parsing"] == {"server": sum(
         len(a["turns"]) for a in record["attempts"])}
     in_process = tmp_path / "in-process.json"
