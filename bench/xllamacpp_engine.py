@@ -135,6 +135,12 @@ def _stderr_into(log: Path) -> Iterator[None]:
         sys.stderr = python_stderr
 
 
+def _discard_fd2() -> None:
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 2)
+    os.close(null)
+
+
 def _wait_for(log: Path, marker: str) -> str:
     deadline = time.monotonic() + LOG_WAIT_S
     text = ""
@@ -210,9 +216,11 @@ class LlamaServerAdapter:
                     server = xllamacpp.Server(params_for(path, built, n_parallel, port,
                                                           parse_chat))
                 except RuntimeError:
-                    raise EngineError(f"llama-server could not load {path.name}: "
-                                      f"{_last_error(log) or 'see its log'}") from None
+                    why = _last_error(log) or "llama.cpp logged no reason"
+                    raise EngineError(f"llama-server could not load {path.name}: {why}"
+                                      ) from None
                 text = _wait_for(log, "listening on")
+                _discard_fd2()  # what it logs per request would grow the file without end
                 try:
                     yield Served(f"{server.listening_address}/v1", str(path), built,
                                  n_parallel, time.perf_counter() - started,

@@ -156,3 +156,32 @@ def test_smoke_test_and_speed_on_smollm2(tmp_path: Path, smollm_gguf: Path) -> N
     record = json.loads(out.read_text())
     assert record["model"]["architecture"] == "llama"
     assert record["endpoint"]["served"]["fit"]["doctor"] is None  # not a gpt-oss shape
+
+
+@pytest.mark.xllamacpp
+def test_serve_answers_on_the_chosen_port_until_ctrl_c(tiny: Path) -> None:
+    import signal
+    import socket
+    import time
+    import urllib.request
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-m", "gptoss_doctor", "serve", "--model",
+                               str(tiny), "--port", str(port), "--ctx", "1024", "--threads",
+                               "2"], stderr=subprocess.PIPE, text=True)
+    models: object = None
+    try:
+        for _ in range(300):  # loading takes seconds; poll instead of assuming how many
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models") as reply:
+                    models = json.loads(reply.read())
+                break
+            except OSError:
+                time.sleep(0.5)
+        assert str(tiny) in json.dumps(models)
+    finally:
+        server.send_signal(signal.SIGINT)
+        _, stderr = server.communicate(timeout=120)
+    assert server.returncode == 130 and f"127.0.0.1:{port}/v1" in stderr

@@ -95,7 +95,7 @@ def speed(options: SpeedOptions, concurrency: str, feedback: Feedback) -> Endpoi
                      -(-per_slot // 256) * 256, False, feedback)
     with ready.server.serve(ready.path, ready.settings, max(levels),
                             parse_chat=False) as served:
-        feedback.note(f"llama-server {served.version} loaded in {served.load_s:.1f} s, "
+        feedback.note(f"{ready.name} {served.version} loaded in {served.load_s:.1f} s, "
                       f"{served.n_parallel} slot(s)")
         ran = endpoint.speed(EndpointOptions(served.url, served.model_id, None,
                                              SPEED_TIMEOUT_S),
