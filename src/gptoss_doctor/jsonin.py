@@ -68,16 +68,17 @@ class Limits:
     max_text: int  # characters in one string or key
 
 
-def read_json(path: Path, limits: Limits, *, name: str | None = None,
+def read_json(path: Path, limits: Limits, *, name: str | None = None, kind: str = "valid JSON",
               error: type[UsageError] = JsonInputError) -> Any:
     """The JSON value in ``path``, or ``error`` with one line naming the file as ``name``
-    (default: the path) and what is wrong with it."""
+    (default: the path) and what is wrong with it; ``kind`` completes "<name> is not ..."
+    when the text does not parse."""
     label = name or str(path)
     raw = _read_bytes(path, limits.max_bytes, label, error)
-    return parse(raw, limits, label, error)
+    return parse(raw, limits, label, kind=kind, error=error)
 
 
-def parse(raw: bytes, limits: Limits, label: str,
+def parse(raw: bytes, limits: Limits, label: str, *, kind: str = "valid JSON",
           error: type[UsageError] = JsonInputError) -> Any:
     """``raw`` (UTF-8 JSON) checked against ``limits``; see the module docstring."""
     try:
@@ -92,7 +93,7 @@ def parse(raw: bytes, limits: Limits, label: str,
     except _Refused as exc:
         raise error(f"{label}: {exc}") from None
     except ValueError as exc:
-        raise error(f"{label} is not valid JSON ({exc})") from None
+        raise error(f"{label} is not {kind} ({exc})") from None
     problem = _text_problem(value, limits.max_text)
     if problem:
         raise error(f"{label}: {problem}")
