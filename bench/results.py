@@ -34,9 +34,11 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from gptoss_doctor.errors import UsageError
 from gptoss_doctor.files import write_text
+from gptoss_doctor.jsonin import MIB, Limits, read_json
 from gptoss_doctor.secrets import scrub
 
 RESULTS_KIND = "gptoss-doctor/results"
@@ -136,14 +138,24 @@ def save(record: dict[str, Any], path: Path) -> None:
     write_text(path, scrub(json.dumps(record, indent=2)) + "\n")
 
 
+# A results file keeps every raw completion of a tool-use run: the whole suite, five
+# attempts of 4096-token turns, is about 30 MB. 64 MiB leaves room and still parses in
+# seconds; one text (a completion, a tool result, a server's header) holds at most 1 MiB.
+LIMITS = Limits(max_bytes=64 * MIB, max_depth=32, max_text=1 * MIB)
+INVALID_HINT = "was it written by this version of gptoss-doctor?"
+SHOWN_CHARS = 160
+
+
 def load(path: Path) -> dict[str, Any]:
-    """Read a results file, upgrading older schema versions; newer ones are refused."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ResultsError(f"cannot read {path}: {exc.strerror or exc}") from None
-    except (ValueError, UnicodeDecodeError):
-        raise ResultsError(f"{path} is not a JSON results file") from None
+    """Read a results file, upgrading older schema versions; newer ones are refused.
+
+    Results files are shared, so a file is hostile input: it is read through
+    ``gptoss_doctor.jsonin`` (``LIMITS``) and checked against the JSON Schema, whose
+    ``machine`` is the probe's snapshot, closed, complete and with text bounded as in
+    snapshot files. Anything wrong is a ``ResultsError`` of one line; what is returned
+    renders (``tests/bench/test_results_fuzz.py``).
+    """
+    data = read_json(path, LIMITS, kind="a JSON results file", error=ResultsError)
     if not isinstance(data, dict) or data.get("kind") != RESULTS_KIND:
         raise ResultsError(f"{path} is not a gptoss-doctor results file")
     version = data.get("schema_version")
@@ -160,12 +172,30 @@ def load(path: Path) -> dict[str, Any]:
     missing = [key for key in (*REQUIRED, *suite_keys) if key not in record]
     if missing:
         raise ResultsError(f"{path} lacks {', '.join(missing)}")
+    problem = _problem(record)
+    if problem is not None:
+        raise ResultsError(f"{path} is not a valid results file: {problem}", INVALID_HINT)
+    return record
+
+
+def _problem(record: dict[str, Any]) -> str | None:
+    """Where ``record`` breaks the schema, or what a schema cannot say; None if nowhere."""
     import jsonschema
 
     try:
         jsonschema.validate(record, schema())
     except jsonschema.ValidationError as exc:
         where = "/".join(str(part) for part in exc.absolute_path) or "the top level"
-        raise ResultsError(f"{path} is not a valid results file: {where}: {exc.message}",
-                           "was it written by this version of gptoss-doctor?") from None
-    return record
+        return f"{_shown(where)}: {_shown(exc.message)}"
+    if "endpoint" in record:
+        try:  # the report shows the URL's host
+            urlsplit(record["endpoint"]["url"])
+        except ValueError as exc:
+            return f"endpoint/url: {_shown(str(exc))}"
+    return None
+
+
+def _shown(text: str) -> str:
+    """``text`` on one printable line of at most ``SHOWN_CHARS`` characters."""
+    printable = "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text[:SHOWN_CHARS])
+    return printable if len(text) <= SHOWN_CHARS else f"{printable}..."
