@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from gptoss_doctor.bench.sandbox import Sandbox, ToolFailure, calculate
+from gptoss_doctor.bench.sandbox import Sandbox, ToolFailure, calculate, mock_answer
 
 
 @pytest.fixture
@@ -83,3 +83,13 @@ def test_calculator(expression: str, value: float) -> None:
 def test_calculator_refuses_anything_but_arithmetic(expression: str) -> None:
     with pytest.raises(ToolFailure):
         calculate(expression)
+
+
+def test_mock_answers_follow_the_call_arguments() -> None:
+    weather = {"city": "{city}", "temperature": 18, "unit": "celsius",
+               "when": [[{"unit": "fahrenheit"}, {"temperature": 64, "unit": "fahrenheit"}]]}
+    assert mock_answer(weather, {"city": "Oslo"}) == {"city": "Oslo", "temperature": 18,
+                                                      "unit": "celsius"}
+    assert mock_answer(weather, {"city": "Oslo", "unit": "Fahrenheit"})["temperature"] == 64
+    assert mock_answer({"label": "{label}"}, {}) == {"label": None}
+    assert mock_answer([1, 2], {"x": 1}) == [1, 2]

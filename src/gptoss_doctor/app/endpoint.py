@@ -197,7 +197,8 @@ def tools(options: EndpointOptions, cases: list[tool_suite.Case], repeats: int,
         "reasoning": run.reasoning, "repeats": repeats, "max_tokens": run.max_tokens,
         "timeout_s": run.timeout_s, "sampling": to_json(run.sampling),
         "categories": [c for c in tool_suite.CATEGORIES if any(x.category == c for x in cases)],
-        "suite": {"name": suite.name, "sha256": suite.sha256, "cases": len(cases)}}
+        "suite": {"name": suite.name, "sha256": suite.sha256, "cases": len(cases),
+                  "graders": grade.grader_versions()}}
     record["attempts"] = attempts
     record["scores"] = grade.scores(tool_run.scored(attempts))
     record["key_properties"] = results.key_properties(record)
