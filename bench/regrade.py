@@ -124,9 +124,13 @@ def regrade(attempts: Sequence[dict[str, Any]], suite: Suite, stored_scores: Any
         if attempt.get("category") != case.category:
             changes.append(f"{_label(attempt)}: category {str(attempt.get('category'))[:40]} "
                            f"-> {case.category} (the suite's)")
-        fixed = {**attempt, "category": case.category,
-                 "turns": checked_turns(attempt, changes)}
-        fixed["end"] = derived_end(case, fixed, changes)
+        fixed = {**attempt, "category": case.category}
+        try:  # a stored turn broken beyond checking is graded as it is (engine_error)
+            fixed["turns"] = checked_turns(attempt, changes)
+            fixed["end"] = derived_end(case, fixed, changes)
+        except Exception as exc:
+            changes.append(f"{_label(attempt)}: turns could not be checked: "
+                           f"{tool_run.describe(exc)}")
         new = tool_run.grade_record(case, fixed)
         change = _grade_changes(attempt, attempt.get("grade") or {}, new)
         if change is not None:

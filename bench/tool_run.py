@@ -25,7 +25,7 @@ import numpy as np
 
 from gptoss_doctor.bench import chat_turns, grade, harmony, vocab
 from gptoss_doctor.bench.sandbox import Sandbox
-from gptoss_doctor.bench.tool_suite import Case, Suite, case_by_id
+from gptoss_doctor.bench.tool_suite import Case, Suite
 from gptoss_doctor.errors import DoctorError
 
 END_REASONS = ("final", "call", "no_answer", "unparsable", "turn_limit", "timeout",
@@ -326,24 +326,3 @@ def _crashed(case: Case, attempt: int, seed: int, exc: Exception, seconds: float
         "stopped_on": "failed", "latency_s": round(seconds, 4), "tool_result": None,
         "error": f"the attempt failed: {describe(exc)}"}
     return attempt_record(case, attempt, seed, "failed", seconds, 0, [turn])
-
-
-def regrade(attempts: Sequence[dict[str, Any]], suite: Suite
-            ) -> tuple[list[dict[str, Any]], list[str]]:
-    """Grade stored attempts again; returns (attempts with new grades, what changed)."""
-    regraded: list[dict[str, Any]] = []
-    changes: list[str] = []
-    for attempt in attempts:
-        case = case_by_id(suite, attempt["case"])
-        if case is None:
-            changes.append(f"{attempt['case']}: not in this suite; grade kept")
-            regraded.append(attempt)
-            continue
-        new = grade_record(case, attempt)
-        old = attempt.get("grade", {})
-        if (new["passed"], new["failure"]) != (old.get("passed"), old.get("failure")):
-            changes.append(f"{attempt['case']} #{attempt['attempt']}: "
-                           f"{old.get('failure') or 'pass'} -> {new['failure'] or 'pass'}")
-        regraded.append({**attempt, "grade": new})
-    return regraded, changes
-

@@ -23,6 +23,7 @@ from gptoss_doctor.bench import (
     endpoint_tools,
     grade,
     harmony,
+    regrade,
     results,
     sandbox,
     tool_run,
@@ -35,6 +36,12 @@ from openai_server import ServerState, serve
 SUITE = tool_suite.load_suite()
 GREEDY = tool_run.RunSettings(max_tokens=8000, sampling=tool_run.Sampling(temperature=0.0))
 FINAL = "<|channel|>final<|message|>Done.<|return|>"
+
+
+def regraded(attempts: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str]]:
+    """The attempts graded again, and every difference ``--regrade`` would report."""
+    done = regrade.regrade(attempts, SUITE, grade.scores(tool_run.scored(attempts)))
+    return done.attempts, done.changes
 
 
 class Scripted:
@@ -115,7 +122,7 @@ def test_a_tool_that_raises_answers_the_model_with_an_error(case_id: str, bad: s
     assert attempt["grade"]["failure"] in grade.FAILURES
     assert attempt["grade"]["failure"] != "engine_error"  # graded, not a crash
     json.loads(stored(attempts))
-    again, changes = tool_run.regrade(attempts, SUITE)
+    again, changes = regraded(attempts)
     assert changes == [] and again[0]["grade"] == attempt["grade"]
 
 
@@ -139,7 +146,7 @@ def test_an_attempt_that_fails_is_kept_with_its_category_and_the_run_goes_on() -
     failed = attempts[1]["grade"]
     assert failed["failure"] == "engine_error" and "engine fell over" in failed["reason"]
     assert attempts[0]["grade"]["passed"]
-    again, changes = tool_run.regrade(attempts, SUITE)
+    again, changes = regraded(attempts)
     assert changes == [] and [a["grade"] for a in again] == [a["grade"] for a in attempts]
 
 
@@ -157,11 +164,11 @@ def test_regrade_survives_hostile_and_broken_stored_attempts() -> None:
     nul = _act_attempt(call("create_file", '{"path": "a\\u0000b", "content": "x"}'), FINAL)
     broken = {**_act_attempt(FINAL), "turns": [{"no": "completion"}]}
     fine = _act_attempt(call("create_file", {"path": "notes.txt", "content": "x"}), FINAL)
-    regraded, changes = tool_run.regrade([nul, broken, fine], SUITE)
-    assert regraded[0]["grade"]["failure"] == "wrong_state"  # the NUL path wrote nothing
-    assert regraded[1]["grade"]["failure"] == "engine_error"
-    assert "could not be graded" in regraded[1]["grade"]["reason"]
-    assert len(regraded) == 3 and any("engine_error" in c for c in changes)
+    again, changes = regraded([nul, broken, fine])
+    assert again[0]["grade"]["failure"] == "wrong_state"  # the NUL path wrote nothing
+    assert again[1]["grade"]["failure"] == "engine_error"
+    assert "could not be graded" in again[1]["grade"]["reason"]
+    assert len(again) == 3 and any("engine_error" in c for c in changes)
 
 
 # --- 9. the calculator's work is bounded before it runs; the deadline covers tools -----
@@ -303,7 +310,7 @@ def test_replies_over_a_limit_are_their_own_failure_and_are_not_stored_whole(
     assert attempt["turns"][0]["tool_result"] is None  # nothing was executed
     assert len(state.bodies) == 1
     assert len(stored(attempts)) < 2 * 1024 * 1024
-    again, changes = tool_run.regrade(attempts, SUITE)
+    again, changes = regraded(attempts)
     assert changes == [] and again[0]["grade"] == attempt["grade"]
 
 
@@ -315,7 +322,7 @@ def test_the_sandbox_write_budget_ends_the_attempt_over_limit() -> None:
     assert (attempt["end"], attempt["grade"]["failure"]) == ("over_limit", "over_limit")
     written = 16 * 14 * 1024 * (len(state.bodies) - 1)
     assert written <= sandbox.MAX_WRITTEN_BYTES < written + 16 * 14 * 1024
-    again, changes = tool_run.regrade(attempts, SUITE)
+    again, changes = regraded(attempts)
     assert changes == [] and again[0]["grade"] == attempt["grade"]
 
 

@@ -8,7 +8,7 @@ import jsonschema
 import numpy as np
 import pytest
 
-from gptoss_doctor.bench import harmony, tool_run, tool_suite, vocab
+from gptoss_doctor.bench import grade, harmony, regrade, tool_run, tool_suite, vocab
 from gptoss_doctor.errors import UsageError
 
 SUITE = tool_suite.load_suite()
@@ -170,12 +170,14 @@ def test_regrade_reproduces_and_reports_changes() -> None:
                              call("get_weather", '{"city": "Oslo"}')])
     attempts, interrupted = tool_run.run_suite(engine, SUITE, cases, GREEDY)
     assert not interrupted and [a["grade"]["passed"] for a in attempts] == [True, False]
-    same, changes = tool_run.regrade(attempts, SUITE)
-    assert changes == [] and [a["grade"] for a in same] == [a["grade"] for a in attempts]
+    scores = grade.scores(tool_run.scored(attempts))
+    same = regrade.regrade(attempts, SUITE, scores)
+    assert same.changes == [] and [a["grade"] for a in same.attempts] == [
+        a["grade"] for a in attempts]
     tampered = [{**attempts[0], "grade": {**attempts[0]["grade"], "passed": False,
-                                          "failure": "wrong_args"}}]
-    _, changes = tool_run.regrade(tampered, SUITE)
-    assert changes == ["simple-time-tokyo #0: wrong_args -> pass"]
+                                          "failure": "wrong_args"}}, attempts[1]]
+    changes = regrade.regrade(tampered, SUITE, scores).changes
+    assert changes == ["simple-time-tokyo #0: passed False -> True; failure 'wrong_args' -> None"]
 
 
 class Interrupting(ScriptedEngine):
