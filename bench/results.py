@@ -38,7 +38,7 @@ from urllib.parse import urlsplit
 
 from gptoss_doctor.errors import UsageError
 from gptoss_doctor.files import write_text
-from gptoss_doctor.jsonin import MIB, Limits, read_json
+from gptoss_doctor.jsonin import MIB, Limits, read_json, shown
 from gptoss_doctor.secrets import scrub
 
 RESULTS_KIND = "gptoss-doctor/results"
@@ -143,7 +143,6 @@ def save(record: dict[str, Any], path: Path) -> None:
 # seconds; one text (a completion, a tool result, a server's header) holds at most 1 MiB.
 LIMITS = Limits(max_bytes=64 * MIB, max_depth=32, max_text=1 * MIB)
 INVALID_HINT = "was it written by this version of gptoss-doctor?"
-SHOWN_CHARS = 160
 
 
 def load(path: Path) -> dict[str, Any]:
@@ -186,16 +185,11 @@ def _problem(record: dict[str, Any]) -> str | None:
         jsonschema.validate(record, schema())
     except jsonschema.ValidationError as exc:
         where = "/".join(str(part) for part in exc.absolute_path) or "the top level"
-        return f"{_shown(where)}: {_shown(exc.message)}"
+        return f"{shown(where)}: {shown(exc.message)}"
     if "endpoint" in record:
         try:  # the report shows the URL's host
             urlsplit(record["endpoint"]["url"])
         except ValueError as exc:
-            return f"endpoint/url: {_shown(str(exc))}"
+            return f"endpoint/url: {shown(str(exc))}"
     return None
 
-
-def _shown(text: str) -> str:
-    """``text`` on one printable line of at most ``SHOWN_CHARS`` characters."""
-    printable = "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text[:SHOWN_CHARS])
-    return printable if len(text) <= SHOWN_CHARS else f"{printable}..."

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from gptoss_doctor.errors import SnapshotError
-from gptoss_doctor.jsonin import MAX_NUMBER, MIB, Limits, read_json
+from gptoss_doctor.jsonin import MAX_NUMBER, MIB, Limits, read_json, shown
 from gptoss_doctor.probe.model import SCHEMA_VERSION, HardwareSnapshot
 
 # A snapshot is a few KiB; these bounds leave room for many weights files and notes while a
@@ -66,7 +66,7 @@ def _convert(value: Any, hint: Any, where: str) -> Any:
         return tuple(_convert(item, item_hint, f"{where}[{i}]") for i, item in enumerate(value))
     if origin is typing.Literal:
         if value not in typing.get_args(hint):
-            raise SnapshotError(f"{where}: {_shown(value)} is not one of "
+            raise SnapshotError(f"{where}: must be one of "
                                 f"{', '.join(map(str, typing.get_args(hint)))}")
         return value
     if dataclasses.is_dataclass(hint) and isinstance(hint, type):
@@ -83,10 +83,10 @@ def _scalar(value: Any, hint: Any, where: str) -> Any:
         accepted = int if hint is int else int | float
         if isinstance(value, bool) or not isinstance(value, accepted):
             raise SnapshotError(f"{where}: expected {'an integer' if hint is int else 'a number'}")
-        if not math.isfinite(value) or value > MAX_NUMBER:
-            raise SnapshotError(f"{where}: {_shown(value)} is out of range")
+        if not math.isfinite(value) or abs(value) > MAX_NUMBER:
+            raise SnapshotError(f"{where}: out of range (beyond {MAX_NUMBER})")
         if value < 0:
-            raise SnapshotError(f"{where}: must not be negative (got {_shown(value)})")
+            raise SnapshotError(f"{where}: must not be negative (got {value})")
         return hint(value)
     if hint is str:
         if not isinstance(value, str):
@@ -101,12 +101,6 @@ def _scalar(value: Any, hint: Any, where: str) -> Any:
     raise SnapshotError(f"{where}: unsupported field type")
 
 
-def _shown(value: Any) -> str:
-    """``value`` for an error line: one line, at most about 40 characters."""
-    text = ascii(value)
-    return text if len(text) <= 40 else f"{text[:37]}..."
-
-
 def _build(cls: type[Any], data: Any, where: str) -> Any:
     if not isinstance(data, dict):
         raise SnapshotError(f"{where or 'snapshot'}: expected an object")
@@ -114,7 +108,8 @@ def _build(cls: type[Any], data: Any, where: str) -> Any:
     fields = {field.name: field for field in dataclasses.fields(cls)}
     unknown = sorted(set(data) - set(fields), key=str)
     if unknown:
-        raise SnapshotError(f"{where or 'snapshot'}: unknown field {_shown(unknown[0])}")
+        raise SnapshotError(f"{where or 'snapshot'}: unknown field "
+                            f"{shown(ascii(unknown[0]), 40)}")
     kwargs: dict[str, Any] = {}
     for name, field in fields.items():
         path = f"{where}.{name}" if where else name
@@ -145,16 +140,15 @@ def _check_parts_within_totals(snap: HardwareSnapshot) -> None:
 
 def from_dict(data: Any) -> HardwareSnapshot:
     """Validate and build a snapshot; raises ``SnapshotError`` with the field's path."""
-    if isinstance(data, dict):
-        version = data.get("schema_version")
-        if isinstance(version, int) and not isinstance(version, bool):
-            if version > SCHEMA_VERSION:
-                raise SnapshotError(
-                    f"snapshot schema_version {_shown(version)} is newer than this "
-                    f"gptoss-doctor understands ({SCHEMA_VERSION})", hint="upgrade gptoss-doctor")
-            if version < 1:
-                raise SnapshotError(f"schema_version: {_shown(version)} is not a snapshot "
-                                    "schema version (they start at 1)")
+    if isinstance(data, dict) and "schema_version" in data:
+        version = _convert(data["schema_version"], int, "schema_version")
+        if version > SCHEMA_VERSION:
+            raise SnapshotError(
+                f"snapshot schema_version {version} is newer than this gptoss-doctor "
+                f"understands ({SCHEMA_VERSION})", hint="upgrade gptoss-doctor")
+        if version < 1:
+            raise SnapshotError(f"schema_version: {version} is not a snapshot schema version "
+                                "(they start at 1)")
     snap: HardwareSnapshot = _build(HardwareSnapshot, data, "")
     _check_parts_within_totals(snap)
     return snap

@@ -121,6 +121,13 @@ def _read_bytes(path: Path, max_bytes: int, label: str, error: type[UsageError])
     return raw
 
 
+def shown(text: str, limit: int = 160) -> str:
+    """``text`` from a hostile file made fit for an error line: non-printable characters
+    escaped, at most ``limit`` characters of it kept (and "..." when cut)."""
+    printable = "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text[:limit])
+    return printable if len(text) <= limit else f"{printable}..."
+
+
 def _size(n_bytes: int) -> str:
     return f"{n_bytes // MIB} MiB" if n_bytes % MIB == 0 else f"{n_bytes} bytes"
 
@@ -173,16 +180,14 @@ def _refuse_constant(name: str) -> Any:
 
 def _bounded_int(literal: str) -> int:
     if len(literal) > _MAX_INT_CHARS or abs(value := int(literal)) > MAX_NUMBER:
-        raise _Refused(f"the number {literal[:24]}{'...' if len(literal) > 24 else ''} is "
-                       "out of range")
+        raise _Refused(f"the number {shown(literal, 24)} is out of range")
     return value
 
 
 def _bounded_float(literal: str) -> float:
     value = float(literal)
     if not math.isfinite(value) or abs(value) > MAX_NUMBER:
-        raise _Refused(f"the number {literal[:24]}{'...' if len(literal) > 24 else ''} is "
-                       "out of range")
+        raise _Refused(f"the number {shown(literal, 24)} is out of range")
     return value
 
 
@@ -193,7 +198,7 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     seen: set[str] = set()
     for key, _ in pairs:
         if key in seen:
-            raise _Refused(f"the key {key[:40]!r} appears twice in one object")
+            raise _Refused(f"the key {shown(ascii(key), 40)} appears twice in one object")
         seen.add(key)
     return value
 
