@@ -23,6 +23,7 @@ from typing import Any, Protocol, runtime_checkable
 from gptoss_doctor.bench.records import (
     EngineConfig,
     EngineExtras,
+    FitDevice,
     MemoryFigures,
     ModelFacts,
     SoftwareFacts,
@@ -101,17 +102,6 @@ class Adapter(Protocol):
     def smoke_test(self, path: Path, settings: LoadSettings) -> SmokeResult:
         """Load ``path`` and answer one harmony question (after an install)."""
         ...
-
-
-@dataclass(frozen=True, slots=True)
-class FitDevice:
-    """One device in llama.cpp's own memory breakdown of the loaded model (bytes)."""
-
-    name: str
-    self_bytes: int  # model + context + compute
-    model_bytes: int
-    context_bytes: int
-    compute_bytes: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -88,6 +88,17 @@ class MemoryFigures:
 
 
 @dataclass(frozen=True, slots=True)
+class FitDevice:
+    """One device in llama.cpp's own memory breakdown of a loaded model (bytes)."""
+
+    name: str
+    self_bytes: int  # model + context + compute
+    model_bytes: int
+    context_bytes: int
+    compute_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
 class EngineExtras:
     """What an engine reports while loading (llama.cpp's buffers and offloaded tensors)."""
 

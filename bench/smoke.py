@@ -12,6 +12,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from gptoss_doctor.bench.records import FitDevice
+
 QUESTION = "Say hello in five words."
 SMOKE_TOKENS = 24
 
@@ -24,6 +26,7 @@ class SmokeResult:
     tokens_per_s: float
     stopped_on: str  # "<|return|>" | "<|call|>" | "max_tokens"
     text: str
+    llama_cpp_memory: tuple[FitDevice, ...] = ()  # llama.cpp's own breakdown, where logged
 
 
 class SmokeEngine(Protocol):

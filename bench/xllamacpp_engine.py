@@ -32,11 +32,12 @@ import numpy as np
 
 from gptoss_doctor import catalog
 from gptoss_doctor.bench import endpoint, gguf_info, harmony, llama_engine, smoke, vocab
-from gptoss_doctor.bench.engine import FitDevice, Progress, Served
+from gptoss_doctor.bench.engine import Progress, Served
 from gptoss_doctor.bench.llama_engine import EngineError, expert_pattern
 from gptoss_doctor.bench.records import (
     EngineConfig,
     EngineExtras,
+    FitDevice,
     MemoryFigures,
     ModelFacts,
     SoftwareFacts,
@@ -241,7 +242,8 @@ class LlamaServerAdapter:
             answer = endpoint.post_json(endpoint.Endpoint(served.url), "/completions", {
                 "model": served.model_id, "prompt": prompt, "max_tokens": smoke.SMOKE_TOKENS,
                 "temperature": 0})
-        return smoke_result(answer, loaded, prompt)
+        return dataclasses.replace(smoke_result(answer, loaded, prompt),
+                                   llama_cpp_memory=served.fit)
 
 
 class ServedTurns:

@@ -16,8 +16,8 @@ import pytest
 
 from gptoss_doctor.app.served import fit_comparison
 from gptoss_doctor.bench import engines, results, synth, tool_run
-from gptoss_doctor.bench.engine import FitDevice, serving
-from gptoss_doctor.bench.records import ModelFacts
+from gptoss_doctor.bench.engine import serving
+from gptoss_doctor.bench.records import FitDevice
 from gptoss_doctor.bench.xllamacpp_engine import fit_summary, parse_fit_log
 from gptoss_doctor.load_settings import LoadSettings
 
@@ -55,22 +55,16 @@ def test_the_memory_breakdown_is_read_per_device() -> None:
         "will leave 24087 >= 1024 MiB of system memory, no changes needed")
 
 
-def _facts(key: str | None) -> ModelFacts:
-    return ModelFacts(file_name="m.gguf", path="/m.gguf", name="m", size_bytes=1,
-                      architecture="gpt-oss", file_type=None, synthetic=True, format="gguf",
-                      gpt_oss=key)
-
-
 def test_llama_cpps_fit_sits_beside_the_doctors_estimate_and_disagreement_is_reported() -> None:
     settings = LoadSettings(n_ctx=4096, n_gpu_layers=0, n_threads=2)
-    ours = fit_comparison(_facts("20b"), settings, (), ())["doctor"]
+    ours = fit_comparison("20b", settings, (), ())["doctor"]
     assert ours is not None and ours["gpu"] == 0 and ours["host"] > 10 * 1024**3
     close = (FitDevice("Host", ours["host"] + MIB, 0, 0, 0),)
-    assert fit_comparison(_facts("20b"), settings, close, ())["disagreements"] == []
+    assert fit_comparison("20b", settings, close, ())["disagreements"] == []
     far = (FitDevice("Host", ours["host"] // 2, 0, 0, 0),)
-    (line,) = fit_comparison(_facts("20b"), settings, far, ())["disagreements"]
+    (line,) = fit_comparison("20b", settings, far, ())["disagreements"]
     assert line.startswith("host: llama.cpp")
-    unknown = fit_comparison(_facts(None), settings, close, ())
+    unknown = fit_comparison(None, settings, close, ())
     assert unknown["doctor"] is None and unknown["disagreements"] == []
 
 
@@ -149,6 +143,7 @@ def test_smoke_test_and_speed_on_smollm2(tmp_path: Path, smollm_gguf: Path) -> N
     adapter = engines.adapter("llama-server")
     smoke = adapter.smoke_test(smollm_gguf, LoadSettings(n_ctx=512, n_threads=2))
     assert smoke.generated_tokens > 0 and smoke.text
+    assert any(d.name == "Host" and d.model_bytes > 0 for d in smoke.llama_cpp_memory)
     out = tmp_path / "speed.json"
     done = bench("speed", "--engine", "llama-server", "--model", str(smollm_gguf), "--tests",
                  "pp32,tg8", "--reps", "2", "--threads", "2", "-o", str(out))

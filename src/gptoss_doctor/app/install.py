@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from gptoss_doctor.app.feedback import Feedback
+from gptoss_doctor.app.served import fit_comparison
 from gptoss_doctor.bench import engines
 from gptoss_doctor.bench.engine import serving
 from gptoss_doctor.catalog import CATALOG, ModelEntry
@@ -109,7 +110,11 @@ def _smoke(plan: InstallPlan, files: list[Path]) -> dict[str, Any]:
     adapter = engines.adapter(plan.engine.engine)
     planned = plan.verdict.load_settings or LoadSettings()
     settings = dataclasses.replace(planned, n_ctx=min(planned.n_ctx, SMOKE_CTX))
-    return dataclasses.asdict(adapter.smoke_test(adapter.model_path(files), settings))
+    result = adapter.smoke_test(adapter.model_path(files), settings)
+    found = dataclasses.asdict(result)
+    if result.llama_cpp_memory:  # llama.cpp's own figures beside the doctor's estimate
+        found["fit"] = fit_comparison(plan.key, settings, result.llama_cpp_memory, ())
+    return found
 
 
 @dataclass(frozen=True, slots=True)

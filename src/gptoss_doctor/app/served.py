@@ -29,8 +29,8 @@ from gptoss_doctor.app.options import (
 )
 from gptoss_doctor.app.tools import DEFAULT_CTX, ToolsOptions
 from gptoss_doctor.bench import endpoint_speed, engines, results, tool_suite
-from gptoss_doctor.bench.engine import FitDevice, Served, Serving, serving
-from gptoss_doctor.bench.records import ModelFacts
+from gptoss_doctor.bench.engine import Served, Serving, serving
+from gptoss_doctor.bench.records import FitDevice, ModelFacts
 from gptoss_doctor.errors import UsageError
 from gptoss_doctor.install.estimate import MemorySettings, estimate
 from gptoss_doctor.load_settings import LoadSettings
@@ -132,7 +132,7 @@ def _amended(ran: EndpointRun, ready: Prepared, served: Served) -> EndpointRun:
     record["endpoint"] = {**record["endpoint"], "served": {
         "engine": ready.name, "version": served.version,
         "n_parallel": served.n_parallel, "load_s": round(served.load_s, 3),
-        "fit": fit_comparison(ready.facts, s, served.fit, served.fit_notes)}}
+        "fit": fit_comparison(ready.facts.gpt_oss, s, served.fit, served.fit_notes)}}
     record["key_properties"] = results.key_properties(record)
     return EndpointRun(record, ran.status, ran.failed, ran.first_error)
 
@@ -141,20 +141,20 @@ def _is_host(device: FitDevice) -> bool:
     return device.name == "Host" or device.name.startswith("CPU")
 
 
-def fit_comparison(facts: ModelFacts, settings: LoadSettings, fit: Sequence[FitDevice],
+def fit_comparison(key: str | None, settings: LoadSettings, fit: Sequence[FitDevice],
                    notes: Sequence[str]) -> dict[str, Any]:
     """llama.cpp's own memory figures per device beside the doctor's estimate for the same
     settings (without the runtime overhead, which llama.cpp does not count); a difference
     over 10 % is listed in ``disagreements``."""
     llama = {"host": sum(d.self_bytes for d in fit if _is_host(d)),
              "gpu": sum(d.self_bytes for d in fit if not _is_host(d))}
-    entry = catalog.entry(facts.gpt_oss) if facts.gpt_oss else None
+    entry = catalog.entry(key) if key else None
     ours: dict[str, int] | None = None
     if entry is not None:
         est = estimate(entry.shape, MemorySettings(
             n_ctx=settings.n_ctx, n_ubatch=settings.n_ubatch, flash_attn=settings.flash_attn,
             swa_full=settings.swa_full, use_mmap=settings.use_mmap,
-            repack=settings.n_gpu_layers == 0), on_gpu=settings.n_gpu_layers > 0,
+            repack=settings.n_gpu_layers == 0), on_gpu=settings.n_gpu_layers != 0,
             n_cpu_moe=settings.n_cpu_moe)
         ours = {"host": est.cpu_total_bytes - est.overhead_bytes, "gpu": est.gpu_total_bytes}
     disagreements = []
