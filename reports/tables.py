@@ -94,6 +94,8 @@ def tools_table(record: dict[str, Any]) -> Table:
 
 def quirks_line(record: dict[str, Any]) -> str | None:
     quirks = record["scores"]["overall"]["quirks"]
+    if record["config"].get("renderer") == "server":  # docs/tool-grading.md, "Quirks"
+        return "strict = pass: the server parsed the calls, so no harmony quirk is visible"
     if not quirks:
         return None
     return "harmony quirks (tolerated): " + ", ".join(f"{q} {n}" for q, n in quirks.items())
