@@ -105,6 +105,17 @@ def _bigger_tier(key: str, lowered: str) -> bool:
     return bool(rest) and rest[0] in TIER_WORDS
 
 
+# Parts whose GPU reads the same memory as the CPU, whatever their carve-out is set to.
+INTEGRATED = ("Radeon 8060S", "Radeon 8050S", "Radeon 890M", "Radeon 880M", "Radeon 780M",
+              "Radeon 760M", "Radeon 680M", "GB10", "Jetson AGX Orin", "Orin NX", "Orin Nano",
+              "Jetson AGX Thor")
+
+
+def integrated(name: str) -> bool:
+    """Whether ``name`` is a GPU that shares system memory (an APU, GB10, Jetson)."""
+    return match(name, INTEGRATED) is not None
+
+
 def lookup_gpu(name: str) -> Bandwidth | None:
     """The published figure of the table entry that ``match`` picks for ``name``."""
     key = match(name, GPU_BANDWIDTH_GBPS)

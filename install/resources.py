@@ -50,6 +50,7 @@ class Resources:
     gpu_flops: float | None = None  # dense FP16 FLOPS of the device that does the work
     cpu_flops: float | None = None
     cpu_avx2: bool = True  # False only for an x86 CPU known to lack AVX2
+    gtt_limited: bool = False  # an AMD APU held to the kernel's default GTT share of RAM
 
 
 def _gib(value: int) -> str:
@@ -63,6 +64,12 @@ def _usable_gpus(snap: HardwareSnapshot) -> tuple[Backend, list[GpuInfo]]:
     amd = [g for g in snap.gpus if g.vendor == "amd" and g.discrete]
     if amd:
         return "ROCm", amd
+    # An AMD APU whose bandwidth is known (Strix Halo, 890M, 780M...) runs llama.cpp's Vulkan
+    # build from GTT, i.e. system RAM; a small iGPU (Raphael's 2 CUs) is not worth planning.
+    apus = [g for g in snap.gpus if g.vendor == "amd" and g.unified_memory
+            and bandwidth.lookup_gpu(g.name) is not None]
+    if apus:
+        return "Vulkan", apus[:1]
     if snap.apple is not None:
         return "Metal", [g for g in snap.gpus if g.vendor == "apple"]
     return "CPU", []
@@ -70,8 +77,8 @@ def _usable_gpus(snap: HardwareSnapshot) -> tuple[Backend, list[GpuInfo]]:
 
 def _ram_budget(snap: HardwareSnapshot) -> int | None:
     if snap.apple is not None and snap.apple.unified_memory_bytes is not None:
-        total = snap.apple.unified_memory_bytes
-        return max(0, total - max(MACOS_RESERVE_BYTES, total // MACOS_RESERVE_SHARE))
+        unified = snap.apple.unified_memory_bytes
+        return max(0, unified - max(MACOS_RESERVE_BYTES, unified // MACOS_RESERVE_SHARE))
     total = snap.memory.usable_total_bytes
     return None if total is None else max(0, total - OS_RESERVE_BYTES - RAM_MARGIN_BYTES)
 
@@ -103,6 +110,7 @@ def resources(snap: HardwareSnapshot) -> Resources:
     gpu_bw: bandwidth.Bandwidth | None = None
     apple_budget: int | None = None
     gpu_flops: float | None = None
+    gtt_limited = False
     if backend == "Metal" and snap.apple is not None:
         unified = True
         apple_budget = snap.apple.gpu_budget_bytes
@@ -119,8 +127,16 @@ def resources(snap: HardwareSnapshot) -> Resources:
                                         snap.apple.unified_memory_bytes)
         gpu_flops = compute.lookup_gpu_flops(snap.apple.chip or "")
     elif gpus:
-        unified = all(g.unified_memory for g in gpus)
-        if unified:
+        unified = all(g.unified_memory or bandwidth.integrated(g.name) for g in gpus)
+        if unified and gpus[0].vendor == "amd" and gpus[0].vram_total_bytes is None:
+            # amdgpu maps at most the kernel's TTM limit of GTT (half of RAM by default).
+            total = snap.memory.usable_total_bytes
+            gpu_budget = None if ram is None or total is None else min(ram, total // 2)
+            gtt_limited = gpu_budget is not None and ram is not None and gpu_budget < ram
+            reasons.append(f"{gpus[0].name} is an APU: it allocates from RAM through GTT, "
+                           "by default at most half of RAM"
+                           + (f" ({_gib(gpu_budget)})" if gpu_budget is not None else ""))
+        elif unified:
             # GB10/Jetson: the GPU allocates from host RAM; RAM is the budget.
             gpu_budget = ram
             reasons.append(f"{gpus[0].name} shares host RAM: GPU budget = RAM budget")
@@ -154,4 +170,5 @@ def resources(snap: HardwareSnapshot) -> Resources:
                      cpu_cores=cores, reasons=tuple(reasons), gpu_flops=gpu_flops,
                      cpu_flops=compute.cpu_flops(cores, snap.cpu.flags),
                      cpu_avx2=not (snap.cpu.arch in ("x86_64", "AMD64") and snap.cpu.flags
-                                   and not snap.cpu.has_avx2))
+                                   and not snap.cpu.has_avx2),
+                     gtt_limited=gtt_limited)

@@ -238,21 +238,26 @@ def _try_offload(entry: ModelEntry, res: Resources) -> ModelVerdict | None:
     return None
 
 
-def _try_raised_working_set(entry: ModelEntry, res: Resources) -> ModelVerdict | None:
-    """A Mac whose Metal working set is too small for the model but whose unified memory,
-    less what macOS keeps, is not: it runs on the GPU once the working-set limit is raised."""
-    if res.backend != "Metal" or res.apple_budget_bytes is None or res.ram_budget_bytes is None:
+def _try_raised_limit(entry: ModelEntry, res: Resources) -> ModelVerdict | None:
+    """A Mac whose Metal working set, or an AMD APU whose default GTT limit, is too small
+    for the model while the memory itself is not: the GPU runs it once the limit is raised."""
+    if res.ram_budget_bytes is None or res.gpu_budget_bytes is None:
         return None
-    raised = replace(res, gpu_budget_bytes=res.ram_budget_bytes)
-    verdict = _try_gpu(entry, raised)
+    if not (res.gtt_limited or (res.backend == "Metal" and res.apple_budget_bytes)):
+        return None
+    verdict = _try_gpu(entry, replace(res, gpu_budget_bytes=res.ram_budget_bytes))
     if verdict is None or verdict.memory is None:
         return None
-    limit_mb = -(-(verdict.memory.gpu_bytes + GPU_MARGIN_BYTES) // 1024**2)
-    return replace(verdict, reasons=(
-        *verdict.reasons,
-        f"the default Metal working set ({_gib(res.apple_budget_bytes)}) is too small: raise it "
-        f"with `sudo sysctl iogpu.wired_limit_mb={limit_mb}` (until the next restart); macOS "
-        "keeps the rest, so close other programs first"))
+    mib = -(-(verdict.memory.gpu_bytes + GPU_MARGIN_BYTES) // 1024**2)
+    if res.backend == "Metal":
+        how = (f"the default Metal working set ({_gib(res.gpu_budget_bytes + GPU_MARGIN_BYTES)})"
+               f" is too small: raise it with `sudo sysctl iogpu.wired_limit_mb={mib}` (until "
+               "the next restart); macOS keeps the rest, so close other programs first")
+    else:
+        how = (f"the kernel's default GTT limit ({_gib(res.gpu_budget_bytes)}) is too small: "
+               f"boot with `amdgpu.gttsize={mib} ttm.pages_limit={mib * 256}` on the kernel "
+               "command line (or lower the BIOS carve-out)")
+    return replace(verdict, reasons=(*verdict.reasons, how))
 
 
 def _try_cpu(entry: ModelEntry, res: Resources) -> ModelVerdict | None:
@@ -305,9 +310,9 @@ def _does_not_fit(entry: ModelEntry, res: Resources) -> ModelVerdict:
 
 def evaluate(entry: ModelEntry, res: Resources, engine: str = "auto") -> ModelVerdict:
     """The fastest placement of ``entry`` that fits ``res`` (``engine`` may force one)."""
-    attempts = {"auto": (_try_mlx, _try_gpu, _try_offload, _try_raised_working_set, _try_cpu),
+    attempts = {"auto": (_try_mlx, _try_gpu, _try_offload, _try_raised_limit, _try_cpu),
                 "mlx": (_try_mlx,),
-                "llama.cpp": (_try_gpu, _try_offload, _try_raised_working_set, _try_cpu)}[engine]
+                "llama.cpp": (_try_gpu, _try_offload, _try_raised_limit, _try_cpu)}[engine]
     for attempt in attempts:
         verdict = attempt(entry, res)
         if verdict is not None:

@@ -51,6 +51,8 @@ CASES = {
     "mac-m3pro-36gb": (Expect("runs", "mlx", "MLX", "unified", None, 131072), NO),
     "mac-m5max-128gb": (Expect("runs", "mlx", "MLX", "unified", None, 131072),
                         Expect("runs", "mlx", "MLX", "unified", None, 131072)),
+    "strix-halo-128gb": (Expect("runs", "llama.cpp", "Vulkan", "gpu", None, 131072),
+                         Expect("runs", "llama.cpp", "Vulkan", "gpu", None, 65536)),
     "amd-rx6800-linux": (Expect("runs", "llama.cpp", "ROCm", "gpu", None, 131072), NO),
     "cpu-only-16gb": (Expect("runs", "llama.cpp", "CPU", "cpu", None, 8192), NO),
     "cpu-only-64gb": (Expect("runs", "llama.cpp", "CPU", "cpu", None, 131072), NO),
@@ -180,6 +182,15 @@ def test_unified_memory_never_keeps_experts_in_ram_and_120b_needs_more_than_64_g
     assert any("same memory" in r for r in verdict.reasons)
     assert verdict.fixes and all("Mac with more than" in f for f in verdict.fixes)
     assert not any("experts stay in RAM" in r for v in assessment.verdicts for r in v.reasons)
+
+
+def test_an_amd_apu_runs_on_its_gpu_from_gtt_at_unified_memory_speed() -> None:
+    _snap, assessment = _load("strix-halo-128gb")
+    verdict = assessment.verdict("120b")
+    assert assessment.resource_reasons and any("GTT" in r for r in assessment.resource_reasons)
+    assert verdict.speed_basis is not None and "Radeon 8060S" in verdict.speed_basis
+    # People measure 41.5 (ROCm) to 52 (Vulkan) tok/s; a CPU-only plan would predict ~9.
+    assert verdict.predicted_tokens_per_s is not None and verdict.predicted_tokens_per_s > 30
 
 
 def test_a_16_gb_mac_runs_20b_on_the_gpu_once_the_working_set_is_raised() -> None:
