@@ -35,13 +35,18 @@ from gptoss_doctor.bench.tool_suite import Case, Suite
 RENDERER = "server"
 
 
+def earlier(case: Case) -> list[dict[str, Any]]:
+    """The case's earlier conversation as messages (both APIs take this form)."""
+    return [{"role": role, "content": text} for role, text in case.history]
+
+
 class ChatApi:
     """Chat Completions: ``messages`` with ``tools``; calls answered by ``tool`` messages."""
 
     name, path = "chat.completions", "/chat/completions"
 
     def start(self, suite: Suite, case: Case) -> list[dict[str, Any]]:
-        return [{"role": "system", "content": suite.instructions},
+        return [{"role": "system", "content": suite.instructions}, *earlier(case),
                 {"role": "user", "content": case.prompt}]
 
     def body(self, model: str, conversation: list[dict[str, Any]], suite: Suite, case: Case,
@@ -80,7 +85,7 @@ class ResponsesApi(ChatApi):
     name, path = "responses", "/responses"
 
     def start(self, suite: Suite, case: Case) -> list[dict[str, Any]]:
-        return [{"role": "user", "content": case.prompt}]
+        return [*earlier(case), {"role": "user", "content": case.prompt}]
 
     def body(self, model: str, conversation: list[dict[str, Any]], suite: Suite, case: Case,
              settings: RunSettings, seed: int) -> dict[str, Any]:

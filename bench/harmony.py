@@ -77,10 +77,13 @@ def stop_tokens() -> tuple[int, ...]:
 
 
 def tool_prompt(instructions: str, tools: Sequence[dict[str, Any]], user: str,
-                reasoning: str = "low") -> list[int]:
-    """System + developer (instructions and ``functions`` tools) + user, for the assistant.
+                reasoning: str = "low", history: Sequence[tuple[str, str]] = ()) -> list[int]:
+    """System + developer (instructions and ``functions`` tools) + the earlier conversation
+    + user, for the assistant.
 
-    ``tools`` are ``{"name", "description", "parameters"}`` with a JSON Schema each.
+    ``tools`` are ``{"name", "description", "parameters"}`` with a JSON Schema each;
+    ``history`` is ``(role, text)`` pairs, "user" or "assistant" (an earlier answer, on the
+    final channel: harmony keeps no reasoning from finished turns).
     """
     import openai_harmony as h
 
@@ -89,9 +92,12 @@ def tool_prompt(instructions: str, tools: Sequence[dict[str, Any]], user: str,
         developer = developer.with_function_tools([
             h.ToolDescription.new(t["name"], t["description"], parameters=t["parameters"])
             for t in tools])
+    earlier = [h.Message.from_role_and_content(h.Role.USER, text) if role == "user"
+               else h.Message.from_role_and_content(h.Role.ASSISTANT, text).with_channel("final")
+               for role, text in history]
     conversation = h.Conversation.from_messages([
         _system(reasoning), h.Message.from_role_and_content(h.Role.DEVELOPER, developer),
-        h.Message.from_role_and_content(h.Role.USER, user)])
+        *earlier, h.Message.from_role_and_content(h.Role.USER, user)])
     return list(_encoding().render_conversation_for_completion(conversation, h.Role.ASSISTANT))
 
 

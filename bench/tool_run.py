@@ -151,7 +151,7 @@ def run_attempt(engine: GenerationEngine, suite: Suite, case: Case, settings: Ru
     seed = settings.sampling.seed + attempt
     context = engine.generation() if isinstance(engine, TurnEngine) else _Context(engine)
     prompt = harmony.tool_prompt(suite.instructions, [t.for_prompt() for t in case.tools],
-                                 case.prompt, settings.reasoning)
+                                 case.prompt, settings.reasoning, case.history)
     turns: list[dict[str, Any]] = []
     started = clock()
     with grade.case_sandbox(case) as sandbox:

@@ -10,7 +10,8 @@ LM Studio-style ``act`` loops):
   ``null`` = may be left out, or a rule: ``{"place": [...], "in": [...]}``,
   ``{"type": "string"}``, ``{"evaluates_to": N}``; ``bench.arg_match``);
 - ``setup`` / ``expect`` (act): files and keys before the loop, and the state after it
-  (``expect.used``: the tools that must have done the work; docs/tool-grading.md).
+  (``expect.used``: the tools that must have done the work; docs/tool-grading.md);
+- ``history``: earlier user and assistant messages, for multi-turn and long-context cases.
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ class Case:
     setup: dict[str, Any] | None = None
     expect: dict[str, Any] | None = None
     turn_limit: int = 1
+    history: tuple[tuple[str, str], ...] = ()  # earlier (role, text) turns, oldest first
 
     def tool(self, name: str) -> ToolDef | None:
         return next((t for t in self.tools if t.name == name), None)
@@ -102,7 +104,8 @@ def load_suite() -> Suite:
             cases.append(Case(raw["id"], category, raw["prompt"],
                               tuple(tools[name] for name in raw["tools"]), expected,
                               raw.get("setup"), raw.get("expect"),
-                              _turn_limit(category, raw, len(expected))))
+                              _turn_limit(category, raw, len(expected)),
+                              tuple((m["role"], m["content"]) for m in raw.get("history", ()))))
     digest = hashlib.sha256("\0".join(texts[k] for k in sorted(texts)).encode()).hexdigest()
     return Suite(SUITE_NAME, digest, library["instructions"], tuple(cases))
 

@@ -8,7 +8,7 @@ import jsonschema
 import numpy as np
 import pytest
 
-from gptoss_doctor.bench import grade, harmony, regrade, tool_run, tool_suite, vocab
+from gptoss_doctor.bench import endpoint_tools, grade, harmony, regrade, tool_run, tool_suite, vocab
 from gptoss_doctor.errors import UsageError
 
 SUITE = tool_suite.load_suite()
@@ -201,3 +201,17 @@ def test_ctrl_c_keeps_the_finished_attempts() -> None:
     assert interrupted is True
     # the first attempt (five tokens) finished and was graded; the second was cut off
     assert [(a["case"], a["grade"]["passed"]) for a in attempts] == [(cases[0].id, True)]
+
+
+def test_earlier_turns_reach_the_prompt_and_the_server() -> None:
+    case = tool_suite.case_by_id(SUITE, "simple-weather-from-history")
+    assert case is not None and case.history[0][0] == "user"
+    text = harmony.decode(harmony.tool_prompt(SUITE.instructions, [], case.prompt, "low",
+                                              case.history))
+    assert ("<|start|>user<|message|>I'm travelling to Lisbon next week.<|end|>"
+            "<|start|>assistant<|channel|>final<|message|>Lisbon is lovely") in text
+    assert text.endswith(f"<|start|>user<|message|>{case.prompt}<|end|><|start|>assistant")
+    messages = endpoint_tools.ChatApi().start(SUITE, case)
+    assert [m["role"] for m in messages] == ["system", "user", "assistant", "user"]
+    long = tool_suite.case_by_id(SUITE, "multiple-weather-long-history")
+    assert long is not None and len(long.history) >= 40 and len(long.tools) == 10
