@@ -32,6 +32,16 @@ DATACENTER_MARKERS = ("H100", "H200", "GH200", "B200", "A100", "L40S", "MI300", 
 
 
 @dataclass(frozen=True, slots=True)
+class Device:
+    """One discrete GPU's own budget and figures, for single-card and split plans."""
+
+    name: str
+    budget_bytes: int
+    bandwidth: bandwidth.Bandwidth | None
+    flops: float | None
+
+
+@dataclass(frozen=True, slots=True)
 class Resources:
     """The memory and bandwidth a plan may use on one machine."""
 
@@ -51,6 +61,7 @@ class Resources:
     cpu_flops: float | None = None
     cpu_avx2: bool = True  # False only for an x86 CPU known to lack AVX2
     gtt_limited: bool = False  # an AMD APU held to the kernel's default GTT share of RAM
+    devices: tuple[Device, ...] = ()  # discrete GPUs, when there are several
 
 
 def _gib(value: int) -> str:
@@ -111,6 +122,7 @@ def resources(snap: HardwareSnapshot) -> Resources:
     apple_budget: int | None = None
     gpu_flops: float | None = None
     gtt_limited = False
+    devices: tuple[Device, ...] = ()
     if backend == "Metal" and snap.apple is not None:
         unified = True
         apple_budget = snap.apple.gpu_budget_bytes
@@ -141,15 +153,22 @@ def resources(snap: HardwareSnapshot) -> Resources:
             gpu_budget = ram
             reasons.append(f"{gpus[0].name} shares host RAM: GPU budget = RAM budget")
         else:
-            per_gpu = [(g.vram_free_bytes if g.vram_free_bytes is not None
-                        else g.vram_total_bytes) or 0 for g in gpus]
-            gpu_budget = sum(max(0, free - margin) for free in per_gpu)
+            per_gpu = [g.vram_free_bytes if g.vram_free_bytes is not None
+                       else g.vram_total_bytes for g in gpus]
+            unknown = [g.name for g, free in zip(gpus, per_gpu, strict=True) if free is None]
+            if unknown:
+                reasons.append(f"VRAM of {', '.join(unknown)} not readable: no GPU plan can be "
+                               "checked for it (the driver reports no memory figures)")
+            known_free = [free for free in per_gpu if free is not None]
+            gpu_budget = sum(max(0, free - margin) for free in known_free) if known_free \
+                else None
             split = f" across {len(gpus)} GPUs (llama.cpp splits layers)" \
                 if len(gpus) > 1 else ""
-            reasons.append(f"GPU budget {_gib(gpu_budget)}: free VRAM minus "
-                           f"{_gib(margin)} per device{split}"
-                           + (" (WSL/Windows drivers need extra headroom)" if windows_like
-                              else ""))
+            if gpu_budget is not None:
+                reasons.append(f"GPU budget {_gib(gpu_budget)}: free VRAM minus "
+                               f"{_gib(margin)} per device{split}"
+                               + (" (WSL/Windows drivers need extra headroom)" if windows_like
+                                  else ""))
         figures = [bandwidth.lookup_gpu(g.name)
                    or bandwidth.from_bus(g.memory_bus_width_bits, g.memory_clock_max_mhz)
                    for g in gpus]
@@ -157,6 +176,11 @@ def resources(snap: HardwareSnapshot) -> Resources:
         gpu_bw = min(known, key=lambda f: f.bytes_per_s) if known else None
         flops = [compute.lookup_gpu_flops(g.name) for g in gpus]
         gpu_flops = min((f for f in flops if f), default=None)
+        if len(gpus) > 1 and not unified:
+            devices = tuple(
+                Device(g.name, max(0, free - margin), bw, fl)
+                for g, free, bw, fl in zip(gpus, per_gpu, figures, flops, strict=True)
+                if free is not None)
     cpu_bw = bandwidth.cpu_default()
     if unified and gpu_bw is not None:
         cpu_bw = gpu_bw  # one memory system for both
@@ -171,4 +195,4 @@ def resources(snap: HardwareSnapshot) -> Resources:
                      cpu_flops=compute.cpu_flops(cores, snap.cpu.flags),
                      cpu_avx2=not (snap.cpu.arch in ("x86_64", "AMD64") and snap.cpu.flags
                                    and not snap.cpu.has_avx2),
-                     gtt_limited=gtt_limited)
+                     gtt_limited=gtt_limited, devices=devices)

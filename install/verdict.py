@@ -18,12 +18,14 @@ from dataclasses import dataclass, replace
 
 from gptoss_doctor.catalog import CATALOG, CONTEXT_CHOICES, ModelEntry
 from gptoss_doctor.install import board_power, predict
+from gptoss_doctor.install.bandwidth import Bandwidth
 from gptoss_doctor.install.estimate import GIB, MemoryEstimate, MemorySettings, estimate
 from gptoss_doctor.install.resources import (
     GPU_MARGIN_BYTES,
     MACOS_RESERVE_BYTES,
     OS_RESERVE_BYTES,
     RAM_MARGIN_BYTES,
+    Device,
     Resources,
     resources,
 )
@@ -103,11 +105,12 @@ def _gib(value: int) -> str:
     return f"{value / GIB:.1f} GiB"
 
 
-def _fits(est: MemoryEstimate, res: Resources) -> bool:
+def _fits(est: MemoryEstimate, res: Resources, extra_gpu_bytes: int = 0) -> bool:
     ram = res.ram_budget_bytes
     if not est.on_gpu:
         return ram is not None and est.cpu_total_bytes <= ram
-    if res.gpu_budget_bytes is None or est.gpu_total_bytes > res.gpu_budget_bytes:
+    if (res.gpu_budget_bytes is None
+            or est.gpu_total_bytes + extra_gpu_bytes > res.gpu_budget_bytes):
         return False
     if ram is None:
         return False
@@ -192,14 +195,43 @@ def _verdict(entry: ModelEntry, res: Resources, placement: Placement, ctx: int, 
 def _try_gpu(entry: ModelEntry, res: Resources) -> ModelVerdict | None:
     if res.gpu_budget_bytes is None:
         return None
+    if len(res.devices) > 1:
+        # One card when one holds it: no split, no cross-device traffic, its own speed.
+        for device in sorted(res.devices, key=_device_speed, reverse=True):
+            one = replace(res, gpu_names=(device.name,), gpu_budget_bytes=device.budget_bytes,
+                          gpu_bandwidth=device.bandwidth, gpu_flops=device.flops, devices=())
+            verdict = _try_gpu(entry, one)
+            if verdict is not None:
+                return replace(verdict, reasons=(
+                    *verdict.reasons, f"one GPU is enough: run on {device.name} alone "
+                    "(CUDA_VISIBLE_DEVICES / --device), the others stay free"))
+        res = _split(res)
+    copies = max(1, len(res.devices))
     for ctx in CONTEXT_CHOICES:
         est = estimate(entry.shape, _settings(ctx, weights_on_cpu=False), on_gpu=True)
-        if _fits(est, res):
+        if _fits(est, res, extra_gpu_bytes=(copies - 1) * est.compute_bytes):
             where = ", ".join(res.gpu_names) or res.backend
             return _verdict(entry, res, "gpu", ctx, 0, est, [
                 f"all layers on the GPU ({where}): {_gib(est.gpu_total_bytes)} needed of "
-                f"{_gib(res.gpu_budget_bytes)} at {ctx} context"])
+                f"{_gib(res.gpu_budget_bytes or 0)} at {ctx} context"])
     return None
+
+
+def _device_speed(device: Device) -> float:
+    return device.bandwidth.bytes_per_s if device.bandwidth else 0.0
+
+
+def _split(res: Resources) -> Resources:
+    """Several GPUs sharing the layers in proportion to their free memory: a token passes
+    through each in turn, so the effective bandwidth is 1 / sum(share / bandwidth)."""
+    total = sum(d.budget_bytes for d in res.devices)
+    if total <= 0 or any(d.bandwidth is None for d in res.devices):
+        return res
+    seconds_per_byte = sum(d.budget_bytes / total / d.bandwidth.bytes_per_s
+                           for d in res.devices if d.bandwidth is not None)
+    names = " + ".join(d.name for d in res.devices)
+    return replace(res, gpu_bandwidth=Bandwidth(
+        1 / seconds_per_byte, f"{names}, layers split in proportion to free memory"))
 
 
 def _min_cpu_moe(entry: ModelEntry, res: Resources, ctx: int) -> tuple[int, MemoryEstimate] | None:
@@ -216,13 +248,15 @@ def _try_offload(entry: ModelEntry, res: Resources) -> ModelVerdict | None:
     # offload saves nothing there (issue 14; llama.cpp's guide: 120b needs a > 96 GB Mac).
     if res.unified or res.gpu_budget_bytes is None or not entry.shape.expert_bytes_per_layer:
         return None
+    if len(res.devices) > 1:
+        res = _split(res)
     for ctx in CONTEXT_CHOICES:
         found = _min_cpu_moe(entry, res, ctx)
         if found is None:
             continue
         n_cpu_moe, est = found
         reasons = [f"the whole model does not fit the GPU budget "
-                   f"({_gib(res.gpu_budget_bytes)}): experts of {n_cpu_moe} of "
+                   f"({_gib(res.gpu_budget_bytes or 0)}): experts of {n_cpu_moe} of "
                    f"{entry.shape.n_layer} layers stay in RAM ({_gib(est.cpu_total_bytes)}), "
                    f"the rest on the GPU ({_gib(est.gpu_total_bytes)}) at {ctx} context"]
         indices = "|".join(str(i) for i in range(n_cpu_moe))

@@ -51,6 +51,10 @@ CASES = {
     "mac-m3pro-36gb": (Expect("runs", "mlx", "MLX", "unified", None, 131072), NO),
     "mac-m5max-128gb": (Expect("runs", "mlx", "MLX", "unified", None, 131072),
                         Expect("runs", "mlx", "MLX", "unified", None, 131072)),
+    "2x-rtx3090": (Expect("runs", "llama.cpp", "CUDA", "gpu", None, 131072),
+                   Expect("runs", "llama.cpp", "CUDA", "expert-offload", 12, 131072)),
+    "rtx3090-rtx3060": (Expect("runs", "llama.cpp", "CUDA", "gpu", None, 131072),
+                        Expect("runs", "llama.cpp", "CUDA", "expert-offload", 19, 131072)),
     "strix-halo-128gb": (Expect("runs", "llama.cpp", "Vulkan", "gpu", None, 131072),
                          Expect("runs", "llama.cpp", "Vulkan", "gpu", None, 65536)),
     "amd-rx6800-linux": (Expect("runs", "llama.cpp", "ROCm", "gpu", None, 131072), NO),
@@ -191,6 +195,21 @@ def test_an_amd_apu_runs_on_its_gpu_from_gtt_at_unified_memory_speed() -> None:
     assert verdict.speed_basis is not None and "Radeon 8060S" in verdict.speed_basis
     # People measure 41.5 (ROCm) to 52 (Vulkan) tok/s; a CPU-only plan would predict ~9.
     assert verdict.predicted_tokens_per_s is not None and verdict.predicted_tokens_per_s > 30
+
+
+@pytest.mark.parametrize("machine", ["2x-rtx3090", "rtx3090-rtx3060"])
+def test_a_model_that_fits_one_card_runs_on_the_fastest_one_alone(machine: str) -> None:
+    _snap, assessment = _load(machine)
+    verdict = assessment.verdict("20b")
+    assert any("run on NVIDIA GeForce RTX 3090 alone" in r for r in verdict.reasons)
+    assert verdict.speed_basis is not None and "RTX 3090" in verdict.speed_basis
+    assert "RTX 3060" not in verdict.speed_basis
+
+
+def test_a_split_is_read_at_the_bandwidth_of_the_cards_that_hold_it() -> None:
+    _snap, assessment = _load("rtx3090-rtx3060")
+    basis = assessment.verdict("120b").speed_basis
+    assert basis is not None and "split in proportion to free memory" in basis
 
 
 def test_a_16_gb_mac_runs_20b_on_the_gpu_once_the_working_set_is_raised() -> None:
