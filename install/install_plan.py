@@ -95,14 +95,7 @@ def engine_step(snap: HardwareSnapshot, verdict: ModelVerdict, engine: str = "au
     "llama-server" asks for llama.cpp's own server (a prebuilt wheel) by name."""
     problems: list[str] = []
     if engine == "llama-server":
-        backend = verdict.backend or "CPU"
-        chosen = wheel_step(snap, backend, "--engine llama-server: llama.cpp's own server, "
-                            "prebuilt")
-        if chosen is None:
-            return EngineStep("llama-server", backend, "install", (), (), ()), [
-                f"no prebuilt xllamacpp wheel fits this {backend} machine (a CUDA wheel needs "
-                "a driver for CUDA 12.8 or newer): use --engine llama.cpp"]
-        return chosen, problems
+        return _named_server(snap, verdict.backend or "CPU")
     if verdict.engine == "mlx":
         package = "mlx-lm" if snap.os.system == "Darwin" else "mlx-lm[cpu]"
         if snap.software.mlx_lm_version:
@@ -141,14 +134,31 @@ def engine_step(snap: HardwareSnapshot, verdict: ModelVerdict, engine: str = "au
         step = EngineStep("llama.cpp", backend, "keep", (), (), (
             f"llama-cpp-python {build.version} ({', '.join(build.backends)}) fits this plan",))
     if step.action != "keep" and backend == "CUDA" and not snap.software.nvcc_version:
-        wheel = wheel_step(snap, backend, "nvcc is not installed, so llama-cpp-python cannot "
-                           "be built for CUDA: llama.cpp's own server comes prebuilt instead")
-        if wheel is not None and engine == "auto":
-            return wheel, problems
-        problems.append("building llama-cpp-python for CUDA needs the CUDA toolkit (nvcc), "
-                        "which is not installed: install NVIDIA's cuda-toolkit (e.g. `sudo apt "
-                        "install nvidia-cuda-toolkit`) and run again")
+        return _without_nvcc(snap, step, engine)
     return step, problems
+
+
+def _named_server(snap: HardwareSnapshot, backend: str) -> tuple[EngineStep, list[str]]:
+    chosen = wheel_step(snap, backend, "--engine llama-server: llama.cpp's own server, "
+                        "prebuilt")
+    if chosen is None:
+        return EngineStep("llama-server", backend, "install", (), (), ()), [
+            f"no prebuilt xllamacpp wheel fits this {backend} machine (a CUDA wheel needs a "
+            "driver for CUDA 12.8 or newer): use --engine llama.cpp"]
+    return chosen, []
+
+
+def _without_nvcc(snap: HardwareSnapshot, step: EngineStep, engine: str
+                  ) -> tuple[EngineStep, list[str]]:
+    """A CUDA build without the toolkit: the prebuilt wheel when the engine was left to
+    the plan (and one fits the driver), else the toolkit is the fix."""
+    wheel = wheel_step(snap, "CUDA", "nvcc is not installed, so llama-cpp-python cannot be "
+                       "built for CUDA: llama.cpp's own server comes prebuilt instead")
+    if wheel is not None and engine == "auto":
+        return wheel, []
+    return step, ["building llama-cpp-python for CUDA needs the CUDA toolkit (nvcc), which is "
+                  "not installed: install NVIDIA's cuda-toolkit (e.g. `sudo apt install "
+                  "nvidia-cuda-toolkit`) and run again"]
 
 
 def plan_install(snap: HardwareSnapshot, entry: ModelEntry, verdict: ModelVerdict,
