@@ -80,6 +80,7 @@ APPLE_FULL_DIE: dict[str, tuple[int, tuple[int, ...], float]] = {
 }
 # Host RAM when nothing better is known: dual-channel DDR4-3200 (2 x 25.6 GB/s).
 DEFAULT_CPU_BANDWIDTH_GBPS = 51.2
+DDR3_CPU_BANDWIDTH_GBPS = 25.6
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +156,12 @@ def from_bus(bus_width_bits: int | None, memory_clock_mhz: int | None) -> Bandwi
                      "estimated from NVML's bus width and memory clock")
 
 
-def cpu_default() -> Bandwidth:
+def cpu_default(avx2: bool = True) -> Bandwidth:
+    """Host RAM when nothing better is known. x86 CPUs without AVX2 predate DDR4 platforms
+    (Intel before Haswell, AMD before Excavator): dual-channel DDR3-1600 is assumed there."""
+    if not avx2:
+        return Bandwidth(DDR3_CPU_BANDWIDTH_GBPS * GB,
+                         "assumed dual-channel DDR3-1600 for a CPU without AVX2 (the real "
+                         "figure is not readable)")
     return Bandwidth(DEFAULT_CPU_BANDWIDTH_GBPS * GB,
                      "assumed dual-channel DDR4-3200 (the real figure is not readable)")

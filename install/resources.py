@@ -181,7 +181,9 @@ def resources(snap: HardwareSnapshot) -> Resources:
                 Device(g.name, max(0, free - margin), bw, fl)
                 for g, free, bw, fl in zip(gpus, per_gpu, figures, flops, strict=True)
                 if free is not None)
-    cpu_bw = bandwidth.cpu_default()
+    avx2 = not (snap.cpu.arch in ("x86_64", "AMD64") and snap.cpu.flags
+                and not snap.cpu.has_avx2)
+    cpu_bw = bandwidth.cpu_default(avx2)
     if unified and gpu_bw is not None:
         cpu_bw = gpu_bw  # one memory system for both
     cores = snap.cpu.cores_physical or snap.cpu.cores_logical
@@ -193,6 +195,5 @@ def resources(snap: HardwareSnapshot) -> Resources:
                      apple_budget_bytes=apple_budget, datacenter=datacenter,
                      cpu_cores=cores, reasons=tuple(reasons), gpu_flops=gpu_flops,
                      cpu_flops=compute.cpu_flops(cores, snap.cpu.flags),
-                     cpu_avx2=not (snap.cpu.arch in ("x86_64", "AMD64") and snap.cpu.flags
-                                   and not snap.cpu.has_avx2),
+                     cpu_avx2=avx2,
                      gtt_limited=gtt_limited, devices=devices)

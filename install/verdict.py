@@ -36,6 +36,9 @@ from gptoss_doctor.types import Backend, EngineName, Placement, VerdictStatus
 MLX_BUDGET_FACTOR = 0.9
 MLX_RESERVE_BYTES = 3 * GIB
 MLX_RUNTIME_BYTES = 1 * GIB  # prefill activations and the Python process
+# What a model wholly on a discrete GPU still needs in host RAM (token embeddings and the
+# process) when the RAM itself cannot be read: any machine with a GPU this size has it.
+UNKNOWN_RAM_HOST_BYTES = 2 * GIB
 CMAKE_ARGS = {"CUDA": "-DGGML_CUDA=on", "ROCm": "-DGGML_HIP=on", "Vulkan": "-DGGML_VULKAN=on",
               "Metal": "-DGGML_METAL=on", "CPU": ""}
 
@@ -113,7 +116,9 @@ def _fits(est: MemoryEstimate, res: Resources, extra_gpu_bytes: int = 0) -> bool
             or est.gpu_total_bytes + extra_gpu_bytes > res.gpu_budget_bytes):
         return False
     if ram is None:
-        return False
+        # RAM unreadable: a model wholly on a discrete GPU still fits (host RAM then holds
+        # little more than the process); anything that needs host RAM cannot be checked.
+        return not res.unified and est.cpu_total_bytes <= UNKNOWN_RAM_HOST_BYTES
     if res.unified:  # GPU and CPU parts come out of the same RAM
         return est.gpu_total_bytes + est.cpu_total_bytes <= ram
     return est.cpu_total_bytes <= ram

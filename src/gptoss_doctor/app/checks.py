@@ -53,7 +53,15 @@ def _os_check(snap: HardwareSnapshot) -> Check:
 def _cpu_check(snap: HardwareSnapshot) -> Check:
     cpu = snap.cpu
     cores = f"{cpu.cores_physical or '?'} cores / {cpu.cores_logical or '?'} threads"
-    flags = ", ".join(f for f in cpu.flags if f in ("avx2", "avx512f", "neon")) or "no SIMD flags"
+    # The widest SIMD level that matters to llama.cpp's kernels; an AVX-only CPU is "avx".
+    shown = [f for f in cpu.flags if f in ("avx2", "avx512f", "neon")] or \
+        [f for f in cpu.flags if f in ("avx", "sse4_2")][:1]
+    if not shown and cpu.flags:
+        flags = "no SIMD flags"
+    elif not shown:
+        flags = "SIMD flags not readable"
+    else:
+        flags = ", ".join(shown)
     x86 = cpu.arch in ("x86_64", "AMD64")
     status: CheckStatus = "warn" if x86 and cpu.flags and not cpu.has_avx2 else "ok"
     details = ("no AVX2: llama.cpp's CPU kernels will be slow",) if status == "warn" else ()
