@@ -276,9 +276,10 @@ def answer(tool_executor: str, mock_result: Any, sandbox: Sandbox | None, name: 
 
 def mock_answer(mock: Any, args: dict[str, Any]) -> Any:
     """A mock tool's answer to ``args``: a ``"{name}"`` string is that argument (null when
-    left out), and ``"when": [[conditions, changes], ...]`` changes fields for arguments
-    that match (case-insensitively), so the answer fits the call (Fahrenheit when asked, the
-    city asked about) and a careful model has no reason to call again."""
+    left out), ``"{name*F}"`` that numeric argument times F (rounded to 2 places), and
+    ``"when": [[conditions, changes], ...]`` changes fields for arguments that match
+    (case-insensitively), so the answer fits the call (Fahrenheit when asked, the city and
+    the amount asked about) and a careful model has no reason to call again."""
     if not isinstance(mock, dict):
         return mock
     answer = {k: v for k, v in mock.items() if k != "when"}
@@ -286,8 +287,19 @@ def mock_answer(mock: Any, args: dict[str, Any]) -> Any:
         if all(str(args.get(k, "")).casefold() == str(v).casefold()
                for k, v in conditions.items()):
             answer.update(changes)
-    return {k: args.get(v[1:-1]) if isinstance(v, str) and v[:1] == "{" and v[-1:] == "}"
-            else v for k, v in answer.items()}
+    return {k: _filled(v, args) for k, v in answer.items()}
+
+
+def _filled(value: Any, args: dict[str, Any]) -> Any:
+    if not (isinstance(value, str) and value[:1] == "{" and value[-1:] == "}"):
+        return value
+    name, _, factor = value[1:-1].partition("*")
+    given = args.get(name)
+    if not factor:
+        return given
+    if isinstance(given, bool) or not isinstance(given, int | float):
+        return None  # not a number: the schema check fails the call anyway
+    return round(given * float(factor), 2)
 
 
 def _as_json(result: Any) -> Any:

@@ -93,3 +93,6 @@ def test_mock_answers_follow_the_call_arguments() -> None:
     assert mock_answer(weather, {"city": "Oslo", "unit": "Fahrenheit"})["temperature"] == 64
     assert mock_answer({"label": "{label}"}, {}) == {"label": None}
     assert mock_answer([1, 2], {"x": 1}) == [1, 2]
+    rate = {"converted": "{amount*0.924}"}
+    assert mock_answer(rate, {"amount": 250}) == {"converted": 231.0}
+    assert mock_answer(rate, {"amount": "250"}) == {"converted": None}
