@@ -3,9 +3,10 @@ in one line.
 
 The explicit cases are the ones found by hand (GPU entries that are not objects, a CPU
 without flags, ``os: {}``, a GPU without a name, an integer model name, a string roofline,
-NaN and Infinity, 100,000 levels of nesting); the property test mutates the recorded
-results files (``tests/fixtures/results/``) at random paths, and the command line must turn
-hostile files into one line and exit code 2.
+NaN and Infinity, 100,000 levels of nesting, an energy section without its notes); the
+property test mutates the recorded results files (``tests/fixtures/results/`` and
+``results-energy/``) at random paths, and the command line must turn hostile files into one
+line and exit code 2.
 """
 
 from __future__ import annotations
@@ -40,10 +41,12 @@ from gptoss_doctor.reports.html import render
 
 from conftest import FIXTURES
 
-SEEDS = sorted((FIXTURES / "results").glob("*.json"))
+SEEDS = sorted([*(FIXTURES / "results").glob("*.json"),
+                *(FIXTURES / "results-energy").glob("*.json")])
 SPEED = FIXTURES / "results" / "synthetic-tiny-cpu.json"
 TOOLS = FIXTURES / "results" / "synthetic-tiny-tools.json"
 ENDPOINT = FIXTURES / "results" / "endpoint-lmstudio-fake.json"
+ENERGY = FIXTURES / "results-energy" / "synthetic-tiny-cpu-h100-throttled.json"
 SNAPSHOTS = sorted((FIXTURES / "snapshots").glob("*.json"))
 _GPU = json.loads((FIXTURES / "snapshots" / "rtx4090-24gb.json").read_text())["gpus"][0]
 CLI = Path(sys.executable).with_name("gptoss-doctor")
@@ -111,6 +114,10 @@ def _accepted_or_refused(path: Path) -> dict[str, Any] | None:
                  "endpoint/url: Invalid IPv6 URL", id="a URL the report cannot show"),
     pytest.param(lambda: '{"kind": "gptoss-doctor/results", "kind": "other"}',
                  "the key 'kind' appears twice", id="a key given twice"),
+    pytest.param(_changed(ENERGY, lambda r: r["energy"].pop("notes")), "energy: 'notes' is a",
+                 id="an energy section without its notes"),
+    pytest.param(_changed(ENERGY, lambda r: r["conditions"]["gpus"][0].pop("sm_clock_max_mhz")),
+                 "conditions/gpus/0: 'sm_clock_max_mhz'", id="a GPU's conditions without a clock"),
 ])
 def test_hand_found_malformed_files_are_refused_in_one_line(tmp_path: Path,
                                                             content: Callable[[], str],
