@@ -1,5 +1,6 @@
 """Hostile JSON for the loaders' property tests: a valid document changed at one random path.
 
+``write_mutated(data, seeds, path)`` writes one of the seed files with one hostile change;
 ``mutated(data, document)`` draws (with hypothesis) a path into ``document`` and one change
 there: a hostile value (NaN, 10**400, a lone surrogate, terminal escapes, 5,000 or 1,100,000
 characters, 100,000 levels of nesting, random JSON), a deletion, an unknown key, or another
@@ -15,8 +16,11 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
+from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
 from gptoss_doctor.errors import DoctorError
@@ -36,6 +40,11 @@ JSON_VALUES = st.recursive(
                                                                 max_size=3),
     max_leaves=8)
 MAX_MESSAGE = 600
+# Each loader's property test: 200 examples, no deadline (a 100,000-level file takes a while
+# to write), the tmp_path fixture shared by the examples (each overwrites the file).
+FUZZ = settings(max_examples=200, deadline=None,
+                suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                       HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
 def _children(node: Any) -> list[Any]:
@@ -88,6 +97,11 @@ def mutated(data: st.DataObject, document: Any) -> str:
         else:
             parent[path[-1]] = value
     return json.dumps(document).replace(json.dumps(DEEP), DEEP_TEXT)
+
+
+def write_mutated(data: st.DataObject, seeds: Sequence[Path], path: Path) -> None:
+    seed = data.draw(st.sampled_from(seeds), label="seed")
+    path.write_text(mutated(data, json.loads(seed.read_text())))
 
 
 def assert_one_line(error: DoctorError) -> None:

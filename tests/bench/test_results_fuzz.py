@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hostile_json import DEEP, DEEP_TEXT, assert_one_line, mutated
-from hypothesis import HealthCheck, event, given, settings
+from hostile_json import DEEP, DEEP_TEXT, FUZZ, assert_one_line, write_mutated
+from hypothesis import event, given
 from hypothesis import strategies as st
 
 from gptoss_doctor.bench import regrade, results, tool_suite
@@ -160,15 +160,12 @@ def test_files_over_the_size_cap_are_not_read(tmp_path: Path,
         results.load(SPEED)
 
 
-@settings(max_examples=200, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
-                                 HealthCheck.data_too_large])
+@FUZZ
 @given(data=st.data())
 def test_any_mutated_results_file_renders_or_is_refused_in_one_line(tmp_path: Path,
                                                                    data: st.DataObject) -> None:
-    seed = data.draw(st.sampled_from(SEEDS), label="seed")
     path = tmp_path / "r.json"
-    path.write_text(mutated(data, json.loads(seed.read_text())))
+    write_mutated(data, SEEDS, path)
     event("loaded and rendered" if _accepted_or_refused(path) else "refused in one line")
 
 

@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hostile_json import DEEP, DEEP_TEXT, assert_one_line, mutated
-from hypothesis import HealthCheck, event, given, settings
+from hostile_json import DEEP, DEEP_TEXT, FUZZ, assert_one_line, write_mutated
+from hypothesis import event, given
 from hypothesis import strategies as st
 
 from gptoss_doctor.errors import SnapshotError
@@ -130,15 +130,12 @@ def test_things_that_are_not_files_are_refused_before_reading(
     assert_one_line(info.value)
 
 
-@settings(max_examples=200, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
-                                 HealthCheck.data_too_large])
+@FUZZ
 @given(data=st.data())
 def test_any_mutated_snapshot_loads_valid_or_is_refused_in_one_line(tmp_path: Path,
                                                                    data: st.DataObject) -> None:
-    seed = data.draw(st.sampled_from(SEEDS), label="seed")
     path = tmp_path / "snap.json"
-    path.write_text(mutated(data, json.loads(seed.read_text())))
+    write_mutated(data, SEEDS, path)
     try:
         snap = serialize.load(path)
     except SnapshotError as exc:
