@@ -83,7 +83,7 @@ def _scalar(value: Any, hint: Any, where: str) -> Any:
         accepted = int if hint is int else int | float
         if isinstance(value, bool) or not isinstance(value, accepted):
             raise SnapshotError(f"{where}: expected {'an integer' if hint is int else 'a number'}")
-        if not math.isfinite(value) or abs(value) > MAX_NUMBER:
+        if (isinstance(value, float) and not math.isfinite(value)) or abs(value) > MAX_NUMBER:
             raise SnapshotError(f"{where}: out of range (beyond {MAX_NUMBER})")
         if value < 0:
             raise SnapshotError(f"{where}: must not be negative (got {value})")

@@ -92,9 +92,10 @@ def test_the_checks_hold_for_dicts_given_directly() -> None:
     data["gpus"][0]["name"] = "x" * 5000
     with pytest.raises(SnapshotError, match=r"gpus\[0\].name: longer than 4096"):
         serialize.from_dict(data)
-    data["gpus"][0].update(name="RTX", vram_total_bytes=2**64)
-    with pytest.raises(SnapshotError, match="out of range"):
-        serialize.from_dict(data)
+    for huge in (2**64, 10**400, -(10**400)):
+        data["gpus"][0].update(name="RTX", vram_total_bytes=huge)
+        with pytest.raises(SnapshotError, match="out of range"):
+            serialize.from_dict(data)
 
 
 def _fifo(tmp_path: Path) -> Path:
