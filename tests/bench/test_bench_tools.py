@@ -122,7 +122,7 @@ def test_usage_errors_are_one_line(tmp_path: Path, args: tuple[str, ...], code: 
 def test_bad_files_fail_in_one_line_without_results(tmp_path: Path, smollm_gguf: Path) -> None:
     out = tmp_path / "never.json"
     done = tools("--model", str(smollm_gguf), "-o", str(out))
-    assert done.returncode == 1 and "not gpt-oss" in done.stderr
+    assert done.returncode == 2 and "not gpt-oss" in done.stderr
     assert not out.exists() and len(done.stderr.strip().splitlines()) == 1
     junk = tmp_path / "junk.json"
     junk.write_text("{not json")
