@@ -10,9 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from crafted import ScriptedTurns, entries, run
 
 from gptoss_doctor.bench import harmony, tool_run, tool_suite, vocab
+
+from crafted import ScriptedTurns, entries, run
 
 ENTRIES = entries()
 

@@ -10,10 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from crafted import SETTINGS, ScriptedTurns
 
 from gptoss_doctor.app.tools import REGRADE_CHANGED
 from gptoss_doctor.bench import grade, regrade, tool_run, tool_suite
+
+from crafted import SETTINGS, ScriptedTurns
 
 SUITE = tool_suite.load_suite()
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "results"

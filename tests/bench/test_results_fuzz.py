@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hostile_json import DEEP, DEEP_TEXT, FUZZ, assert_one_line, write_mutated
 from hypothesis import event, given
 from hypothesis import strategies as st
 
@@ -40,6 +39,7 @@ from gptoss_doctor.probe.model import (
 from gptoss_doctor.reports.html import render
 
 from conftest import FIXTURES
+from hostile_json import DEEP, DEEP_TEXT, FUZZ, assert_one_line, write_mutated
 
 SEEDS = sorted([*(FIXTURES / "results").glob("*.json"),
                 *(FIXTURES / "results-energy").glob("*.json")])

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from gptoss_doctor.app.checks import checks
 from gptoss_doctor.install.verdict import assess
 from gptoss_doctor.probe import snapshot
-from gptoss_doctor.app.checks import checks
 
 BODY = {"object": "list", "data": [{"id": "openai/gpt-oss-20b", "object": "model"}]}
 

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hostile_json import DEEP, DEEP_TEXT, FUZZ, assert_one_line, write_mutated
 from hypothesis import event, given
 from hypothesis import strategies as st
 
@@ -29,6 +28,7 @@ from gptoss_doctor.probe import serialize
 from gptoss_doctor.probe.model import HardwareSnapshot
 
 from conftest import FIXTURES
+from hostile_json import DEEP, DEEP_TEXT, FUZZ, assert_one_line, write_mutated
 
 SEEDS = sorted((FIXTURES / "snapshots").glob("*.json"))
 SEED = FIXTURES / "snapshots" / "rtx4090-24gb.json"
