@@ -8,7 +8,6 @@ grades stored completions again without a model.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,12 +29,14 @@ from gptoss_doctor.bench import regrade as bench_regrade
 from gptoss_doctor.bench.engine import Adapter
 from gptoss_doctor.errors import UsageError
 from gptoss_doctor.install.recipe import RECIPE_KIND
+from gptoss_doctor.jsonin import Limits, read_json
 from gptoss_doctor.load_settings import LoadSettings
 from gptoss_doctor.probe import snapshot as take_snapshot
 from gptoss_doctor.probe.serialize import to_dict
 from gptoss_doctor.serde import SerdeError, from_json, to_json
 
 DEFAULT_CTX = 16384
+RECIPE_LIMITS = Limits(max_bytes=1024 * 1024, max_depth=8, max_text=4096)
 REGRADE_CHANGED = 3
 """``--regrade``'s exit status when anything did not reproduce (a grade, quirk, strict flag,
 score, stored text, stop reason or end): a check in a script or CI fails on it."""
@@ -72,12 +73,7 @@ class ToolsRun:
 
 def read_recipe(path: Path) -> Recipe:
     """The model, engine and load settings of a recipe; one clear line if it is not one."""
-    try:
-        recipe = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
-    except (ValueError, UnicodeDecodeError):
-        raise UsageError(f"{path} is not a JSON recipe") from None
+    recipe = read_json(path, RECIPE_LIMITS, kind="a JSON recipe")
     if not isinstance(recipe, dict) or recipe.get("kind") != RECIPE_KIND:
         raise UsageError(f"{path} is not a gptoss-doctor recipe",
                          "use the recipe.json that `gptoss-doctor install` wrote")
