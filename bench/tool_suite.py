@@ -26,7 +26,7 @@ from typing import Any
 from gptoss_doctor.errors import UsageError
 
 CATEGORIES = ("simple", "multiple", "parallel", "irrelevance", "act")
-SUITE_NAME = "gptoss-doctor-tools-v1"
+SUITE_NAME = "gptoss-doctor-tools-v2"  # v2: 127 cases, issue 15
 DEFAULT_TURN_LIMIT = 8
 
 
