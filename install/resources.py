@@ -6,7 +6,7 @@ Margins follow llama.cpp's own ``--fit`` (1 GiB kept free per device) and docs/d
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from gptoss_doctor.install import bandwidth, compute
 from gptoss_doctor.probe.apple import ratio_budget
@@ -197,3 +197,22 @@ def resources(snap: HardwareSnapshot) -> Resources:
                      cpu_flops=compute.cpu_flops(cores, snap.cpu.flags),
                      cpu_avx2=avx2,
                      gtt_limited=gtt_limited, devices=devices)
+
+
+def fastest_first(devices: tuple[Device, ...]) -> list[Device]:
+    """Devices by memory bandwidth, fastest first (unknown last)."""
+    return sorted(devices, key=lambda d: d.bandwidth.bytes_per_s if d.bandwidth else 0.0,
+                  reverse=True)
+
+
+def split(res: Resources) -> Resources:
+    """Several GPUs sharing the layers in proportion to their free memory: a token passes
+    through each in turn, so the effective bandwidth is 1 / sum(share / bandwidth)."""
+    total = sum(d.budget_bytes for d in res.devices)
+    if total <= 0 or any(d.bandwidth is None for d in res.devices):
+        return res
+    seconds_per_byte = sum(d.budget_bytes / total / d.bandwidth.bytes_per_s
+                           for d in res.devices if d.bandwidth is not None)
+    names = " + ".join(d.name for d in res.devices)
+    return replace(res, gpu_bandwidth=bandwidth.Bandwidth(
+        1 / seconds_per_byte, f"{names}, layers split in proportion to free memory"))

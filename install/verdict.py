@@ -18,16 +18,16 @@ from dataclasses import dataclass, replace
 
 from gptoss_doctor.catalog import CATALOG, CONTEXT_CHOICES, ModelEntry
 from gptoss_doctor.install import board_power, predict
-from gptoss_doctor.install.bandwidth import Bandwidth
 from gptoss_doctor.install.estimate import GIB, MemoryEstimate, MemorySettings, estimate
 from gptoss_doctor.install.resources import (
     GPU_MARGIN_BYTES,
     MACOS_RESERVE_BYTES,
     OS_RESERVE_BYTES,
     RAM_MARGIN_BYTES,
-    Device,
     Resources,
+    fastest_first,
     resources,
+    split,
 )
 from gptoss_doctor.load_settings import LoadSettings
 from gptoss_doctor.probe.model import HardwareSnapshot
@@ -39,6 +39,10 @@ MLX_RUNTIME_BYTES = 1 * GIB  # prefill activations and the Python process
 # What a model wholly on a discrete GPU still needs in host RAM (token embeddings and the
 # process) when the RAM itself cannot be read: any machine with a GPU this size has it.
 UNKNOWN_RAM_HOST_BYTES = 2 * GIB
+# Expert-offload plans are made at this context (docs/design.md, "Expert offload"): long
+# enough for multi-turn chats with tool output, while every doubling beyond it moves more
+# experts to the CPU, which is what sets the speed people see (issue 14).
+OFFLOAD_CONTEXT = 32768
 CMAKE_ARGS = {"CUDA": "-DGGML_CUDA=on", "ROCm": "-DGGML_HIP=on", "Vulkan": "-DGGML_VULKAN=on",
               "Metal": "-DGGML_METAL=on", "CPU": ""}
 
@@ -51,6 +55,16 @@ class MemoryNeeds:
     cpu_bytes: int
     gpu_budget_bytes: int | None
     ram_budget_bytes: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Alternative:
+    """Another context an expert-offload plan could use, and what it would cost in speed."""
+
+    context_length: int
+    n_cpu_moe: int
+    predicted_tokens_per_s: float | None
+    predicted_prompt_tokens_per_s: float | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +93,7 @@ class ModelVerdict:
     speed_basis: str | None = None
     predicted_prompt_tokens_per_s: float | None = None
     predicted_ttft: tuple[Ttft, ...] = ()
+    alternatives: tuple[Alternative, ...] = ()  # expert offload at other contexts
     predicted_joules_per_token: float | None = None  # GPU placements with a known board power
     energy_basis: str | None = None
     load_settings: LoadSettings | None = None
@@ -202,7 +217,7 @@ def _try_gpu(entry: ModelEntry, res: Resources) -> ModelVerdict | None:
         return None
     if len(res.devices) > 1:
         # One card when one holds it: no split, no cross-device traffic, its own speed.
-        for device in sorted(res.devices, key=_device_speed, reverse=True):
+        for device in fastest_first(res.devices):
             one = replace(res, gpu_names=(device.name,), gpu_budget_bytes=device.budget_bytes,
                           gpu_bandwidth=device.bandwidth, gpu_flops=device.flops, devices=())
             verdict = _try_gpu(entry, one)
@@ -210,7 +225,7 @@ def _try_gpu(entry: ModelEntry, res: Resources) -> ModelVerdict | None:
                 return replace(verdict, reasons=(
                     *verdict.reasons, f"one GPU is enough: run on {device.name} alone "
                     "(CUDA_VISIBLE_DEVICES / --device), the others stay free"))
-        res = _split(res)
+        res = split(res)
     copies = max(1, len(res.devices))
     for ctx in CONTEXT_CHOICES:
         est = estimate(entry.shape, _settings(ctx, weights_on_cpu=False), on_gpu=True)
@@ -220,23 +235,6 @@ def _try_gpu(entry: ModelEntry, res: Resources) -> ModelVerdict | None:
                 f"all layers on the GPU ({where}): {_gib(est.gpu_total_bytes)} needed of "
                 f"{_gib(res.gpu_budget_bytes or 0)} at {ctx} context"])
     return None
-
-
-def _device_speed(device: Device) -> float:
-    return device.bandwidth.bytes_per_s if device.bandwidth else 0.0
-
-
-def _split(res: Resources) -> Resources:
-    """Several GPUs sharing the layers in proportion to their free memory: a token passes
-    through each in turn, so the effective bandwidth is 1 / sum(share / bandwidth)."""
-    total = sum(d.budget_bytes for d in res.devices)
-    if total <= 0 or any(d.bandwidth is None for d in res.devices):
-        return res
-    seconds_per_byte = sum(d.budget_bytes / total / d.bandwidth.bytes_per_s
-                           for d in res.devices if d.bandwidth is not None)
-    names = " + ".join(d.name for d in res.devices)
-    return replace(res, gpu_bandwidth=Bandwidth(
-        1 / seconds_per_byte, f"{names}, layers split in proportion to free memory"))
 
 
 def _min_cpu_moe(entry: ModelEntry, res: Resources, ctx: int) -> tuple[int, MemoryEstimate] | None:
@@ -254,27 +252,38 @@ def _try_offload(entry: ModelEntry, res: Resources) -> ModelVerdict | None:
     if res.unified or res.gpu_budget_bytes is None or not entry.shape.expert_bytes_per_layer:
         return None
     if len(res.devices) > 1:
-        res = _split(res)
+        res = split(res)
+    options = []
     for ctx in CONTEXT_CHOICES:
         found = _min_cpu_moe(entry, res, ctx)
-        if found is None:
-            continue
-        n_cpu_moe, est = found
-        reasons = [f"the whole model does not fit the GPU budget "
-                   f"({_gib(res.gpu_budget_bytes or 0)}): experts of {n_cpu_moe} of "
-                   f"{entry.shape.n_layer} layers stay in RAM ({_gib(est.cpu_total_bytes)}), "
-                   f"the rest on the GPU ({_gib(est.gpu_total_bytes)}) at {ctx} context"]
-        indices = "|".join(str(i) for i in range(n_cpu_moe))
-        layers = indices if n_cpu_moe == 1 else f"({indices})"
-        reasons.append(f"llama.cpp: `llama-server --n-cpu-moe {n_cpu_moe}`; in-process the same "
-                       f"as the tensor override `blk\\.{layers}\\.ffn_.*_exps=CPU`")
-        smaller = _min_cpu_moe(entry, res, CONTEXT_CHOICES[-1])
-        if smaller is not None and smaller[0] < n_cpu_moe:
-            layers = "layer's" if smaller[0] == 1 else "layers'"
-            reasons.append(f"a {CONTEXT_CHOICES[-1]} context would keep only {smaller[0]} "
-                           f"{layers} experts on the CPU, which generates faster")
-        return _verdict(entry, res, "expert-offload", ctx, n_cpu_moe, est, reasons)
-    return None
+        if found is not None:
+            rate = predict.predict(entry.shape, res, placement="expert-offload",
+                                   n_cpu_moe=found[0], cpu_cores=res.cpu_cores)
+            options.append((ctx, found[0], found[1], rate))
+    if not options:
+        return None
+    # Fewer experts on the CPU generate faster: plan at the working context, not the largest.
+    working = next((o for o in options if o[0] <= OFFLOAD_CONTEXT), options[-1])
+    # ... and at a larger context when that keeps no more experts on the CPU.
+    ctx, n_cpu_moe, est, _rate = next(o for o in options if o[1] == working[1])
+    reasons = [f"the whole model does not fit the GPU budget "
+               f"({_gib(res.gpu_budget_bytes or 0)}): experts of {n_cpu_moe} of "
+               f"{entry.shape.n_layer} layers stay in RAM ({_gib(est.cpu_total_bytes)}), "
+               f"the rest on the GPU ({_gib(est.gpu_total_bytes)}) at {ctx} context"]
+    indices = "|".join(str(i) for i in range(n_cpu_moe))
+    layers = indices if n_cpu_moe == 1 else f"({indices})"
+    reasons.append(f"llama.cpp: `llama-server --n-cpu-moe {n_cpu_moe}`; in-process the same "
+                   f"as the tensor override `blk\\.{layers}\\.ffn_.*_exps=CPU`")
+    alternatives = tuple(Alternative(c, n, r.expected, r.pp_tokens_per_s)
+                         for c, n, _e, r in options)
+    if len(alternatives) > 1:
+        reasons.append(f"planned at {ctx} context (each doubling of the context keeps more "
+                       "experts on the CPU); other contexts: " + "; ".join(
+                           f"{a.context_length} → --n-cpu-moe {a.n_cpu_moe} → "
+                           f"~{a.predicted_tokens_per_s:g} tok/s" for a in alternatives
+                           if a.context_length != ctx and a.predicted_tokens_per_s))
+    verdict = _verdict(entry, res, "expert-offload", ctx, n_cpu_moe, est, reasons)
+    return replace(verdict, alternatives=alternatives)
 
 
 def _try_raised_limit(entry: ModelEntry, res: Resources) -> ModelVerdict | None:

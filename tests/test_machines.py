@@ -38,10 +38,10 @@ CASES = {
     "h100-80gb": (Expect("runs", "llama.cpp", "CUDA", "gpu", None, 131072),
                   Expect("runs", "llama.cpp", "CUDA", "gpu", None, 131072)),
     "rtx4090-24gb": (Expect("runs", "llama.cpp", "CUDA", "gpu", None, 131072),
-                     Expect("runs", "llama.cpp", "CUDA", "expert-offload", 26, 131072)),
-    "rtx3060-12gb": (Expect("runs", "llama.cpp", "CUDA", "expert-offload", 8, 131072), NO),
+                     Expect("runs", "llama.cpp", "CUDA", "expert-offload", 24, 32768)),
+    "rtx3060-12gb": (Expect("runs", "llama.cpp", "CUDA", "expert-offload", 3, 32768), NO),
     "laptop-rtx4060-8gb-igpu": (
-        Expect("runs", "llama.cpp", "CUDA", "expert-offload", 20, 131072), NO),
+        Expect("runs", "llama.cpp", "CUDA", "expert-offload", 14, 32768), NO),
     "gb10-dgx-spark": (Expect("runs", "llama.cpp", "CUDA", "gpu", None, 131072),
                        Expect("runs", "llama.cpp", "CUDA", "gpu", None, 131072)),
     "a100-40gb-x2": (Expect("runs", "llama.cpp", "CUDA", "gpu", None, 131072),
@@ -52,9 +52,12 @@ CASES = {
     "mac-m5max-128gb": (Expect("runs", "mlx", "MLX", "unified", None, 131072),
                         Expect("runs", "mlx", "MLX", "unified", None, 131072)),
     "2x-rtx3090": (Expect("runs", "llama.cpp", "CUDA", "gpu", None, 131072),
-                   Expect("runs", "llama.cpp", "CUDA", "expert-offload", 12, 131072)),
+                   Expect("runs", "llama.cpp", "CUDA", "expert-offload", 10, 65536)),
     "rtx3090-rtx3060": (Expect("runs", "llama.cpp", "CUDA", "gpu", None, 131072),
-                        Expect("runs", "llama.cpp", "CUDA", "expert-offload", 19, 131072)),
+                        Expect("runs", "llama.cpp", "CUDA", "expert-offload", 17, 32768)),
+    "laptop-rtx5090-24gb": (Expect("runs", "llama.cpp", "CUDA", "gpu", None, 131072),
+                            Expect("runs", "llama.cpp", "CUDA", "expert-offload", 24, 32768)),
+    "amd-780m-32gb": (Expect("runs", "llama.cpp", "Vulkan", "gpu", None, 131072), NO),
     "strix-halo-128gb": (Expect("runs", "llama.cpp", "Vulkan", "gpu", None, 131072),
                          Expect("runs", "llama.cpp", "Vulkan", "gpu", None, 65536)),
     "amd-rx6800-linux": (Expect("runs", "llama.cpp", "ROCm", "gpu", None, 131072), NO),
@@ -62,7 +65,7 @@ CASES = {
     "cpu-only-64gb": (Expect("runs", "llama.cpp", "CPU", "cpu", None, 131072), NO),
     "nvml-missing-nvidia-card": (Expect("runs", "llama.cpp", "CPU", "cpu", None, 131072), NO),
     "nvml-init-fails": (Expect("runs", "llama.cpp", "CPU", "cpu", None, 131072), NO),
-    "wsl-rtx4070": (Expect("runs", "llama.cpp", "CUDA", "expert-offload", 13, 131072), NO),
+    "wsl-rtx4070": (Expect("runs", "llama.cpp", "CUDA", "expert-offload", 8, 32768), NO),
 }
 
 
@@ -98,7 +101,7 @@ def test_llama_cpp_verdicts_load_with_flash_attention_and_a_small_swa_cache() ->
     settings = assessment.verdict("20b").load_settings
     assert settings is not None
     assert settings.flash_attn is True and settings.swa_full is False
-    assert settings.n_cpu_moe == 8 and settings.n_gpu_layers == -1
+    assert settings.n_cpu_moe == 3 and settings.n_gpu_layers == -1
     _snap, cpu_assessment = _load("cpu-only-64gb")
     cpu_settings = cpu_assessment.verdict("20b").load_settings
     assert cpu_settings is not None and cpu_settings.use_mmap is False
@@ -210,6 +213,24 @@ def test_a_split_is_read_at_the_bandwidth_of_the_cards_that_hold_it() -> None:
     _snap, assessment = _load("rtx3090-rtx3060")
     basis = assessment.verdict("120b").speed_basis
     assert basis is not None and "split in proportion to free memory" in basis
+
+
+def test_offload_is_planned_at_the_working_context_with_the_alternatives_listed() -> None:
+    _snap, assessment = _load("rtx3060-12gb")
+    verdict = assessment.verdict("20b")
+    contexts = [a.context_length for a in verdict.alternatives]
+    assert contexts == [131072, 65536, 32768, 16384, 8192, 4096]
+    layers = [a.n_cpu_moe for a in verdict.alternatives]
+    assert layers == sorted(layers, reverse=True)  # less context, fewer experts on the CPU
+    speeds = [a.predicted_tokens_per_s or 0 for a in verdict.alternatives]
+    assert speeds == sorted(speeds)  # ... and faster
+    assert any("other contexts: 131072 → --n-cpu-moe" in r for r in verdict.reasons)
+
+
+def test_a_laptop_gpu_is_read_at_the_laptop_parts_bandwidth() -> None:
+    _snap, assessment = _load("laptop-rtx5090-24gb")
+    basis = assessment.verdict("20b").speed_basis
+    assert basis is not None and "RTX 5090 Laptop" in basis
 
 
 def test_a_16_gb_mac_runs_20b_on_the_gpu_once_the_working_set_is_raised() -> None:

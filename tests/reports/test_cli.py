@@ -74,7 +74,7 @@ def test_human_report_of_an_rtx_4090(tmp_path: Path) -> None:
     assert "NVIDIA GeForce RTX 4090 D: 24.0 GiB VRAM" in done.stdout
     assert "[✓] gpt-oss-20b: llama.cpp (CUDA), all layers on the GPU, 131072 context" \
         in done.stdout
-    assert "GPU + experts of 26 layers on the CPU" in done.stdout
+    assert "GPU + experts of 24 layers on the CPU, 32768 context" in done.stdout
     assert "Next: gptoss-doctor install --model 120b" in done.stdout
 
 
