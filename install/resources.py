@@ -68,11 +68,18 @@ def _gib(value: int) -> str:
     return f"{value / GIB:.1f} GiB"
 
 
+def _vram(gpus: list[GpuInfo]) -> int:
+    return sum(g.vram_free_bytes or g.vram_total_bytes or 0 for g in gpus)
+
+
 def _usable_gpus(snap: HardwareSnapshot) -> tuple[Backend, list[GpuInfo]]:
     nvidia = [g for g in snap.gpus if g.vendor == "nvidia"]
+    amd = [g for g in snap.gpus if g.vendor == "amd" and g.discrete]
+    if nvidia and amd and _vram(amd) > _vram(nvidia):
+        # Mixed vendors: one llama.cpp build drives one of them; take the larger memory.
+        return "ROCm", amd
     if nvidia:
         return "CUDA", nvidia
-    amd = [g for g in snap.gpus if g.vendor == "amd" and g.discrete]
     if amd:
         return "ROCm", amd
     # An AMD APU whose bandwidth is known (Strix Halo, 890M, 780M...) runs llama.cpp's Vulkan

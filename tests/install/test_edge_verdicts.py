@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from gptoss_doctor.app.checks import checks
+from gptoss_doctor.install.resources import resources
 from gptoss_doctor.install.verdict import assess
 from gptoss_doctor.probe.model import HardwareSnapshot
 from gptoss_doctor.probe.replay import ReplaySources
@@ -57,3 +58,11 @@ def test_an_avx_only_cpu_is_shown_with_avx_and_predicted_slower_than_with_avx2()
     with_avx2 = assess(snap).verdict("20b").predicted_tokens_per_s
     without = assess(avx_only).verdict("20b").predicted_tokens_per_s
     assert with_avx2 is not None and without is not None and without < with_avx2
+
+
+def test_with_nvidia_and_amd_cards_the_larger_memory_wins() -> None:
+    nvidia = _snap("rtx3060-12gb")
+    amd = _snap("amd-rx6800-linux")
+    both = replace(nvidia, gpus=(*nvidia.gpus, *[g for g in amd.gpus if g.discrete]))
+    res = resources(both)  # a 12 GB RTX 3060 beside a 16 GB RX 6800
+    assert res.backend == "ROCm" and res.gpu_names == (amd.gpus[0].name,)
