@@ -11,6 +11,7 @@ chips whose binned and full dies differ are told apart by GPU cores or memory si
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -154,6 +155,37 @@ def from_bus(bus_width_bits: int | None, memory_clock_mhz: int | None) -> Bandwi
         return None
     return Bandwidth(bus_width_bits / 8 * memory_clock_mhz * 1e6 * 2,
                      "estimated from NVML's bus width and memory clock")
+
+
+# Host RAM by CPU platform, when the DIMM configuration cannot be read (it needs root): the
+# platform's channels x top rated transfer rate x 8 bytes, as the vendors specify them. Fewer
+# DIMMs than channels give less; the source string says it is the platform's figure.
+PLATFORMS: tuple[tuple[str, float, str], ...] = (
+    (r"EPYC 9\w\w5\b", 576.0, "12-channel DDR5-6000 (EPYC 9005)"),
+    (r"EPYC 9\w\w4\b", 460.8, "12-channel DDR5-4800 (EPYC 9004)"),
+    (r"EPYC 8\w\w4\b", 230.4, "6-channel DDR5-4800 (EPYC 8004)"),
+    (r"EPYC 7\w\w[23]\b", 204.8, "8-channel DDR4-3200 (EPYC 7002/7003)"),
+    (r"Threadripper PRO 7\d\d\dWX|Threadripper PRO 9\d\d\dWX", 332.8,
+     "8-channel DDR5-5200 (Threadripper PRO 7000/9000)"),
+    (r"Threadripper (7|9)\d\d\dX", 166.4, "4-channel DDR5-5200 (Threadripper 7000/9000)"),
+    (r"Threadripper PRO [35]\d\d\dWX", 204.8, "8-channel DDR4-3200 (Threadripper PRO)"),
+    (r"Xeon\(R\) w[79]-3\d", 307.2, "8-channel DDR5-4800 (Xeon W-3400)"),
+    (r"Ryzen AI MAX", 256.0, "256-bit LPDDR5X-8000 (Ryzen AI Max)"),
+    (r"Ryzen \d [79]\d\d0(X3D|X|F)?\b", 83.2,
+     "dual-channel DDR5-5200 (Ryzen 7000/9000 desktop)"),
+    (r"Core\(TM\) Ultra [579] 2\d\dV", 136.5, "LPDDR5X-8533 (Core Ultra 200V)"),
+    (r"Core\(TM\) Ultra [579] 2\d\d(K|KF|F)?\b", 102.4,
+     "dual-channel DDR5-6400 (Core Ultra 200S)"),
+)
+
+
+def host_for_cpu(brand: str | None, avx2: bool = True) -> Bandwidth:
+    """The host RAM figure of ``brand``'s platform, else the generic assumption."""
+    for pattern, gbps, what in PLATFORMS:
+        if brand and re.search(pattern, brand, re.IGNORECASE):
+            return Bandwidth(gbps * GB, f"platform figure: {what}; the DIMMs actually fitted "
+                             "are not readable without root")
+    return cpu_default(avx2)
 
 
 def cpu_default(avx2: bool = True) -> Bandwidth:

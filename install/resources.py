@@ -190,7 +190,7 @@ def resources(snap: HardwareSnapshot) -> Resources:
                 if free is not None)
     avx2 = not (snap.cpu.arch in ("x86_64", "AMD64") and snap.cpu.flags
                 and not snap.cpu.has_avx2)
-    cpu_bw = bandwidth.cpu_default(avx2)
+    cpu_bw = bandwidth.host_for_cpu(snap.cpu.brand, avx2)
     if unified and gpu_bw is not None:
         cpu_bw = gpu_bw  # one memory system for both
     cores = snap.cpu.cores_physical or snap.cpu.cores_logical

@@ -159,3 +159,15 @@ def test_error_statistics_by_hand() -> None:
     assert s.n == 3 and s.within_30 == pytest.approx(2 / 3)
     assert s.median_abs_log == pytest.approx(0.1823216, rel=1e-6)  # ln 1.2
     assert s.bias == pytest.approx((1.2 * 0.5) ** (1 / 3))
+
+
+@pytest.mark.parametrize(("brand", "gbps"), [
+    pytest.param("AMD EPYC 9B14 96-Core Processor", 460.8, id="EPYC 9004: 12 channels DDR5"),
+    pytest.param("AMD EPYC 7343 16-Core Processor", 204.8, id="EPYC 7003: 8 channels DDR4"),
+    pytest.param("AMD Ryzen 9 7950X 16-Core Processor", 83.2, id="AM5 desktop: dual DDR5"),
+    pytest.param("AMD Ryzen 5 5600 6-Core Processor", 51.2, id="AM4 stays dual DDR4"),
+    pytest.param("AMD RYZEN AI MAX+ 395 w/ Radeon 8060S", 256, id="Strix Halo's LPDDR5X"),
+    pytest.param(None, 51.2, id="an unknown CPU gets the generic assumption"),
+])
+def test_host_bandwidth_by_cpu_platform(brand: str | None, gbps: float) -> None:
+    assert bandwidth.host_for_cpu(brand).bytes_per_s == pytest.approx(gbps * 1e9)
