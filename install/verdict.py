@@ -344,7 +344,8 @@ def _does_not_fit(entry: ModelEntry, res: Resources) -> ModelVerdict:
             smallest = -(-max(need + MACOS_RESERVE_BYTES, need * 10 // 9) // 1000**3)
             return ModelVerdict(
                 model=entry.shape.name, key=entry.key, status="does-not-fit",
-                reasons=tuple(reasons),
+                reasons=(f"needs {_gib(need)} of unified memory at {small} context; this Mac "
+                         f"can give it {_gib(ram or 0)}", *reasons[-1:]),
                 fixes=(f"a Mac with more than {smallest} GB of unified memory ({_gib(need)} "
                        "for the model at 4096 context, and room for macOS)",))
     fixes = [f"at least {_gib(cpu.cpu_total_bytes + host_extra)} of RAM (CPU only, slow)",

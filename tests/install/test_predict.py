@@ -171,3 +171,15 @@ def test_error_statistics_by_hand() -> None:
 ])
 def test_host_bandwidth_by_cpu_platform(brand: str | None, gbps: float) -> None:
     assert bandwidth.host_for_cpu(brand).bytes_per_s == pytest.approx(gbps * 1e9)
+
+
+@pytest.mark.parametrize(("device", "gbps"), [
+    pytest.param("0x7550", 640, id="RX 9070 family by PCI id"),
+    pytest.param("0x747e", 432, id="Navi 32: the lower of RX 7700 XT and 7800 XT"),
+    pytest.param("0x66af", 1024, id="Vega 20 (Radeon VII, MI50)"),
+])
+def test_amd_cards_named_by_pci_id_get_a_bandwidth(device: str, gbps: float) -> None:
+    from gptoss_doctor.probe.gpu_sysfs import KNOWN_DEVICES
+
+    found = bandwidth.lookup_gpu(KNOWN_DEVICES[device])
+    assert found is not None and found.bytes_per_s == gbps * 1e9
