@@ -72,6 +72,11 @@ class Roofline:
     bandwidth_source: str
     ceiling_tokens_per_s: float
     tg_percent_of_ceiling: dict[str, float]
+    # The doctor's prediction for this machine and settings (gpt-oss files only), and each
+    # tg test's measured / predicted.
+    predicted_tokens_per_s: float | None = None
+    predicted_basis: str | None = None
+    tg_ratio_to_predicted: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,6 +27,7 @@ from gptoss_doctor.bench import engines, harmony, speed
 from gptoss_doctor.bench.engine import Session
 from gptoss_doctor.bench.speed import ChatResult, SpeedTest, TestResult
 from gptoss_doctor.catalog import entry
+from gptoss_doctor.install import predict
 from gptoss_doctor.install.resources import resources
 from gptoss_doctor.probe import snapshot as take_snapshot
 from gptoss_doctor.probe.model import HardwareSnapshot
@@ -91,7 +92,8 @@ def run(options: SpeedOptions, feedback: Feedback,
                                   SpeedSettings(options.reps, 0, options.protocol,
                                                 options.cooldown_s)),
             tests, chat, session.memory(models.peak_rss_bytes(), used),
-            roofline(snap, facts.gpt_oss, facts.size_bytes or 0, session.on_gpu, tests),
+            roofline(snap, facts.gpt_oss, facts.size_bytes or 0, session.on_gpu, tests,
+                     n_cpu_moe=settings.n_cpu_moe or 0, threads=settings.n_threads),
             session.extras(), *honesty)
     finally:
         session.close()
@@ -164,9 +166,11 @@ def _chat(session: Session, prompt: list[int]) -> tuple[ChatResult | dict[str, o
 
 
 def roofline(snap: HardwareSnapshot, key: str | None, size_bytes: int, on_gpu: bool,
-             tests: Sequence[TestResult]) -> Roofline:
+             tests: Sequence[TestResult], n_cpu_moe: int = 0,
+             threads: int | None = None) -> Roofline:
     """Generation's bandwidth ceiling: bytes read per token (gpt-oss's active weights, else
-    the whole file) over the memory bandwidth of where the weights sit."""
+    the whole file) over the memory bandwidth of where the weights sit; for gpt-oss, also
+    the doctor's prediction for these settings and each tg test's measured / predicted."""
     res = resources(snap)
     model = entry(key) if key else None
     per_token = model.shape.active_bytes_per_token if model else size_bytes
@@ -174,6 +178,15 @@ def roofline(snap: HardwareSnapshot, key: str | None, size_bytes: int, on_gpu: b
     ceiling = bandwidth.bytes_per_s / per_token
     percent = {t.name: round(100 * t.mean_ts / ceiling, 1)
                for t in tests if t.kind == "tg" and t.mean_ts}
+    predicted = None
+    if model is not None:
+        placement = "cpu" if not on_gpu else "expert-offload" if n_cpu_moe else "gpu"
+        predicted = predict.predict(model.shape, res, placement=placement,
+                                    n_cpu_moe=n_cpu_moe, cpu_cores=threads or res.cpu_cores)
+    expected = predicted.expected if predicted is not None else None
+    ratios = {t.name: round(t.mean_ts / expected, 3)
+              for t in tests if t.kind == "tg" and t.mean_ts and expected}
     return Roofline(per_token, "active gpt-oss weights" if model else "whole file (dense)",
-                    bandwidth.bytes_per_s, bandwidth.source, round(ceiling, 2), percent)
+                    bandwidth.bytes_per_s, bandwidth.source, round(ceiling, 2), percent,
+                    expected, predicted.basis if predicted is not None else None, ratios)
 
