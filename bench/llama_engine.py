@@ -193,12 +193,7 @@ class LlamaEngine:
         self._llm.close()
 
     def config(self, settings_source: str) -> EngineConfig:
-        s = self.settings
-        return EngineConfig(engine="llama.cpp", settings_source=settings_source,
-                            threads=self.threads, n_ctx=s.n_ctx, n_batch=s.n_batch,
-                            n_ubatch=s.n_ubatch, n_gpu_layers=s.n_gpu_layers,
-                            n_cpu_moe=s.n_cpu_moe, flash_attn=s.flash_attn,
-                            swa_full=s.swa_full, use_mmap=s.use_mmap)
+        return EngineConfig.of_llama("llama.cpp", settings_source, self.settings, self.threads)
 
     def software(self, python: str | None, backends: Sequence[str]) -> SoftwareFacts:
         build = build_info()

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from gptoss_doctor.load_settings import LoadSettings
 from gptoss_doctor.types import ModelFormat, RunEngine
 
 JsonObject = dict[str, Any]  # a JSON object read from outside (a server, a device query)
@@ -58,6 +59,16 @@ class EngineConfig:
     device: str | None = None  # MLX: "gpu" | "cpu"
     working_set_bytes: int | None = None
     wired_limit_bytes: int | None = None
+
+    @classmethod
+    def of_llama(cls, engine: RunEngine, settings_source: str, settings: LoadSettings,
+                 threads: int | None) -> EngineConfig:
+        """The config of a llama.cpp-based engine loaded with ``settings``."""
+        s = settings
+        return cls(engine=engine, settings_source=settings_source, threads=threads,
+                   n_ctx=s.n_ctx, n_batch=s.n_batch, n_ubatch=s.n_ubatch,
+                   n_gpu_layers=s.n_gpu_layers, n_cpu_moe=s.n_cpu_moe, flash_attn=s.flash_attn,
+                   swa_full=s.swa_full, use_mmap=s.use_mmap)
 
 
 @dataclass(frozen=True, slots=True)

@@ -322,12 +322,8 @@ class ServedSession:
         self._stack.close()
 
     def config(self, settings_source: str) -> EngineConfig:
-        s = self.settings
-        return EngineConfig(engine="llama-server", settings_source=settings_source,
-                            threads=s.n_threads, n_ctx=s.n_ctx, n_batch=s.n_batch,
-                            n_ubatch=s.n_ubatch, n_gpu_layers=s.n_gpu_layers,
-                            n_cpu_moe=s.n_cpu_moe, flash_attn=s.flash_attn,
-                            swa_full=s.swa_full, use_mmap=s.use_mmap)
+        return EngineConfig.of_llama("llama-server", settings_source, self.settings,
+                                     self.settings.n_threads)
 
     def software(self, python: str | None, backends: Sequence[str]) -> SoftwareFacts:
         import xllamacpp
