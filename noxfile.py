@@ -28,6 +28,7 @@ def quick(session: nox.Session) -> None:
     """Every test that needs no engine, on a base install (``.[test]``: no llama-cpp-python,
     no server, no MLX). The markers that gate the engine tests are in pyproject.toml."""
     session.install(".[test]")
+    session.env["GPTOSS_FUZZ_EXAMPLES"] = "100"  # the full suite runs 200 per loader
     session.run("pytest", "-m", "not llama and not mlx and not server and not xllamacpp",
                 *session.posargs)
 

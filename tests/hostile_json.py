@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -40,9 +41,11 @@ JSON_VALUES = st.recursive(
                                                                 max_size=3),
     max_leaves=8)
 MAX_MESSAGE = 600
-# Each loader's property test: 200 examples, no deadline (a 100,000-level file takes a while
-# to write), the tmp_path fixture shared by the examples (each overwrites the file).
-FUZZ = settings(max_examples=200, deadline=None,
+# Each loader's property test: 200 examples in the full suite (GPTOSS_FUZZ_EXAMPLES: the
+# quick tier runs 100), no deadline (a 100,000-level file takes a while to write), the
+# tmp_path fixture shared by the examples (each overwrites the file).
+FUZZ_EXAMPLES = int(os.environ.get("GPTOSS_FUZZ_EXAMPLES", "200"))
+FUZZ = settings(max_examples=FUZZ_EXAMPLES, deadline=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture,
                                        HealthCheck.too_slow, HealthCheck.data_too_large])
 
