@@ -17,12 +17,15 @@ from pathlib import Path
 
 from gptoss_doctor import catalog
 from gptoss_doctor.app.feedback import Feedback
+from gptoss_doctor.app.options import EngineFlags, refuse_for_engine
+from gptoss_doctor.bench import engines
 from gptoss_doctor.bench.engine import Adapter, serving
 from gptoss_doctor.bench.records import ModelFacts
 from gptoss_doctor.errors import UsageError
 from gptoss_doctor.install import verify
 from gptoss_doctor.install.verdict import assess
 from gptoss_doctor.load_settings import LoadSettings
+from gptoss_doctor.probe import snapshot as take_snapshot
 from gptoss_doctor.probe.model import HardwareSnapshot
 from gptoss_doctor.probe.nvml import parse_nvml_record, read_nvml
 from gptoss_doctor.settings import current
@@ -32,6 +35,41 @@ from gptoss_doctor.settings import current
 class PlannedSettings:
     settings: LoadSettings
     source: str  # where they came from, recorded in results
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A model ready to load: its engine, path, facts (with sha256), the machine and the
+    doctor's settings for it."""
+
+    adapter: Adapter
+    path: Path
+    facts: ModelFacts
+    snap: HardwareSnapshot
+    plan: PlannedSettings
+
+
+def prepare(engine: str, model: Path | None, synthetic: str | None,
+            flags: EngineFlags, require_gpt_oss: bool,
+            feedback: Feedback) -> Prepared:
+    """The adapter (``--engine``), refusing options it cannot honour; the model (a path, or
+    the synthetic one written on first use), read, hashed and planned for."""
+    adapter = engines.adapter(engine, model)
+    refuse_for_engine(adapter.unsupported, adapter.name, flags)
+    path = synthetic_model(adapter, synthetic, feedback) if synthetic else model
+    if path is None:
+        raise UsageError("give a model")
+    facts = adapter.read_model(require_model(path), require_gpt_oss=require_gpt_oss)
+    snap = take_snapshot()
+    facts = with_digest(facts, digest(adapter, path, feedback))
+    return Prepared(adapter, path, facts, snap, planned(snap, facts, adapter))
+
+
+def loading_note(prepared: Prepared, synthetic_warning: str) -> str:
+    facts = prepared.facts
+    return (f"loading {facts.file_name} with {prepared.adapter.name} "
+            f"({(facts.size_bytes or 0) / 1024**3:.2f} GiB"
+            f"{', ' + synthetic_warning if facts.synthetic else ''})")
 
 
 def require_model(path: Path) -> Path:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from gptoss_doctor.app import conditions, energy, models
 from gptoss_doctor.app.feedback import Feedback
-from gptoss_doctor.app.options import SpeedOptions, refuse_for_engine
+from gptoss_doctor.app.options import SpeedOptions
 from gptoss_doctor.app.records import (
     Conditions,
     EnergyReport,
@@ -23,13 +23,12 @@ from gptoss_doctor.app.records import (
     SpeedSettings,
 )
 from gptoss_doctor.app.sampling import Sampling
-from gptoss_doctor.bench import engines, harmony, speed
+from gptoss_doctor.bench import harmony, speed
 from gptoss_doctor.bench.engine import Session
 from gptoss_doctor.bench.speed import ChatResult, SpeedTest, TestResult
 from gptoss_doctor.catalog import entry
 from gptoss_doctor.install import predict
 from gptoss_doctor.install.resources import resources
-from gptoss_doctor.probe import snapshot as take_snapshot
 from gptoss_doctor.probe.model import HardwareSnapshot
 from gptoss_doctor.probe.power import PowerSources
 from gptoss_doctor.probe.sampler import PowerTrace
@@ -56,24 +55,17 @@ def run(options: SpeedOptions, feedback: Feedback,
         power: PowerSources | None = None) -> SpeedRun:
     """Load, measure, close; the typed record (not yet saved). ``power``: where power and
     conditions are read during the tests (this machine unless given)."""
-    adapter = engines.adapter(options.engine, options.model)
-    refuse_for_engine(adapter.unsupported, adapter.name, options.flags)
-    path = (models.synthetic_model(adapter, options.synthetic, feedback)
-            if options.synthetic else options.model)
-    assert path is not None
-    facts = adapter.read_model(models.require_model(path),
-                               require_gpt_oss=options.synthetic is not None)
-    snap = take_snapshot()
-    facts = models.with_digest(facts, models.digest(adapter, path, feedback))
-    plan = models.planned(snap, facts, adapter)
+    ready = models.prepare(options.engine, options.model, options.synthetic,
+                           options.flags, options.synthetic is not None,
+                           feedback)
+    adapter, path, facts, snap, plan = (ready.adapter, ready.path, ready.facts, ready.snap,
+                                        ready.plan)
     prompt = harmony.chat_prompt() if options.chat and facts.is_gpt_oss else []
     settings = plan.settings.with_overrides(
         n_ctx=context_for(options.tests, prompt),
         n_threads=options.flags.threads or models.threads_for(snap),
         n_gpu_layers=options.flags.n_gpu_layers, n_cpu_moe=options.flags.n_cpu_moe)
-    feedback.note(f"loading {facts.file_name} with {adapter.name} "
-                  f"({(facts.size_bytes or 0) / 1024**3:.2f} GiB"
-                  f"{', synthetic random weights' if facts.synthetic else ''})")
+    feedback.note(models.loading_note(ready, "synthetic random weights"))
     gpu_before = models.gpu_used_bytes()
     session = adapter.load(path, settings)
     gpu_after = models.gpu_used_bytes()

@@ -15,7 +15,7 @@ from typing import Any
 from gptoss_doctor import __version__
 from gptoss_doctor.app import models
 from gptoss_doctor.app.feedback import Feedback
-from gptoss_doctor.app.options import EngineFlags, refuse_for_engine
+from gptoss_doctor.app.options import EngineFlags
 from gptoss_doctor.app.records import (
     Envelope,
     JsonObject,
@@ -31,7 +31,6 @@ from gptoss_doctor.errors import UsageError
 from gptoss_doctor.install.recipe import RECIPE_KIND
 from gptoss_doctor.jsonin import Limits, read_json
 from gptoss_doctor.load_settings import LoadSettings
-from gptoss_doctor.probe import snapshot as take_snapshot
 from gptoss_doctor.probe.serialize import to_dict
 from gptoss_doctor.serde import SerdeError, from_json, to_json
 
@@ -119,21 +118,12 @@ def run(options: ToolsOptions, feedback: Feedback) -> ToolsRun:
     """Load, run every selected case ``repeats`` times, close; the typed record."""
     suite = tool_suite.load_suite()
     cases = tool_suite.select(suite, options.categories)
-    model = options.recipe.model_path if options.recipe else options.model
-    adapter = engines.adapter(options.recipe.engine if options.recipe else options.engine, model)
-    refuse_for_engine(adapter.unsupported, adapter.name, options.flags)
-    path = models.synthetic_model(adapter, options.synthetic, feedback) \
-        if options.synthetic else model
-    assert path is not None
-    facts = adapter.read_model(models.require_model(path), require_gpt_oss=True)
-    snap = take_snapshot()
-    facts = models.with_digest(facts, models.digest(adapter, path, feedback))
-    settings, source = _settings(options, adapter,
-                                 models.planned(snap, facts, adapter),
-                                 models.threads_for(snap))
-    feedback.note(f"loading {facts.file_name} with {adapter.name} "
-                  f"({(facts.size_bytes or 0) / 1024**3:.2f} GiB"
-                  f"{', synthetic random weights: expect failures' if facts.synthetic else ''})")
+    ready = models.prepare(options.recipe.engine if options.recipe else options.engine,
+                           options.recipe.model_path if options.recipe else options.model,
+                           options.synthetic, options.flags, True, feedback)
+    adapter, path, facts, snap = ready.adapter, ready.path, ready.facts, ready.snap
+    settings, source = _settings(options, adapter, ready.plan, models.threads_for(snap))
+    feedback.note(models.loading_note(ready, "synthetic random weights: expect failures"))
     session = adapter.load(path, settings)
     try:
         attempts, interrupted = run_cases(session, suite, cases, options, feedback)
