@@ -7,6 +7,8 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+from gptoss_doctor.files import write_text
+
 
 def sha256_file(path: Path, progress: Callable[[int], None] | None = None) -> str:
     digest = hashlib.sha256()
@@ -37,9 +39,7 @@ def remember(path: Path, digest: str, cache_file: Path) -> None:
     cache = _load(cache_file)
     cache[_key(path)] = digest
     cache_file.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache_file.with_name(f".{cache_file.name}.tmp")
-    tmp.write_text(json.dumps(cache))
-    tmp.replace(cache_file)
+    write_text(cache_file, json.dumps(cache))
 
 
 def known_sha256(path: Path, cache_file: Path) -> str | None:

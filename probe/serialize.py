@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from gptoss_doctor.errors import SnapshotError
+from gptoss_doctor.files import write_text
 from gptoss_doctor.jsonin import MAX_NUMBER, MIB, Limits, read_json, shown
 from gptoss_doctor.probe.model import SCHEMA_VERSION, HardwareSnapshot
 
@@ -166,8 +167,5 @@ def load(path: Path) -> HardwareSnapshot:
 
 
 def save(snap: HardwareSnapshot, path: Path) -> None:
-    """Write atomically: a temp file in the same folder, then rename."""
-    path = path.resolve()
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(dumps(snap) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    """Write atomically (``files.write_text``: never over a device node or FIFO)."""
+    write_text(path, dumps(snap) + "\n")

@@ -1,10 +1,10 @@
 """Writing files the user named: atomically, and never over something that is not a file.
 
-Every file the tool writes (results, reports, snapshots, recipes, synthetic models, hash
-caches) goes through ``write_text``/``replace_into``: a temporary file beside the target,
-then a rename, so a failure never leaves a half-written file. An existing target that is
-not a regular file (``/dev/null``, a FIFO, a socket, a folder) is refused with one line:
-renaming over a device node would replace it.
+Every text file the tool writes (results, reports, snapshots, recipes, hash caches) goes
+through ``write_text``: a temporary file beside the target, then a rename, so a failure never
+leaves a half-written file. An existing target that is not a regular file (``/dev/null``, a
+FIFO, a socket, a folder) is refused with one line: renaming over a device node would
+replace it.
 """
 
 from __future__ import annotations
@@ -38,21 +38,10 @@ def check_target(path: Path) -> Path:
     return resolved
 
 
-def temporary_for(path: Path) -> Path:
-    """The temporary name a file is written under before it is renamed into place."""
-    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
-
-
-def replace_into(tmp: Path, path: Path) -> None:
-    """Move a completed temporary file onto ``path`` (checked again just before)."""
-    target = check_target(path)
-    tmp.replace(target)
-
-
 def write_text(path: Path, text: str) -> Path:
     """Write ``text`` to ``path`` atomically; the resolved path written."""
     target = check_target(path)
-    tmp = temporary_for(target)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:
         tmp.write_text(text, encoding="utf-8")
         tmp.replace(target)

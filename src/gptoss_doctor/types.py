@@ -7,7 +7,7 @@ two in step (``tests/test_types_and_schemas.py``).
 
 from __future__ import annotations
 
-from typing import Literal, get_args
+from typing import Literal
 
 VerdictStatus = Literal["runs", "slow", "does-not-fit"]
 EngineName = Literal["llama.cpp", "mlx"]
@@ -27,7 +27,3 @@ ModelKey = Literal["20b", "120b"]
 EnergyStatus = Literal["measured", "not measured"]
 EnergyKind = Literal["gpu", "cpu-package", "dram"]
 
-
-def values(alias: object) -> tuple[str, ...]:
-    """The strings a ``Literal`` alias admits, in declaration order."""
-    return tuple(str(v) for v in get_args(alias))

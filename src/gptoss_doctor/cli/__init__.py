@@ -22,7 +22,7 @@ from gptoss_doctor.cli.install import install_command
 from gptoss_doctor.cli.report import report_command
 from gptoss_doctor.cli.serve import serve_command
 from gptoss_doctor.cli.synth import synth_command
-from gptoss_doctor.files import STDOUT, write_text
+from gptoss_doctor.files import STDOUT
 from gptoss_doctor.probe import serialize
 from gptoss_doctor.probe import snapshot as take_snapshot
 from gptoss_doctor.reports import doctor_view
@@ -62,7 +62,7 @@ def probe_command(save_to: Path | None) -> None:
     if save_to is None or save_to == STDOUT:
         output.echo(serialize.dumps(snap))
         return
-    write_text(save_to, serialize.dumps(snap))
+    serialize.save(snap, save_to)
     output.note(f"snapshot saved to {save_to}")
 
 

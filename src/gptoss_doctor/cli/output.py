@@ -8,7 +8,7 @@ import datetime as dt
 import json
 import sys
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 from rich.console import Console
@@ -18,7 +18,7 @@ from gptoss_doctor.bench import results
 from gptoss_doctor.cli.errors import EXIT_FAILED, EXIT_INTERRUPTED
 from gptoss_doctor.files import STDOUT, check_target
 from gptoss_doctor.reports.progress import TerminalFeedback
-from gptoss_doctor.reports.terminal_text import plain, safe
+from gptoss_doctor.reports.terminal_text import plain
 from gptoss_doctor.secrets import scrub
 
 
@@ -83,7 +83,3 @@ def finish(status: str, failed: int, first_error: str | None, what: str) -> None
              f"{first_error or ''}")
         sys.exit(EXIT_FAILED)
 
-
-def fail(message: str) -> NoReturn:
-    Console(stderr=True, highlight=False).print(safe(message))
-    sys.exit(EXIT_FAILED)
