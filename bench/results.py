@@ -82,6 +82,10 @@ class ResultsError(UsageError):
     """A results file that cannot be read, or belongs to something else."""
 
 
+class NewerSchemaError(ResultsError):
+    """A results file written by a newer gptoss-doctor (its schema version is higher)."""
+
+
 def schema() -> dict[str, Any]:
     """The JSON Schema of results files (shipped with the package)."""
     from importlib import resources
@@ -161,8 +165,8 @@ def load(path: Path) -> dict[str, Any]:
     if not isinstance(version, int) or version < 1:
         raise ResultsError(f"{path} has no valid schema_version")
     if version > SCHEMA_VERSION:
-        raise ResultsError(f"{path} uses results schema {version}; this gptoss-doctor reads up "
-                           f"to {SCHEMA_VERSION}", "upgrade gptoss-doctor")
+        raise NewerSchemaError(f"{path} uses results schema {version}; this gptoss-doctor "
+                               f"reads up to {SCHEMA_VERSION}", "upgrade gptoss-doctor")
     record: dict[str, Any] = data
     while version < SCHEMA_VERSION:
         record = MIGRATIONS[version](record)
