@@ -40,7 +40,8 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("LMSTUDIO_HOME", str(home / ".lmstudio"))
     # A port nothing listens on: the live probe must not find a developer's LM Studio.
     monkeypatch.setenv("GPTOSS_LMSTUDIO_URL", "http://127.0.0.1:9")
-    for name in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "GPTOSS_DEBUG"):
+    for name in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "GPTOSS_DEBUG", "GPTOSS_CONFIG_DIR",
+                 "XDG_CONFIG_HOME"):
         monkeypatch.delenv(name, raising=False)
     return home
 

@@ -24,6 +24,9 @@ class Settings:
     lmstudio_url: str
     hf_endpoint: str | None  # HF_ENDPOINT; None means huggingface_hub's default
     hf_offline: bool  # HF_HUB_OFFLINE
+    # The user's configuration (calibration.json): GPTOSS_CONFIG_DIR, else
+    # $XDG_CONFIG_HOME/gptoss-doctor, else ~/.config/gptoss-doctor on every system.
+    config_dir: Path
 
 
 def current(environ: dict[str, str] | None = None) -> Settings:
@@ -41,6 +44,8 @@ def current(environ: dict[str, str] | None = None) -> Settings:
     lmstudio_home = (
         Path(env["LMSTUDIO_HOME"]) if env.get("LMSTUDIO_HOME") else home / ".lmstudio"
     )
+    config_dir = (Path(env["GPTOSS_CONFIG_DIR"]) if env.get("GPTOSS_CONFIG_DIR")
+                  else Path(env.get("XDG_CONFIG_HOME") or home / ".config") / "gptoss-doctor")
     return Settings(
         home=home,
         models_dir=models_dir,
@@ -51,4 +56,5 @@ def current(environ: dict[str, str] | None = None) -> Settings:
         lmstudio_url=env.get("GPTOSS_LMSTUDIO_URL", "http://127.0.0.1:1234"),
         hf_endpoint=env.get("HF_ENDPOINT") or None,
         hf_offline=env.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"),
+        config_dir=config_dir,
     )

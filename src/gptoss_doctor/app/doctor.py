@@ -1,7 +1,8 @@
 """The preflight service: probe (or load) a snapshot, assess it, and list the checks.
 
-``build_report`` is pure over the snapshot; the CLI renders the ``DoctorReport`` as text
-(``reports.doctor_view``) or as the versioned ``--json`` envelope.
+``build_report`` depends on the snapshot and the user's stored calibration only
+(``app.calibrate``); the CLI renders the ``DoctorReport`` as text (``reports.doctor_view``)
+or as the versioned ``--json`` envelope.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from gptoss_doctor.app import calibrate
 from gptoss_doctor.app.checks import Check, checks
 from gptoss_doctor.install.verdict import Assessment, assess
 from gptoss_doctor.probe import serialize
@@ -40,7 +42,8 @@ def _next_command(assessment: Assessment) -> str | None:
 
 
 def build_report(snap: HardwareSnapshot) -> DoctorReport:
-    assessment = assess(snap)
+    """The report on ``snap``, with the user's calibration for that machine applied."""
+    assessment = calibrate.corrected(assess(snap), snap)
     return DoctorReport(snap, assessment, checks(snap, assessment), _next_command(assessment))
 
 

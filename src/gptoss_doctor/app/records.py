@@ -24,7 +24,7 @@ from gptoss_doctor.bench.records import (
 )
 from gptoss_doctor.bench.speed import ChatResult, TestResult
 from gptoss_doctor.serde import FLATTEN, to_json
-from gptoss_doctor.types import EnergyKind, EnergyStatus, RunStatus, Suite
+from gptoss_doctor.types import EnergyKind, EnergyStatus, Placement, RunStatus, Suite
 
 JsonObject = dict[str, Any]
 
@@ -77,6 +77,11 @@ class Roofline:
     predicted_tokens_per_s: float | None = None
     predicted_basis: str | None = None
     tg_ratio_to_predicted: dict[str, float] = field(default_factory=dict)
+    # Where the prediction placed the model, its prompt speed, and each depth-0 pp test of at
+    # least one micro-batch (512 tokens) as measured / predicted: what `calibrate` reads.
+    predicted_placement: Placement | None = None
+    predicted_prompt_tokens_per_s: float | None = None
+    pp_ratio_to_predicted: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

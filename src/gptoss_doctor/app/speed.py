@@ -34,6 +34,7 @@ from gptoss_doctor.probe.power import PowerSources
 from gptoss_doctor.probe.sampler import PowerTrace
 from gptoss_doctor.probe.serialize import to_dict
 from gptoss_doctor.serde import to_json
+from gptoss_doctor.types import Placement
 
 CHAT_TOKENS = 64
 CHAT_REPS = 3
@@ -171,14 +172,20 @@ def roofline(snap: HardwareSnapshot, key: str | None, size_bytes: int, on_gpu: b
     percent = {t.name: round(100 * t.mean_ts / ceiling, 1)
                for t in tests if t.kind == "tg" and t.mean_ts}
     predicted = None
+    placement: Placement | None = None
     if model is not None:
         placement = "cpu" if not on_gpu else "expert-offload" if n_cpu_moe else "gpu"
         predicted = predict.predict(model.shape, res, placement=placement,
                                     n_cpu_moe=n_cpu_moe, cpu_cores=threads or res.cpu_cores)
     expected = predicted.expected if predicted is not None else None
+    pp = predicted.pp_tokens_per_s if predicted is not None else None
     ratios = {t.name: round(t.mean_ts / expected, 3)
               for t in tests if t.kind == "tg" and t.mean_ts and expected}
+    pp_ratios = {t.name: round(t.mean_ts / pp, 3) for t in tests
+                 if t.kind == "pp" and t.mean_ts and pp and not t.depth
+                 and t.n_tokens >= predict.UBATCH}
     return Roofline(per_token, "active gpt-oss weights" if model else "whole file (dense)",
                     bandwidth.bytes_per_s, bandwidth.source, round(ceiling, 2), percent,
-                    expected, predicted.basis if predicted is not None else None, ratios)
+                    expected, predicted.basis if predicted is not None else None, ratios,
+                    placement if expected is not None else None, pp, pp_ratios)
 
