@@ -100,9 +100,13 @@ def host_class(url: str) -> str:
     return "private" if address.is_private or address.is_link_local else "remote"
 
 
+class DeadlineError(EndpointError):
+    """A request that did not complete within its deadline (counted apart as timed out)."""
+
+
 def deadline_error(url: str, timeout_s: float) -> EndpointError:
     """A request that did not complete within its deadline, in one line."""
-    return EndpointError(f"{url}: no complete answer within {timeout_s:g} s", DEADLINE_HINT)
+    return DeadlineError(f"{url}: no complete answer within {timeout_s:g} s", DEADLINE_HINT)
 
 
 def describe(exc: Exception, url: str, timeout_s: float) -> EndpointError:
@@ -231,6 +235,25 @@ def get_json(endpoint: Endpoint, url: str) -> tuple[Any, dict[str, str]]:
                     for k in IDENTITY_HEADERS if (v := headers.get(k))}
 
 
+async def get_text(client: httpx.AsyncClient, url: str, limit_bytes: int,
+                   timeout_s: float = 10.0) -> str:
+    """GET ``url`` as text (UTF-8, bad bytes replaced), for plain-text APIs such as a
+    Prometheus ``/metrics`` page. One deadline covers the whole answer; an error status, a
+    body over ``limit_bytes`` or any failure is an EndpointError line."""
+    try:
+        async with asyncio.timeout(timeout_s), client.stream("GET", url) as response:
+            if response.status_code >= 400:
+                raise EndpointError(f"{url} answered {response.status_code}")
+            data, more = await read_body(response, limit_bytes)
+    except TimeoutError:
+        raise deadline_error(url, timeout_s) from None
+    except httpx.HTTPError as exc:
+        raise describe(exc, url, timeout_s) from None
+    if more:
+        raise EndpointError(f"{url} answered more than {limit_bytes} bytes")
+    return data.decode("utf-8", "replace")
+
+
 def parse_models(body: Any) -> tuple[str, ...]:
     """Model ids from an OpenAI ``/v1/models`` body."""
     if not isinstance(body, dict) or not isinstance(body.get("data"), list):
@@ -310,6 +333,8 @@ class Stream:
     usage: dict[str, Any] | None = None
     finish_reason: str | None = None
     error: str | None = None
+    timed_out: bool = False  # the error is the deadline (--timeout)
+    chunk_s: list[float] = field(default_factory=list)  # each content chunk's arrival
 
 
 async def stream_chat(client: httpx.AsyncClient, endpoint: Endpoint, body: dict[str, Any],
@@ -329,6 +354,7 @@ async def stream_chat(client: httpx.AsyncClient, endpoint: Endpoint, body: dict[
                             "the stream ended before the completion did (no [DONE])")
     except (EndpointError, sse.EventStreamError) as exc:
         result.error = exc.message
+        result.timed_out = isinstance(exc, DeadlineError)
     finally:
         result.end_s = clock() - start
     if result.error:
@@ -368,6 +394,7 @@ def _take(lines: list[str], result: Stream, texts: tuple[list[str], list[str]], 
             result.chunks += 1
             result.first_s = now if result.first_s is None else result.first_s
             result.last_s = now
+            result.chunk_s.append(now)
             texts[0].append(content)
             texts[1].append(reasoning)
         result.finish_reason = finish or result.finish_reason
