@@ -17,14 +17,21 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from functools import cache
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from gptoss_doctor import __version__
+from gptoss_doctor.reports.charts import Chart
+from gptoss_doctor.reports.figures import concurrency_chart, depth_charts, tool_chart
 from gptoss_doctor.reports.terminal_text import plain
 from gptoss_doctor.secrets import scrub
 
-CHART_WIDTH, CHART_HEIGHT, MARGIN = 640, 260, 48
+if TYPE_CHECKING:
+    import jinja2
+    import markupsafe
+
+CHART_WIDTH = 640
 # Properties that must be equal for two runs' numbers to be compared side by side; hardware
 # and engine are what a comparison is about, so they may differ.
 SAME_FOR_COMPARISON = ("model_sha256", "tests", "flash_attn", "n_batch", "n_ubatch")
@@ -142,33 +149,6 @@ def groups(runs: list[Run]) -> list[tuple[list[Run], str | None]]:
     return list(zip(grouped, reasons, strict=True))
 
 
-def _depth_series(record: dict[str, Any]) -> dict[str, list[tuple[int, float]]]:
-    series: dict[str, list[tuple[int, float]]] = {}
-    for test in record.get("tests", []):
-        if test["mean_ts"] is None:
-            continue
-        series.setdefault(f"{test['kind']}{test['n_tokens']}", []).append(
-            (test["depth"], test["mean_ts"]))
-    return {name: sorted(points) for name, points in series.items() if len(points) > 1}
-
-
-def line_chart(series: dict[str, list[tuple[int, float]]]) -> dict[str, Any]:
-    """Coordinates for an SVG line chart of t/s against depth (pure; the template draws)."""
-    xs = [x for points in series.values() for x, _ in points]
-    ys = [y for points in series.values() for _, y in points]
-    x_max, y_max = max(xs) or 1, max(ys) or 1
-    width, height = CHART_WIDTH - 2 * MARGIN, CHART_HEIGHT - 2 * MARGIN
-
-    def at(x: int, y: float) -> tuple[float, float]:
-        return (round(MARGIN + width * x / x_max, 1),
-                round(CHART_HEIGHT - MARGIN - height * y / y_max, 1))
-
-    return {"width": CHART_WIDTH, "height": CHART_HEIGHT, "y_max": y_max, "x_max": x_max,
-            "lines": [{"name": name, "points": [at(x, y) for x, y in points],
-                       "labels": [(at(x, y), f"{y:.1f}") for x, y in points]}
-                      for name, points in series.items()]}
-
-
 def bar_chart(runs: list[Run], test: str) -> dict[str, Any]:
     values = [(run.label, run.rates.get(test)) for run in runs]
     top = max((v for _, v in values if v), default=1.0)
@@ -273,15 +253,39 @@ def _embedded_json(records: list[dict[str, Any]]) -> str:
     return json.dumps(records).replace("<", "\\u003c")
 
 
-def render(records: list[dict[str, Any]], baseline: int = 0,
-           verdicts: list[list[dict[str, Any]]] | None = None) -> str:
-    """The HTML page for ``records`` (one: full report; several: comparison)."""
+def _run_charts(run: Run) -> list[Chart]:
+    one = [(run.label, run.record)]
+    return [chart for chart in (concurrency_chart(one), tool_chart(one)) if chart]
+
+
+@cache
+def _environment() -> jinja2.Environment:
     import jinja2
 
-    environment = jinja2.Environment(
+    return jinja2.Environment(
         loader=jinja2.PackageLoader("gptoss_doctor.reports", "templates"),
         autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True,
         lstrip_blocks=True, finalize=_visible)
+
+
+def svg(chart: Chart) -> markupsafe.Markup:
+    """A chart's SVG for a template: built (and escaped) by ``reports.charts``."""
+    import markupsafe
+
+    return markupsafe.Markup(chart.svg)  # every string in it went through html.escape
+
+
+def render_template(name: str, **context: Any) -> str:
+    """Any page of ``reports/templates`` with the report's escaping, secrets scrubbed."""
+    return scrub(_environment().get_template(name).render(version=__version__, svg=svg,
+                                                          **context))
+
+
+def render(records: list[dict[str, Any]], baseline: int = 0,
+           verdicts: list[list[dict[str, Any]]] | None = None,
+           links: tuple[tuple[str, str], ...] = ()) -> str:
+    """The HTML page for ``records`` (one: full report; several: comparison); ``links``
+    (text, relative URL) head the page, as on a published site's run pages."""
     runs = [Run(label_for(r, i), r) for i, r in enumerate(records)]
     grouped = groups([run for run in runs if not run.is_tools])
     tool_runs = [run for run in runs if run.is_tools]
@@ -289,14 +293,14 @@ def render(records: list[dict[str, Any]], baseline: int = 0,
     # Bars only ever put comparable runs side by side.
     bars = [bar_chart(group, name) for group, _reason in grouped if len(group) > 1
             for name in group[0].rates]
-    template = environment.get_template("report.html.j2")
-    return scrub(template.render(
-        version=__version__, runs=runs, single=len(runs) == 1, groups=grouped,
+    return render_template(
+        "report.html.j2", runs=runs, single=len(runs) == 1, groups=grouped,
         baseline=baseline, speedups=speedups(runs, baseline), tool_groups=tool_groups,
-        differences=differences,
+        differences=differences, links=links,
         tool_cases={run.label: tool_cases(run.record) for run in runs if run.is_tools},
-        depth_charts=[(run, line_chart(s)) for run in runs if (s := _depth_series(run.record))],
+        depth_charts={run.label: depth_charts(run.record) for run in runs},
+        run_charts={run.label: _run_charts(run) for run in runs},
         bar_charts=bars,
         reproduce={run.label: reproduce_command(run.record) for run in runs},
         verdicts=verdicts or [[] for _ in runs],
-        embedded=_embedded_json(records)))
+        embedded=_embedded_json(records))

@@ -20,6 +20,7 @@ from gptoss_doctor.cli import errors, output
 from gptoss_doctor.cli.bench import bench_group
 from gptoss_doctor.cli.calibrate import calibrate_command
 from gptoss_doctor.cli.install import install_command
+from gptoss_doctor.cli.publish import publish_command
 from gptoss_doctor.cli.report import report_command
 from gptoss_doctor.cli.serve import serve_command
 from gptoss_doctor.cli.synth import synth_command
@@ -72,6 +73,7 @@ cli.add_command(bench_group)
 cli.add_command(serve_command)
 cli.add_command(install_command)
 cli.add_command(report_command)
+cli.add_command(publish_command)
 cli.add_command(calibrate_command)
 
 
