@@ -228,3 +228,28 @@ def serve(state: ServerState) -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def main() -> None:
+    """``python tests/openai_server.py --port N --model ID``: serve until killed, with LM
+    Studio's native model list (the fake ``lms server start`` runs this)."""
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--model", default="openai/gpt-oss-20b")
+    args = parser.parse_args()
+    native = {"models": [{"type": "llm", "publisher": args.model.split("/")[0],
+                          "key": args.model, "architecture": "gpt-oss", "format": "gguf",
+                          "quantization": {"name": "MXFP4", "bits_per_weight": 4},
+                          "max_context_length": 131072, "loaded_instances": [
+                              {"id": args.model, "config": {"context_length": 4096}}]}]}
+    state = ServerState(model=args.model, lmstudio=native)
+    handler = type("Handler", (_Handler,), {"state": state})
+    server = _Server(("127.0.0.1", args.port), handler)
+    server.daemon_threads = True
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,205 @@
+"""`install --engine lmstudio` through the recorded fake `lms` (tests/fixtures/lms/lms.py).
+
+The fake is put on PATH as `lms`; its server (`lms server start`) is tests/openai_server.py
+on a free port. Each failure scenario must end in one error line naming what LM Studio
+said and the next command, with no traceback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from gptoss_doctor.install import lmstudio as lms
+from gptoss_doctor.load_settings import LoadSettings
+
+FAKE = Path(__file__).parents[1] / "fixtures" / "lms" / "lms.py"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def fake_lms(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A `lms` on PATH that runs the fake; yields its state folder. Stops its server."""
+    bin_dir, state = tmp_path / "bin", tmp_path / "lms-state"
+    bin_dir.mkdir()
+    wrapper = bin_dir / "lms"
+    wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{FAKE}" "$@"\n')
+    wrapper.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("FAKE_LMS_STATE", str(state))
+    monkeypatch.setenv("FAKE_LMS_SCENARIO", "ok")
+    yield state
+    server = state / "server.json"
+    if server.exists():
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(json.loads(server.read_text())["pid"], signal.SIGTERM)
+
+
+def _calls(state: Path) -> list[list[str]]:
+    return [json.loads(line) for line in (state / "calls.jsonl").read_text().splitlines()]
+
+
+def doctor(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "gptoss_doctor", *args],
+                          capture_output=True, text=True, env=dict(os.environ),
+                          timeout=timeout, check=False)
+
+
+def _one_line(done: subprocess.CompletedProcess[str], *texts: str) -> str:
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    errors = [ln for ln in done.stderr.splitlines() if ln.startswith("gptoss-doctor: error:")]
+    assert len(errors) == 1, done.stderr
+    for text in texts:
+        assert text in done.stderr, done.stderr
+    return errors[0]
+
+
+def test_install_runs_get_estimate_load_serve_and_smoke_then_bench_tools_through_it(
+        fake_lms: Path, isolated_env: Path) -> None:
+    port = _free_port()
+    done = doctor("install", "--engine", "lmstudio", "--model", "20b", "--yes", "--json",
+                  "--port", str(port), "--ctx", "8192")
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    calls = _calls(fake_lms)
+    assert [c[:2] for c in calls] == [["get", "openai/gpt-oss-20b"],
+                                     ["load", "openai/gpt-oss-20b"],
+                                     ["load", "openai/gpt-oss-20b"], ["ps", "--json"],
+                                     ["server", "start"]]
+    assert "--gguf" in calls[0] and "--estimate-only" in calls[1]
+    assert "--estimate-only" not in calls[2]
+    for load in calls[1:3]:
+        assert load[load.index("--context-length") + 1] == "8192"
+        assert load[load.index("--gpu") + 1] == out["gpu"]
+    assert calls[4][calls[4].index("--port") + 1] == str(port)
+    # LM Studio's figures as the fake printed them, beside the doctor's for 8192 tokens.
+    rows = {row["what"]: row for row in out["agreement"]}
+    assert rows["total"]["lmstudio_bytes"] == out["estimate"]["total_bytes"] > 0
+    assert rows["total"]["doctor_bytes"] > 10 * 1024**3
+    assert out["endpoint"] == f"http://127.0.0.1:{port}/v1"
+    assert out["smoke_test"]["reply"] and out["loaded"]["contextLength"] == 8192
+    recipe = json.loads(Path(out["recipe"]).read_text())
+    assert recipe["engine"] == "lmstudio"
+    assert recipe["endpoint"] == {"url": out["endpoint"], "model": "openai/gpt-oss-20b"}
+    assert [c["command"][1:] for c in recipe["commands"]] == calls
+    results = isolated_env / "tools.json"
+    bench = doctor("bench", "tools", "--recipe", out["recipe"], "--category", "simple",
+                   "-o", str(results), timeout=600)
+    assert bench.returncode == 0, bench.stderr
+    record = json.loads(results.read_text())
+    assert record["status"] == "complete" and record["attempts"]
+    assert record["endpoint"]["url"] == out["endpoint"]
+    assert record["endpoint"]["is_lmstudio"] is True
+    speed = doctor("bench", "speed", "--recipe", out["recipe"], "--reps", "1", "-o",
+                   str(isolated_env / "speed.json"))
+    assert speed.returncode == 0, speed.stderr
+    measured = json.loads((isolated_env / "speed.json").read_text())
+    assert measured["endpoint"]["model_id"] == "openai/gpt-oss-20b"
+    refused = doctor("bench", "speed", "--recipe", out["recipe"], "--threads", "2")
+    assert refused.returncode == 2 and "--threads" in refused.stderr
+
+
+def test_install_text_shows_the_commands_and_the_agreement_table(fake_lms: Path) -> None:
+    done = doctor("install", "--engine", "lmstudio", "--model", "20b", "--yes",
+                  "--port", str(_free_port()))
+    assert done.returncode == 0, done.stderr
+    assert "$ lms get openai/gpt-oss-20b --gguf --yes" in done.stdout
+    assert "LM Studio" in done.stdout and "doctor" in done.stdout and "ratio" in done.stdout
+    assert "next: gptoss-doctor bench tools --recipe" in done.stdout
+
+
+@pytest.mark.parametrize(("scenario", "texts"), [
+    pytest.param("daemon-down", ("LM Studio is not running", "lms daemon up"), id="daemon"),
+    pytest.param("model-not-found", ("no such model", "lms ls"), id="model-not-found"),
+    pytest.param("oom", ("ran out of memory", "cudaMalloc failed", "--ctx"), id="oom"),
+    pytest.param("port-busy", ("is already taken", "--port"), id="port-busy"),
+    pytest.param("estimate-garbage", ("no memory estimate", "update LM Studio"),
+                 id="estimate-unreadable"),
+])
+def test_every_lms_failure_is_one_line_with_the_next_command(
+        fake_lms: Path, monkeypatch: pytest.MonkeyPatch, scenario: str,
+        texts: tuple[str, ...]) -> None:
+    monkeypatch.setenv("FAKE_LMS_SCENARIO", scenario)
+    _one_line(doctor("install", "--engine", "lmstudio", "--model", "20b", "--yes",
+                     "--port", str(_free_port())), *texts)
+
+
+def test_the_guardrail_refusal_gives_lm_studios_own_numbers(
+        fake_lms: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FAKE_LMS_SCENARIO", "guardrail")
+    line = _one_line(doctor("install", "--engine", "lmstudio", "--model", "20b", "--yes",
+                            "--port", str(_free_port()), "--ctx", "4096"), "guardrail")
+    estimate = subprocess.run(["lms", "load", "openai/gpt-oss-20b", "--estimate-only",
+                               "--context-length", "4096", "--gpu", "max"],
+                              capture_output=True, text=True, check=True).stdout
+    figure = lms.parse_estimate(estimate).total_bytes
+    assert figure is not None and f"{figure / 1024**3:.2f} GiB" in line
+    assert ["load", "openai/gpt-oss-20b"] not in [c[:2] for c in _calls(fake_lms)
+                                                 if "--estimate-only" not in c]
+
+
+def test_a_guardrail_refusal_at_load_quotes_lm_studios_figure(
+        fake_lms: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FAKE_LMS_SCENARIO", "guardrail")
+    subprocess.run(["lms", "get", "openai/gpt-oss-20b", "--yes"], check=True,
+                   capture_output=True)
+    ran = lms.run("lms", ("load", "openai/gpt-oss-20b", "--yes"), 60)
+    error = lms.classify(ran, "load")
+    assert error.kind == "guardrail"
+    quoted = lms.parse_size(ran.stderr[ran.stderr.index("approximately"):])
+    assert quoted is not None and f"{quoted / 1024**3:.2f} GiB" in error.message
+
+
+def test_lms_not_installed_is_one_line(monkeypatch: pytest.MonkeyPatch,
+                                       tmp_path: Path) -> None:
+    empty = tmp_path / "empty-bin"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", f"{empty}{os.pathsep}{Path(sys.executable).parent}")
+    _one_line(doctor("install", "--engine", "lmstudio", "--model", "20b", "--yes"),
+              "`lms` is not installed", "lms bootstrap")
+
+
+def test_a_flood_of_output_is_cut_not_held(fake_lms: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FAKE_LMS_SCENARIO", "flood")
+    ran = lms.run("lms", ("get", "openai/gpt-oss-20b", "--yes"), 60)
+    assert ran.returncode == 0 and ran.truncated
+    assert len(ran.stdout) <= lms.OUTPUT_LIMIT  # characters decoded from the bytes kept
+
+
+def test_server_status_json_and_its_garbage(fake_lms: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    assert lms.parse_server_status(lms.run("lms", ("server", "status", "--json"), 30).stdout) \
+        == (False, None)
+    monkeypatch.setenv("FAKE_LMS_SCENARIO", "status-garbage")
+    with pytest.raises(lms.LmsError, match="did not answer"):
+        lms.parse_server_status(lms.run("lms", ("server", "status", "--json"), 30).stdout)
+
+
+@pytest.mark.parametrize(("text", "size"), [
+    ("12.35 GiB", int(12.35 * 1024**3)), ("512.00 MiB", 512 * 1024**2),
+    ("273.25 GB", int(273.25e9)), ("0 Bytes", 0), ("NaN undefined", None),
+])
+def test_sizes_as_lms_prints_them(text: str, size: int | None) -> None:
+    assert lms.parse_size(text) == size
+
+
+@pytest.mark.parametrize(("layers", "gpu"), [(-1, "max"), (24, "max"), (0, "off"),
+                                             (12, "0.50")])
+def test_gpu_setting_from_the_doctors_layers(layers: int, gpu: str) -> None:
+    assert lms.gpu_setting(LoadSettings(n_gpu_layers=layers), 24) == gpu
