@@ -19,7 +19,7 @@ def tests(session: nox.Session) -> None:
     """The whole test suite, including the llama.cpp checks, the endpoint tests against
     llama-cpp-python's own server, and the MLX engine on its Linux CPU backend."""
     session.env["CMAKE_BUILD_PARALLEL_LEVEL"] = session.env.get("CMAKE_BUILD_PARALLEL_LEVEL", "2")
-    session.install(".[test,llama,server,mlx,llamaserver]")
+    session.install(".[test,llama,server,mlx,llamaserver,mcp]")
     session.run("pytest", *session.posargs)
 
 
@@ -29,7 +29,8 @@ def quick(session: nox.Session) -> None:
     no server, no MLX). The markers that gate the engine tests are in pyproject.toml."""
     session.install(".[test]")
     session.env["GPTOSS_FUZZ_EXAMPLES"] = "100"  # the full suite runs 200 per loader
-    session.run("pytest", "-m", "not llama and not mlx and not server and not xllamacpp",
+    session.run("pytest", "-m",
+                "not llama and not mlx and not server and not xllamacpp and not mcp",
                 *session.posargs)
 
 

@@ -16,7 +16,8 @@ the engine, the server or the harness failed on the attempt (``tool_run`` keeps 
 error). Harmony quirks (``harmony.quirks_of``: a call on the analysis or final channel,
 a recipient without ``functions.``, a call not ended by ``<|call|>``, an answer left on the
 commentary channel) are tolerated and recorded; ``strict`` passes have none. Every rule,
-with its reason, is in docs/tool-grading.md.
+with its reason, is in docs/tool-grading.md. ``mcp`` cases are graded as ``act`` cases:
+the reference MCP server runs the same sandbox tools, so the replay is in-process too.
 
 Every tool answer goes through ``respond`` (the live loops and the replay alike), and so
 through ``sandbox.answer``: whatever a tool raises comes back as ``{"error": ...}``, and a
@@ -38,7 +39,7 @@ import jsonschema
 from gptoss_doctor.bench import harmony
 from gptoss_doctor.bench.arg_match import args_mismatch, norm_text, without_empty_optionals
 from gptoss_doctor.bench.sandbox import Sandbox, answer, fresh_sandbox
-from gptoss_doctor.bench.tool_suite import CATEGORIES, Case, ExpectedCall
+from gptoss_doctor.bench.tool_suite import ALL_CATEGORIES, Case, ExpectedCall
 
 FAILURES = ("no_call", "wrong_tool", "invalid_json", "schema_invalid_args", "wrong_args",
             "unparsable_harmony", "called_when_irrelevant", "turn_limit", "missing_calls",
@@ -404,7 +405,7 @@ def scores(attempts: Sequence[Scored]) -> dict[str, Any]:
             if items else None,
         }
 
-    categories = [c for c in CATEGORIES if any(a.category == c for a in attempts)]
+    categories = [c for c in ALL_CATEGORIES if any(a.category == c for a in attempts)]
     return {"overall": summary(attempts),
             "by_category": {c: summary([a for a in attempts if a.category == c])
                             for c in categories}}

@@ -271,7 +271,7 @@ def answer(tool_executor: str, mock_result: Any, sandbox: Sandbox | None, name: 
             result = mock_answer(mock_result, args)
     except Exception as exc:  # any failure inside a tool is the model's to read, not ours
         result = {"error": f"the tool failed: {type(exc).__name__}: {str(exc)[:200]}"}
-    return _as_json(result)
+    return as_json(result)
 
 
 def mock_answer(mock: Any, args: dict[str, Any]) -> Any:
@@ -302,7 +302,7 @@ def _filled(value: Any, args: dict[str, Any]) -> Any:
     return round(given * float(factor), 2)
 
 
-def _as_json(result: Any) -> Any:
+def as_json(result: Any) -> Any:
     """``result`` as the JSON the model reads: what JSON cannot hold (a complex number, an
     integer past Python's 4,300-digit limit, NaN) or what is over ``MAX_RESULT_BYTES`` is
     an error; a lone surrogate, which no encoder can send, becomes "?"."""

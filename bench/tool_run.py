@@ -2,8 +2,9 @@
 
 Each attempt renders the case with openai-harmony (the same token ids on every engine),
 samples until ``<|call|>``/``<|return|>``, parses the turn, and when it ends in a call
-answers it — the tool's fixed mock result, or the real calculator / sandbox tools for
-``act`` — and lets the model continue, up to the case's turn limit and the attempt's
+answers it — the tool's fixed mock result, the real calculator / sandbox tools for
+``act``, or MCP servers started for the attempt for ``mcp`` (a ``Toolbox``:
+``bench.mcp_suite``) — and lets the model continue, up to the case's turn limit and the attempt's
 timeout. The KV cache is kept between the turns of an attempt (each turn only appends).
 Grading is ``grade.grade(case, transcript)``, the same function ``--regrade`` runs.
 
@@ -11,13 +12,15 @@ Nothing one attempt does ends the run: a tool that raises answers with an error
 (``grade.respond``), a turn over one of ``grade``'s limits ends the attempt as
 ``over_limit`` before its calls run, the deadline is checked before and after every tool
 call (each tool's own work is bounded in ``sandbox``), and an attempt that raises anyway is
-kept as failed with its error (``run_cases``), as is one whose grading fails.
+kept as failed with its error (``run_cases``), as is one whose grading fails. MCP servers
+that fail (``DoctorError``) fail the attempt they serve, with their one line.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -25,7 +28,7 @@ import numpy as np
 
 from gptoss_doctor.bench import chat_turns, grade, harmony, vocab
 from gptoss_doctor.bench.sandbox import Sandbox
-from gptoss_doctor.bench.tool_suite import Case, Suite
+from gptoss_doctor.bench.tool_suite import MCP, Case, Suite
 from gptoss_doctor.errors import DoctorError
 
 END_REASONS = ("final", "call", "no_answer", "unparsable", "turn_limit", "timeout",
@@ -144,12 +147,38 @@ def _turn_record(prompt_len: int, tokens: list[int], stopped: str, seconds: floa
             "latency_s": round(seconds, 4), "tool_result": None}
 
 
+class LiveTools(Protocol):
+    """The tools one attempt calls through something else than the in-process sandbox
+    (MCP servers: ``bench.mcp_suite``)."""
+
+    def prompt_tools(self) -> list[dict[str, Any]]:
+        """The functions the prompt offers (name, description, JSON Schema)."""
+        ...
+
+    def respond(self, call: grade.Call) -> Any:
+        """The result the model reads; ``DoctorError`` when the tools themselves failed."""
+        ...
+
+    def record(self) -> dict[str, Any]:
+        """What the attempt's results keep of the tools (servers, calls)."""
+        ...
+
+
+class Toolbox(Protocol):
+    """Where the ``mcp`` cases' tools come from: one ``LiveTools`` per attempt."""
+
+    def attempt(self, case: Case) -> AbstractContextManager[LiveTools]: ...
+
+
 def run_attempt(engine: GenerationEngine, suite: Suite, case: Case, settings: RunSettings,
-                attempt: int, *, clock: Callable[[], float] = time.perf_counter
-                ) -> dict[str, Any]:
-    """One attempt at ``case``: its turns (raw tokens and text), end reason and grade."""
+                attempt: int, *, clock: Callable[[], float] = time.perf_counter,
+                toolbox: Toolbox | None = None) -> dict[str, Any]:
+    """One attempt at ``case``: its turns (raw tokens and text), end reason and grade.
+    ``mcp`` cases call their tools through ``toolbox`` (``run_live``)."""
     seed = settings.sampling.seed + attempt
     context = engine.generation() if isinstance(engine, TurnEngine) else _Context(engine)
+    if case.category == MCP:
+        return run_live(context, suite, case, settings, attempt, toolbox, clock)
     prompt = harmony.tool_prompt(suite.instructions, [t.for_prompt() for t in case.tools],
                                  case.prompt, settings.reasoning, case.history)
     turns: list[dict[str, Any]] = []
@@ -166,9 +195,42 @@ def run_attempt(engine: GenerationEngine, suite: Suite, case: Case, settings: Ru
     return attempt_record(case, attempt, seed, end, clock() - started, live_refusals, turns)
 
 
+def run_live(context: Generation, suite: Suite, case: Case, settings: RunSettings,
+             attempt: int, toolbox: Toolbox | None, clock: Callable[[], float]
+             ) -> dict[str, Any]:
+    """One attempt whose tools live elsewhere: started for the attempt, stopped after it.
+    Tools that fail (do not start, stop, hang) fail the attempt with their one line."""
+    seed = settings.sampling.seed + attempt
+    turns: list[dict[str, Any]] = []
+    started = clock()
+    kept: dict[str, Any] | None = None
+    try:
+        if toolbox is None:
+            raise DoctorError(f"{case.id} needs MCP servers",
+                              "bench tools --category mcp starts the reference server")
+        with toolbox.attempt(case) as live:
+            prompt = harmony.tool_prompt(suite.instructions, live.prompt_tools(), case.prompt,
+                                         settings.reasoning, case.history)
+            try:
+                end = _turns(context, prompt, case, None, settings, turns,
+                             np.random.default_rng(seed), started + settings.timeout_s, clock,
+                             respond=live.respond)
+            finally:
+                kept = live.record()
+    except DoctorError as exc:
+        end = "failed"
+        turns.append({**_turn_record(len(context.tokens), [], "failed", 0.0),
+                      "error": exc.message})
+    record = attempt_record(case, attempt, seed, end, clock() - started, 0, turns)
+    if kept is not None:
+        record["mcp"] = kept
+    return record
+
+
 def _turns(context: Generation, prompt: list[int], case: Case, sandbox: Sandbox | None,
            settings: RunSettings, turns: list[dict[str, Any]], rng: np.random.Generator,
-           deadline: float, clock: Callable[[], float]) -> str:
+           deadline: float, clock: Callable[[], float],
+           respond: Callable[[grade.Call], Any] | None = None) -> str:
     """Generate and answer turns until the attempt ends (each appended to ``turns``);
     returns the end reason."""
     for index in range(case.turn_limit):
@@ -185,7 +247,7 @@ def _turns(context: Generation, prompt: list[int], case: Case, sandbox: Sandbox 
         if outcome is not None:
             return outcome
         call = grade.pending_calls(parsed)[0]
-        results, stop = answer_calls(case, sandbox, [call], deadline, clock)
+        results, stop = answer_calls(case, sandbox, [call], deadline, clock, respond=respond)
         turns[-1]["tool_result"] = results[0] if results else None
         if stop is not None:
             return stop
@@ -201,15 +263,19 @@ def as_call(tokens: Sequence[int]) -> list[int]:
 
 
 def answer_calls(case: Case, sandbox: Sandbox | None, calls: Sequence[grade.Call],
-                 deadline: float, clock: Callable[[], float]) -> tuple[list[Any], str | None]:
-    """Answer ``calls`` in order: (their results, None), or the results so far and the end
-    reason — "timeout" when the deadline passed (checked before and after each call, so
-    no call starts late), "over_limit" when the sandbox's write budget ran out."""
+                 deadline: float, clock: Callable[[], float], *,
+                 respond: Callable[[grade.Call], Any] | None = None
+                 ) -> tuple[list[Any], str | None]:
+    """Answer ``calls`` in order (through ``respond`` when given, else ``grade.respond``):
+    (their results, None), or the results so far and the end reason — "timeout" when the
+    deadline passed (checked before and after each call, so no call starts late),
+    "over_limit" when the sandbox's write budget ran out."""
     results: list[Any] = []
     for call in calls:
         if clock() > deadline:
             return results, "timeout"
-        results.append(grade.respond(case, sandbox, call))
+        results.append(respond(call) if respond is not None
+                       else grade.respond(case, sandbox, call))
         if sandbox is not None and sandbox.over_limit is not None:
             return results, "over_limit"
     return results, "timeout" if clock() > deadline else None
@@ -287,11 +353,11 @@ def scored(attempts: Sequence[dict[str, Any]]) -> list[grade.Scored]:
 def run_suite(engine: GenerationEngine, suite: Suite, cases: Sequence[Case],
               settings: RunSettings, repeats: int = 1, *,
               progress: Callable[[Case, int], None] | None = None,
-              clock: Callable[[], float] = time.perf_counter
+              clock: Callable[[], float] = time.perf_counter, toolbox: Toolbox | None = None
               ) -> tuple[list[dict[str, Any]], bool]:
     """Every case ``repeats`` times; returns (attempts, interrupted). Ctrl-C keeps what ran."""
     return run_cases(lambda case, attempt: run_attempt(engine, suite, case, settings, attempt,
-                                                       clock=clock),
+                                                       clock=clock, toolbox=toolbox),
                      cases, repeats, progress, seed=settings.sampling.seed, clock=clock)
 
 

@@ -4,7 +4,7 @@
 JSON Schema of the arguments, and how a call is answered: a ``mock_result`` that follows the
 call's arguments (``sandbox.mock_answer``), the real ``calculator``, or the real ``sandbox``
 file and key-value tools). One file per category holds its cases (BFCL's categories plus
-LM Studio-style ``act`` loops):
+LM Studio-style ``act`` loops, and ``mcp``: ``act`` loops whose tools an MCP server serves):
 
 - ``expected``: the calls a case wants; each argument lists the accepted values (values,
   ``null`` = may be left out, or a rule: ``{"place": [...], "in": [...]}``,
@@ -26,6 +26,11 @@ from typing import Any
 from gptoss_doctor.errors import UsageError
 
 CATEGORIES = ("simple", "multiple", "parallel", "irrelevance", "act")
+"""The categories a run takes when none is named (they need nothing but the engine)."""
+MCP = "mcp"
+ALL_CATEGORIES = (*CATEGORIES, MCP)
+"""``mcp``: act-style cases whose tools an MCP server serves (the reference server,
+``bench.mcp_reference``), run only when asked for (``--category mcp``: docs/mcp.md)."""
 SUITE_NAME = "gptoss-doctor-tools-v2"  # v2: 127 cases, issue 15
 DEFAULT_TURN_LIMIT = 8
 
@@ -70,17 +75,18 @@ class Suite:
     name: str
     sha256: str  # of the data files, so results say exactly which cases they ran
     instructions: str
-    cases: tuple[Case, ...]
+    cases: tuple[Case, ...]  # the default run: every category of CATEGORIES
+    on_request: tuple[Case, ...] = ()  # run only when their category is named (``mcp``)
 
 
 def _files() -> dict[str, str]:
     folder = resources.files("gptoss_doctor.bench").joinpath("suites/tools")
     return {name: folder.joinpath(f"{name}.json").read_text(encoding="utf-8")
-            for name in ("tools", *CATEGORIES)}
+            for name in ("tools", *ALL_CATEGORIES)}
 
 
 def _turn_limit(category: str, raw: dict[str, Any], expected: int) -> int:
-    if category == "act":
+    if category in ("act", MCP):
         return int(raw.get("turn_limit", DEFAULT_TURN_LIMIT))
     if category == "parallel":
         return expected + 2  # harmony makes one call per turn: room for each, plus two
@@ -96,7 +102,7 @@ def load_suite() -> Suite:
                                 t.get("executor", "mock"), t.get("mock_result"))
              for t in library["tools"]}
     cases: list[Case] = []
-    for category in CATEGORIES:
+    for category in ALL_CATEGORIES:
         data = json.loads(texts[category])
         for raw in data["cases"]:
             expected = tuple(ExpectedCall(c["name"], {k: tuple(v) for k, v in c["args"].items()})
@@ -107,16 +113,20 @@ def load_suite() -> Suite:
                               _turn_limit(category, raw, len(expected)),
                               tuple((m["role"], m["content"]) for m in raw.get("history", ()))))
     digest = hashlib.sha256("\0".join(texts[k] for k in sorted(texts)).encode()).hexdigest()
-    return Suite(SUITE_NAME, digest, library["instructions"], tuple(cases))
+    return Suite(SUITE_NAME, digest, library["instructions"],
+                 tuple(c for c in cases if c.category in CATEGORIES),
+                 tuple(c for c in cases if c.category not in CATEGORIES))
 
 
 def select(suite: Suite, categories: tuple[str, ...] = ()) -> tuple[Case, ...]:
-    """The suite's cases in the given categories (all when none are given)."""
-    unknown = [c for c in categories if c not in CATEGORIES]
+    """The suite's cases in the given categories (``CATEGORIES`` when none are given)."""
+    unknown = [c for c in categories if c not in ALL_CATEGORIES]
     if unknown:
-        raise UsageError(f"unknown category {unknown[0]!r}: choose from {', '.join(CATEGORIES)}")
-    return tuple(c for c in suite.cases if not categories or c.category in categories)
+        raise UsageError(f"unknown category {unknown[0]!r}: choose from "
+                         f"{', '.join(ALL_CATEGORIES)}")
+    return tuple(c for c in (*suite.cases, *suite.on_request)
+                 if c.category in (categories or CATEGORIES))
 
 
 def case_by_id(suite: Suite, case_id: str) -> Case | None:
-    return next((c for c in suite.cases if c.id == case_id), None)
+    return next((c for c in (*suite.cases, *suite.on_request) if c.id == case_id), None)

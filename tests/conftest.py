@@ -1,10 +1,10 @@
 """Shared fixtures (an isolated environment for every test, the SmolLM2 GGUF) and the marks
 that gate tests on what is installed.
 
-A test marked ``llama``, ``server``, ``mlx``, ``xllamacpp`` or ``chromium`` is skipped at
-collection, with the install command in its reason, when what the mark names is missing;
-under ``CI`` (which installs every extra) that is an error instead, so a broken install
-cannot pass as skips.
+A test marked ``llama``, ``server``, ``mlx``, ``xllamacpp``, ``mcp`` or ``chromium`` is
+skipped at collection, with the install command in its reason, when what the mark names is
+missing; under ``CI`` (which installs every extra) that is an error instead, so a broken
+install cannot pass as skips.
 ``nox -s quick`` deselects the engine marks and runs the rest on a base install.
 """
 

@@ -45,6 +45,9 @@ FENCES = {
     "gguf": {"bench/synth.py", "bench/gguf_info.py"},
     "openai_harmony": {"bench/harmony.py"},
     "httpx": {"bench/endpoint.py"},
+    "mcp": {"bench/mcp_client.py", "bench/mcp_reference.py"},
+    "anyio": {"bench/mcp_client.py"},  # the MCP SDK's async runtime, driven from the loop
+    "httpx2": {"bench/mcp_client.py"},  # the MCP SDK's HTTP client (headers for url servers)
 }
 # presentation and command-line libraries: never below them
 UI_FENCES = {"click": {"cli"}, "rich": {"reports", "cli"}}

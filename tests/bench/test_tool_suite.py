@@ -22,14 +22,16 @@ def test_the_suite_has_120_cases_and_15_in_every_category() -> None:
     assert len(SUITE.sha256) == 64
 
 
-@pytest.mark.parametrize("case", SUITE.cases, ids=lambda c: c.id)
+@pytest.mark.parametrize("case", SUITE.cases + SUITE.on_request, ids=lambda c: c.id)
 def test_every_case_is_consistent(case: tool_suite.Case) -> None:
     assert 1 <= len(case.tools) <= 10 and case.prompt  # 10: the many-tools cases
     if case.category == "irrelevance":
         assert not case.expected and case.turn_limit == 1
-    elif case.category == "act":
+    elif case.category in ("act", "mcp"):
         assert case.expect and not case.expected and case.turn_limit > 1
-        assert all(t.executor in ("sandbox", "calculator") for t in case.tools)
+        # mcp: the reference server's tools, which the replay runs in-process
+        allowed = ("sandbox",) if case.category == "mcp" else ("sandbox", "calculator")
+        assert all(t.executor in allowed for t in case.tools)
     else:
         assert case.expected
         assert (len(case.expected) > 1) is (case.category == "parallel")
@@ -54,6 +56,9 @@ def example(accepted: object) -> object:
 def test_selecting_categories() -> None:
     chosen = tool_suite.select(SUITE, ("act", "simple"))
     assert {c.category for c in chosen} == {"act", "simple"}
+    # mcp cases run only when named (they start MCP servers)
+    assert {c.category for c in tool_suite.select(SUITE, ())} == set(tool_suite.CATEGORIES)
+    assert {c.category for c in tool_suite.select(SUITE, ("mcp",))} == {"mcp"}
     with pytest.raises(UsageError, match="unknown category"):
         tool_suite.select(SUITE, ("bogus",))
 
