@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from gptoss_doctor.app import endpoint, options, served, speed, tools
+from gptoss_doctor.app import endpoint, lmstudio, options, served, speed, tools
 from gptoss_doctor.app.options import EndpointOptions, EngineFlags, SpeedOptions
 from gptoss_doctor.app.records import to_results
 from gptoss_doctor.bench import engines, tool_run, tool_suite
@@ -66,7 +66,16 @@ def bench_group() -> None:
 
 
 def _endpoint(raw: dict[str, Any]) -> EndpointOptions | None:
-    """The endpoint options, refusing in-process ones; None without ``--endpoint``."""
+    """The endpoint options, refusing in-process ones; None without ``--endpoint`` (or a
+    recipe of an install through LM Studio, whose server is the endpoint)."""
+    served_by = lmstudio.endpoint_recipe(raw["recipe"], raw["timeout_s"]) \
+        if raw.get("recipe") and raw.get("endpoint_url") is None else None
+    if served_by is not None:
+        given = {**raw, "engine": None if raw.get("engine_name") == "auto" else
+                 raw["engine_name"]}
+        options.refuse(given, (*options.IN_PROCESS_SETTINGS, "synthetic", "protocol",
+                               "depths", "model_arg"), "are set by the LM Studio recipe")
+        return served_by
     if raw.get("endpoint_url") is None:
         takes = served.OPTIONS if served.serves(raw.get("engine_name") or "auto") else ()
         options.refuse(raw, tuple(n for n in options.ENDPOINT_ONLY if n not in takes),
@@ -89,6 +98,9 @@ def _endpoint(raw: dict[str, Any]) -> EndpointOptions | None:
 @click.option("--protocol", type=click.Choice(sorted(speed_suite.PROTOCOLS)), default=None,
               help="ggml: pp2048 and tg32 at depths 0..32768, as ggml-org publishes.")
 @LLAMA
+@click.option("--recipe", type=click.Path(path_type=Path, dir_okay=False),
+              help="The recipe.json `gptoss-doctor install` wrote: its model and engine, or "
+              "the server an install through LM Studio started.")
 @click.option("--chat/--no-chat", default=True, show_default=True,
               help="Also measure TTFT and generation through a harmony prompt (gpt-oss).")
 @click.option("--cooldown", "cooldown_s", type=click.FloatRange(min=0), default=0.0,
@@ -114,9 +126,13 @@ def speed_command(**raw: Any) -> None:
         ran = endpoint.speed(server, tests, raw["reps"], raw["concurrency"] or "1",
                              output.feedback())
         return _show_requests(ran, raw["as_json"], target)
-    path = Path(raw["model_arg"]) if raw["model_arg"] else None
-    options.one_model_source(model=path, synthetic=raw["synthetic"])
-    opts = SpeedOptions(path, raw["synthetic"], raw["engine_name"], raw["reps"],
+    options.one_model_source(model=raw["model_arg"], recipe=raw["recipe"],
+                             synthetic=raw["synthetic"])
+    recipe = tools.read_recipe(raw["recipe"]) if raw["recipe"] else None
+    path = recipe.model_path if recipe else Path(raw["model_arg"]) if raw["model_arg"] \
+        else None
+    opts = SpeedOptions(path, raw["synthetic"], recipe.engine if recipe else
+                        raw["engine_name"], raw["reps"],
                         options.speed_tests(raw["tests_text"], raw["depths"], raw["protocol"]),
                         raw["protocol"], _flags(raw), raw["chat"], target, raw["cooldown_s"])
     if served.serves(opts.engine):
