@@ -29,7 +29,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
-from gptoss_doctor.bench import sse
+from gptoss_doctor.bench import http1, sse
 from gptoss_doctor.errors import DoctorError
 
 LMSTUDIO_PORT = 1234
@@ -339,14 +339,19 @@ class Stream:
 
 async def stream_chat(client: httpx.AsyncClient, endpoint: Endpoint, body: dict[str, Any],
                       clock: Callable[[], float] = time.perf_counter) -> Stream:
-    """Stream one Chat Completion; failures are kept in ``Stream.error`` with what came."""
+    """Stream one Chat Completion; failures are kept in ``Stream.error`` with what came.
+    On a ``StreamingClient`` (``async_client``'s) over plain HTTP the answer is read by the
+    lean HTTP/1.1 pool (bench/http1.py), else by httpx: the same bounds and errors."""
     url = f"{endpoint.base_url}/chat/completions"
     result = Stream()
     start = clock()
     try:
-        async with exchange(client, endpoint, url, {**body, "stream": True}) as response:
-            await raise_for_status(endpoint, response, body.get("model"))
-            done = await _read_events(response, result, start, clock)
+        if isinstance(client, StreamingClient) and url.startswith("http://"):
+            done = await _stream_lean(client.lean, endpoint, url, body, result, start, clock)
+        else:
+            async with exchange(client, endpoint, url, {**body, "stream": True}) as response:
+                await raise_for_status(endpoint, response, body.get("model"))
+                done = await _read_events(response.aiter_bytes(), result, start, clock)
         if result.error is None and result.finish_reason is None:
             # llama-cpp-python's server ends a stream this way when a newer request
             # interrupts it (its --interrupt_requests defaults to true).
@@ -362,7 +367,34 @@ async def stream_chat(client: httpx.AsyncClient, endpoint: Endpoint, body: dict[
     return result
 
 
-async def _read_events(response: httpx.Response, result: Stream, start: float,
+async def _stream_lean(pool: http1.Pool, endpoint: Endpoint, url: str, body: dict[str, Any],
+                       result: Stream, start: float, clock: Callable[[], float]) -> bool:
+    """``stream_chat``'s request through the lean pool, under the same one deadline."""
+    payload = json.dumps({**body, "stream": True}).encode()
+    headers = {"Accept": "text/event-stream", **endpoint.headers()}
+    try:
+        async with asyncio.timeout(endpoint.timeout_s), pool.post(
+                url, headers, payload) as response:
+            if response.status >= 400:
+                said = await response.read(MAX_ERROR_BYTES)
+                raise status_error(endpoint, response.status, said.decode("utf-8", "replace"),
+                                   body.get("model"))
+            return await _read_events(response.pieces(), result, start, clock)
+    except TimeoutError:
+        raise deadline_error(url, endpoint.timeout_s) from None
+    except http1.HttpError as exc:
+        if exc.kind == "connect":
+            raise EndpointError(f"cannot connect to {url}: {exc.reason}",
+                                "is the server running, and is this its address and port?"
+                                ) from None
+        if exc.kind == "closed":
+            raise EndpointError(f"{url}: the server closed the connection mid-response"
+                                ) from None
+        raise EndpointError(f"{url}: the server sent a malformed or oversized answer "
+                            f"({exc.reason})") from None
+
+
+async def _read_events(pieces: AsyncIterator[bytes], result: Stream, start: float,
                        clock: Callable[[], float]) -> bool:
     """Fill ``result`` from the SSE lines; True when ``[DONE]`` arrived. Text is gathered in
     lists (joined into ``result`` however the stream ends): ``+=`` on a field would copy the
@@ -370,7 +402,7 @@ async def _read_events(response: httpx.Response, result: Stream, start: float,
     texts: tuple[list[str], list[str]] = ([], [])  # content, reasoning
     lines = sse.LineSplitter()
     try:
-        async for data in response.aiter_bytes():
+        async for data in pieces:
             if _take(lines.feed(data), result, texts, clock() - start):
                 return True
         return _take(lines.close(), result, texts, clock() - start)
@@ -403,10 +435,24 @@ def _take(lines: list[str], result: Stream, texts: tuple[list[str], list[str]], 
     return False
 
 
-def async_client(endpoint: Endpoint, streams: int) -> httpx.AsyncClient:
+class StreamingClient(httpx.AsyncClient):
+    """httpx for every request, plus a lean keep-alive pool (bench/http1.py) that
+    ``stream_chat`` reads plain-HTTP streams through: per-chunk work in a general HTTP stack
+    was the client's limit at hundreds of streams (docs/serving-client.md)."""
+
+    def __init__(self, streams: int, **options: Any) -> None:
+        super().__init__(**options)
+        self.lean = http1.Pool(streams)
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        await self.lean.close()
+        await super().__aexit__(*exc_info)
+
+
+def async_client(endpoint: Endpoint, streams: int) -> StreamingClient:
     """A client for ``streams`` parallel streams (one connection each)."""
-    return httpx.AsyncClient(
-        headers=endpoint.headers(), trust_env=False,
+    return StreamingClient(
+        streams, headers=endpoint.headers(), trust_env=False,
         timeout=httpx.Timeout(endpoint.timeout_s, connect=CONNECT_TIMEOUT_S),
         limits=httpx.Limits(max_connections=streams, max_keepalive_connections=streams))
 
