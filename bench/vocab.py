@@ -20,6 +20,7 @@ from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
+from gptoss_doctor import files
 from gptoss_doctor.errors import DoctorError
 
 O200K_SHA256 = "446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d"
@@ -60,10 +61,7 @@ def export_o200k(folder: Path) -> Path:
     target = folder / O200K_FILE
     if target.exists() and hashlib.sha256(target.read_bytes()).hexdigest() == O200K_SHA256:
         return target
-    tmp = target.with_name(f".{O200K_FILE}.tmp")
-    tmp.write_bytes(_raw_o200k())
-    tmp.replace(target)
-    return target
+    return files.write_bytes(target, _raw_o200k())
 
 
 @lru_cache(maxsize=1)

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import IO, Any, TypeVar
 from urllib.parse import urlsplit
 
+from gptoss_doctor import files
 from gptoss_doctor.errors import DoctorError
 
 CHUNK_BYTES = 1 << 20
@@ -325,9 +326,7 @@ def fetch_small(url: str, headers: dict[str, str], dest: Path, size: int, git_sh
                             f"({len(data)} of {size} bytes); nothing was written",
                             "run again to download it afresh")
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.tmp")
-    tmp.write_bytes(data)
-    tmp.replace(dest)
+    files.write_bytes(dest, data)
 
 
 def _read_small(stream: Any, size: int, name: str) -> bytes:

@@ -9,7 +9,7 @@ resume or download, with bytes), disk space before and after, and anything that 
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from gptoss_doctor.catalog import ModelEntry
 from gptoss_doctor.install.hub import RemoteFile
@@ -18,6 +18,7 @@ from gptoss_doctor.install.wheels import prebuilt
 from gptoss_doctor.probe.model import HardwareSnapshot
 
 LLAMA_CPP_PYTHON = "llama-cpp-python==0.3.36"
+NO_AMX = "-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"  # GCC/Clang keep these over -march=native
 # Older bindings mangle gpt-oss chats: < 0.3.24 HTML-escapes tool results, < 0.3.20 drops
 # template settings such as reasoning effort (docs/design.md,
 # "llama-cpp-python versions").
@@ -72,6 +73,20 @@ class InstallPlan:
         return not self.problems
 
 
+def cmake_args(backend: str, snap: HardwareSnapshot) -> tuple[str, str | None]:
+    """``CMAKE_ARGS`` for building llama-cpp-python for ``backend`` on this machine, and why
+    it differs from the backend's plain flags (None when it does not). On an x86 CPU with AMX
+    the AMX kernels are left out: llama.cpp's AMX matrix multiply crashes on some Sapphire
+    Rapids machines at the first batch of several tokens (docs/design.md, "AMX")."""
+    cmake = CMAKE_ARGS.get(backend, "")
+    if "amx_int8" not in snap.cpu.flags or snap.os.system == "Windows":  # MSVC: other flags
+        return cmake, None
+    amx = f'-DCMAKE_C_FLAGS="{NO_AMX}" -DCMAKE_CXX_FLAGS="{NO_AMX}"'
+    return (f"{cmake} {amx}".strip(),
+            "the CPU has AMX: its llama.cpp kernels are left out (-mno-amx-*), since they "
+            "crash on some Sapphire Rapids machines")
+
+
 def _version(text: str) -> tuple[int, ...]:
     return tuple(int(part) for part in text.split(".")[:3] if part.isdigit())
 
@@ -106,7 +121,7 @@ def engine_step(snap: HardwareSnapshot, verdict: ModelVerdict, engine: str = "au
                           (f"{package} runs gpt-oss on the Metal GPU",)), problems
     backend = verdict.backend or "CPU"
     build = snap.software.llama_cpp
-    cmake = CMAKE_ARGS.get(backend, "")
+    cmake, why = cmake_args(backend, snap)
     env = (("CMAKE_ARGS", cmake),) if cmake else ()
     # A different backend needs a fresh compile: the wheel cache would hand back the old one.
     install: tuple[str, ...]
@@ -133,6 +148,8 @@ def engine_step(snap: HardwareSnapshot, verdict: ModelVerdict, engine: str = "au
     else:
         step = EngineStep("llama.cpp", backend, "keep", (), (), (
             f"llama-cpp-python {build.version} ({', '.join(build.backends)}) fits this plan",))
+    if step.action != "keep" and why:
+        step = replace(step, reasons=(*step.reasons, why))
     if step.action != "keep" and backend == "CUDA" and not snap.software.nvcc_version:
         return _without_nvcc(snap, step, engine)
     return step, problems

@@ -1,10 +1,10 @@
 """Writing files the user named: atomically, and never over something that is not a file.
 
-Every text file the tool writes (results, reports, snapshots, recipes, hash caches) goes
-through ``write_text``: a temporary file beside the target, then a rename, so a failure never
-leaves a half-written file. An existing target that is not a regular file (``/dev/null``, a
-FIFO, a socket, a folder) is refused with one line: renaming over a device node would
-replace it.
+Every file the tool writes (results, reports, snapshots, recipes, hash caches, small
+downloads) goes through ``write_text`` or ``write_bytes``: a temporary file beside the
+target, then a rename, so a failure never leaves a half-written file. An existing target that
+is not a regular file (``/dev/null``, a FIFO, a socket, a folder) is refused with one line:
+renaming over a device node would replace it.
 """
 
 from __future__ import annotations
@@ -40,10 +40,15 @@ def check_target(path: Path) -> Path:
 
 def write_text(path: Path, text: str) -> Path:
     """Write ``text`` to ``path`` atomically; the resolved path written."""
+    return write_bytes(path, text.encode("utf-8"))
+
+
+def write_bytes(path: Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically; the resolved path written."""
     target = check_target(path)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:
-        tmp.write_text(text, encoding="utf-8")
+        tmp.write_bytes(data)
         tmp.replace(target)
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -50,6 +50,24 @@ def test_engine_build_per_machine(machine: str, action: str, cmake: str | None,
     assert (problem is None and not problems) or (problem and problem in problems[0])
 
 
+def test_a_cpu_with_amx_builds_without_its_kernels() -> None:
+    # h100-80gb's /proc/cpuinfo (a Xeon 8480+, Sapphire Rapids) lists amx_int8: llama.cpp's
+    # AMX matrix multiply crashes on such machines, so the build leaves it out, and says so.
+    snap = _machine("h100-80gb")
+    assert "amx_int8" in snap.cpu.flags
+    step, _ = engine_step(snap, assess(snap).verdict("20b"))
+    cmake = dict(step.env)["CMAKE_ARGS"]
+    assert cmake.startswith("-DGGML_CUDA=on ")
+    assert '-DCMAKE_C_FLAGS="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"' in cmake
+    assert '-DCMAKE_CXX_FLAGS="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"' in cmake
+    assert any("AMX" in reason for reason in step.reasons)
+    assert "--no-cache-dir" in step.command  # a cached build with AMX must not come back
+    without = dataclasses.replace(snap, cpu=dataclasses.replace(snap.cpu, flags=("avx2",)))
+    step, _ = engine_step(without, assess(without).verdict("20b"))
+    assert dict(step.env)["CMAKE_ARGS"] == "-DGGML_CUDA=on"
+    assert not any("AMX" in reason for reason in step.reasons)
+
+
 def test_a_big_mac_gets_mlx_lm() -> None:
     snap = _machine("mac-m3pro-36gb")
     step, problems = engine_step(snap, assess(snap).verdict("20b"))
@@ -122,7 +140,9 @@ def test_pip_failure_shows_the_last_lines_and_keeps_the_log(tmp_path: Path) -> N
 
 def _cached_llama_wheel() -> Path:
     """The llama-cpp-python wheel pip built (and cached) when the `llama` extra went in."""
-    built = sorted(Path(PIP_CACHE, "wheels").rglob("llama_cpp_python-0.3.36-*.whl"),
+    folders = (Path(PIP_CACHE, "wheels"), Path.home() / ".cache" / "gptoss-doctor-build")
+    built = sorted((wheel for folder in folders
+                    for wheel in folder.rglob("llama_cpp_python-0.3.36-*.whl")),
                    key=lambda path: path.stat().st_mtime)
     if not built:
         pytest.skip(f"no llama-cpp-python 0.3.36 wheel in pip's cache ({PIP_CACHE}); "
