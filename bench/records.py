@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from gptoss_doctor.bench.load_plan import SweepResult
+from gptoss_doctor.bench.prom import ServerMetrics
 from gptoss_doctor.load_settings import LoadSettings
 from gptoss_doctor.types import ModelFormat, RunEngine
 
@@ -116,3 +118,90 @@ class EngineExtras:
     load_buffers: JsonObject | None = None
     overridden_tensors: dict[str, str] = field(default_factory=dict)
     llama_cpp_fit: JsonObject | None = None  # llama-server: llama.cpp's own memory breakdown
+
+
+@dataclass(frozen=True, slots=True)
+class Distribution:
+    """One latency metric over a level's requests (seconds; None without values)."""
+
+    n: int
+    mean: float | None
+    std: float | None  # population standard deviation
+    p50: float | None
+    p90: float | None
+    p95: float | None
+    p99: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class LevelFigures:
+    """One load level's figures, for one replica (``url``) or all of them (``url`` None)."""
+
+    url: str | None
+    requests: int
+    ok: int
+    failed: int  # failed for any reason but the deadline
+    timed_out: int  # hit --timeout
+    errors: dict[str, int]
+    output_tokens: int
+    output_tps: float | None  # output tokens of finished requests / the level's wall time
+    completed_rps: float | None  # finished requests / the level's wall time
+    goodput_rps: float | None  # finished requests meeting every SLO / wall time (with --slo)
+    ttft_s: Distribution
+    itl_s: Distribution  # token-weighted (docs/serving.md)
+    tpot_s: Distribution
+    e2e_s: Distribution
+
+
+@dataclass(frozen=True, slots=True)
+class ClientLoad:
+    """How busy the benchmarking client itself was during a level."""
+
+    lag_p99_s: float | None  # event-loop lag: how late a 10 ms ticker woke, 99th percentile
+    lag_max_s: float | None
+    cpu_share: float | None  # this process's CPU seconds / wall seconds (1.0: one core busy)
+    client_bound: bool
+    reason: str | None  # which threshold was passed, with the figures
+
+
+@dataclass(frozen=True, slots=True)
+class LoadLevel:
+    """One level of a load run: a request rate (open loop) or a concurrency (closed loop)."""
+
+    mode: str  # "rate" | "concurrency"
+    requested_rate: float | None  # requests/s asked for (open loop)
+    concurrency: int | None  # streams (closed loop)
+    arrivals: str | None  # constant | poisson | gamma:<burstiness> (open loop)
+    seed: int
+    wall_s: float  # the measured window: first measured send -> last measured end
+    sent: int  # measured requests sent (warm-up excluded)
+    warmup: int  # requests sent as warm-up, in no figure
+    dropped: int  # scheduled requests not sent: the outstanding cap was reached
+    max_outstanding: int  # the most requests in flight at once
+    achieved_rate: float | None  # measured requests sent / their send span
+    send_lag_p99_s: float | None  # how late sends were against the schedule (open loop)
+    slo_met: bool | None  # every --slo met at the level (None without --slo)
+    slo_values: dict[str, float | None]  # each SLO's figure at the level (s)
+    total: LevelFigures
+    replicas: tuple[LevelFigures, ...]
+    client: ClientLoad
+    server: tuple[ServerMetrics, ...] = ()  # each server's own /metrics over the level
+    samples: tuple[JsonObject, ...] = ()  # one per measured request
+
+
+@dataclass(frozen=True, slots=True)
+class LoadRun:
+    """The results' ``load`` section of an endpoint speed run (open loop, sweeps, replicas)."""
+
+    mode: str  # "rate" | "concurrency"
+    arrivals: str | None
+    duration_s: float | None  # each level's length (--duration), or
+    requests: int | None  # each level's measured requests (--requests)
+    warmup: str | None
+    seed: int
+    max_outstanding_cap: int
+    replicas: tuple[str, ...]
+    workload: str
+    slos: tuple[str, ...]
+    levels: tuple[LoadLevel, ...]
+    sweep: SweepResult | None = None  # when --sweep ran

@@ -12,6 +12,7 @@ variable's name only.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from typing import Any
 from gptoss_doctor import __version__, catalog
 from gptoss_doctor.app import models
 from gptoss_doctor.app.feedback import Feedback
-from gptoss_doctor.app.options import EndpointOptions
+from gptoss_doctor.app.options import EndpointOptions, LoadOptions
 from gptoss_doctor.app.records import now
 from gptoss_doctor.app.sampling import Sampling, endpoint_fields
 from gptoss_doctor.bench import endpoint as ep
@@ -30,10 +31,15 @@ from gptoss_doctor.bench import (
     endpoint_tools,
     engines,
     grade,
+    lmstudio_stats,
+    load,
+    load_plan,
+    records,
     results,
     tool_run,
     tool_suite,
 )
+from gptoss_doctor.bench import workload as workload_mod
 from gptoss_doctor.bench.records import EngineConfig
 from gptoss_doctor.errors import UsageError
 from gptoss_doctor.probe import snapshot as take_snapshot
@@ -165,6 +171,10 @@ def speed(options: EndpointOptions, tests: tuple[Any, ...], reps: int, concurren
                         **_server_config(conn.info)}
     record["tests"] = endpoint_speed.tests_from(swept, shapes, frozenset(t.kind for t in tests))
     record["concurrency"] = swept
+    if conn.info.is_lmstudio:  # LM Studio's own stats beside this client's clock
+        with feedback.task("LM Studio's native stats"):
+            record["endpoint"]["lmstudio_stats"] = lmstudio_stats.measure(conn.endpoint,
+                                                                          conn.model_id)
     record.update(endpoint_fields(sampled, sum(level["generated_tokens"] for level in swept)))
     record["key_properties"] = results.key_properties(record)
     first = next((e for level in swept for e in level["errors"]), None)
@@ -217,3 +227,125 @@ def _check_answered(attempts: list[dict[str, Any]], api: str) -> None:
                 if api == "responses" and "404" in error else
                 "the server hangs or is too slow: raise --timeout (seconds per attempt)")
         raise ep.EndpointError(f"no request was answered: {error}", hint)
+
+
+DEFAULT_DURATION_S = 30.0  # a load level's length without --duration or --requests
+SHAPES_CYCLE = 4096  # drawn workload shapes, reused in turn past this many requests
+
+
+@dataclass(frozen=True, slots=True)
+class LoadPlan:
+    """A load run's flags, checked before anything is sent."""
+
+    profile: load.Profile
+    rates: tuple[float, ...]
+    streams: tuple[int, ...]
+    slos: tuple[load_plan.Slo, ...]
+    sweep: bool
+    workload: workload_mod.Workload
+
+
+def plan_load(given: LoadOptions) -> LoadPlan:
+    """Every load flag parsed, or one usage line (before any server is asked)."""
+    if given.rate and given.concurrency:
+        raise UsageError("--rate (open loop) and --concurrency (closed loop) are two runs; "
+                         "give one")
+    if given.duration_s is not None and given.requests is not None:
+        raise UsageError("give --duration or --requests, not both")
+    if given.sweep and not given.slo:
+        raise UsageError("--sweep needs --slo (e.g. ttft_p95=2s,itl_p95=100ms): it finds "
+                         "the highest rate that meets them")
+    if given.arrivals and given.concurrency:
+        raise UsageError("--arrivals shapes open-loop runs; it needs --rate, not --concurrency")
+    open_loop = bool(given.rate) or given.sweep
+    rates = load_plan.parse_rates(given.rate) if given.rate else (1.0,) if given.sweep else ()
+    if given.sweep and len(rates) > 1:
+        raise UsageError("--sweep starts from one --rate (default 1)")
+    streams = () if open_loop else endpoint_speed.parse_levels(given.concurrency or "1")
+    duration = (given.duration_s if given.duration_s is not None or given.requests is not None
+                else DEFAULT_DURATION_S)
+    profile = load.Profile("rate" if open_loop else "concurrency",
+                           load_plan.parse_arrivals(given.arrivals or "poisson"), given.seed,
+                           duration, given.requests, load_plan.parse_warmup(given.warmup))
+    return LoadPlan(profile, rates, streams,
+                    load_plan.parse_slos(given.slo) if given.slo else (), given.sweep,
+                    workload_mod.parse_workload(given.workload or "fixed"))
+
+
+def _replica(options: EndpointOptions, url: str, model_id: str, feedback: Feedback
+             ) -> Connection:
+    """Another --endpoint: it must serve the same model."""
+    return _connect(EndpointOptions(url, model_id, options.api_key_env, options.timeout_s),
+                    feedback, "a replica")
+
+
+def load_run(options: EndpointOptions, tests: tuple[Any, ...], given: LoadOptions,
+             feedback: Feedback) -> EndpointRun:
+    """Open-loop rates, an SLO sweep or closed-loop concurrency over one or more replicas."""
+    plan = plan_load(given)
+    defaults = endpoint_speed.shapes_for(tests)
+    conn = _connect(options, feedback, "warming up")
+    conns = [conn, *(_replica(options, u, conn.model_id, feedback) for u in given.replicas)]
+    for c in conns:
+        warm = endpoint_speed.warm_up(c.endpoint, c.model_id, defaults[0])
+        if warm.error:
+            raise ep.EndpointError(f"{c.endpoint.base_url}: the warm-up request failed: "
+                                   f"{warm.error}")
+    shapes = (list(defaults) if plan.workload.kind == "fixed" else
+              plan.workload.shapes(SHAPES_CYCLE, given.seed, defaults[0]))
+    endpoints = [c.endpoint for c in conns]
+    sampled = Sampling() if conn.info.host_class == "local" else None
+    levels: list[records.LoadLevel] = []
+    sweep: load_plan.SweepResult | None = None
+    interrupted = False
+    with feedback.task("requests", None) as task, sampled or contextlib.nullcontext():
+        def level(rate: float | None, streams: int | None) -> records.LoadLevel:
+            label = f"{rate:g} req/s" if rate is not None else f"x{streams}"
+            task.update(description=label, completed=0)
+            ran = asyncio.run(load.run_level(
+                endpoints, conn.model_id, shapes, plan.profile, rate=rate, streams=streams,
+                progress=lambda: task.update(advance=1)))
+            done = load.summarize(ran, plan.profile, endpoints, plan.slos, rate=rate,
+                                  streams=streams)
+            levels.append(done)
+            return done
+
+        try:
+            if plan.sweep:
+                sweep = load.sweep(lambda rate: level(rate, None), plan.rates[0], plan.slos)[1]
+            for rate in () if plan.sweep else plan.rates:
+                level(rate, None)
+            for streams in plan.streams:
+                level(None, streams)
+        except KeyboardInterrupt:
+            interrupted = True
+    return _load_record(conn, conns, plan, levels, sweep, interrupted, sampled, feedback,
+                        options.timeout_s)
+
+
+def _load_record(conn: Connection, conns: list[Connection], plan: LoadPlan,
+                 levels: list[records.LoadLevel], sweep: load_plan.SweepResult | None,
+                 interrupted: bool, sampled: Sampling | None, feedback: Feedback,
+                 timeout_s: float) -> EndpointRun:
+    failed = sum(lv.total.requests - lv.total.ok + lv.dropped for lv in levels)
+    status = "interrupted" if interrupted else "partial" if failed else "complete"
+    record = _envelope("speed", status, conn, feedback)
+    profile = plan.profile
+    record["config"] = {"reps": 1, "concurrency": list(plan.streams), "shapes": [],
+                        "timeout_s": timeout_s, "protocol": None,
+                        **_server_config(conn.info)}
+    record["tests"] = []
+    record["concurrency"] = []
+    record["load"] = to_json(records.LoadRun(
+        mode=profile.mode, arrivals=profile.arrivals.name if profile.mode == "rate" else None,
+        duration_s=profile.duration_s, requests=profile.requests,
+        warmup=profile.warmup.name if profile.warmup != load_plan.Warmup() else None,
+        seed=profile.seed, max_outstanding_cap=profile.cap,
+        replicas=tuple(c.endpoint.base_url for c in conns), workload=plan.workload.name,
+        slos=tuple(s.name for s in plan.slos), levels=tuple(levels), sweep=sweep))
+    record.update(endpoint_fields(sampled, sum(lv.total.output_tokens for lv in levels)))
+    record["key_properties"] = results.key_properties(record)
+    first = next((e for lv in levels for e in lv.total.errors), None)
+    if first is None and any(lv.dropped for lv in levels):
+        first = f"requests dropped at the cap of {profile.cap} in flight"
+    return EndpointRun(record, status, failed, first)

@@ -14,7 +14,8 @@ from pathlib import Path
 from gptoss_doctor.bench import speed
 from gptoss_doctor.errors import UsageError
 
-ENDPOINT_ONLY = ("api_key_env", "concurrency", "api")
+ENDPOINT_ONLY = ("api_key_env", "concurrency", "api", "rate", "arrivals", "duration_s",
+                 "requests", "warmup", "sweep", "slo", "workload")
 # Options that choose or load a model in this process: an endpoint serves its own model
 # with its own settings.
 IN_PROCESS_SOURCES = ("synthetic", "protocol", "depths", "recipe", "regrade")
@@ -37,6 +38,23 @@ class EndpointOptions:
     model: str | None
     api_key_env: str | None
     timeout_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class LoadOptions:
+    """``bench speed --endpoint`` as a load run (docs/serving.md): the flags as given."""
+
+    replicas: tuple[str, ...] = ()  # every --endpoint after the first
+    rate: str | None = None
+    concurrency: str | None = None
+    arrivals: str | None = None
+    duration_s: float | None = None
+    requests: int | None = None
+    warmup: str | None = None
+    sweep: bool = False
+    slo: str | None = None
+    workload: str | None = None
+    seed: int = 0
 
 
 @dataclass(frozen=True, slots=True)
