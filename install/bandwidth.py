@@ -90,6 +90,7 @@ class Bandwidth:
 
     bytes_per_s: float
     source: str  # "table: RTX 4090" | "NVML bus width x memory clock" | "assumed ..."
+    measured: bool = False  # achieved here (probe.membw), not a peak: no efficiency applies
 
 
 def match(name: str, keys: Iterable[str]) -> str | None:

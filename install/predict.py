@@ -111,6 +111,7 @@ class Workload:
     avx2: bool = True
     unified: bool = False  # the device reads unified memory
     tokens_per_expert: float = 64.0  # per prompt micro-batch: UBATCH x used / experts
+    host_measured: bool = False  # host_bps was measured here: it already is the achieved rate
 
 
 def token_seconds(w: Workload, c: SpeedConstants = CONSTANTS) -> float | None:
@@ -124,7 +125,7 @@ def token_seconds(w: Workload, c: SpeedConstants = CONSTANTS) -> float | None:
     if w.host_bytes:
         if not w.host_bps:
             return None
-        seconds += w.host_bytes / (w.host_bps * c.host_efficiency)
+        seconds += w.host_bytes / (w.host_bps * (1.0 if w.host_measured else c.host_efficiency))
     seconds += w.offloaded_layers * c.offload_layer_ms / 1000
     if w.backend == "CPU" and w.cpu_threads:
         per_core = CPU_TOKENS_PER_S_PER_CORE_AT_3_6B * (1.0 if w.avx2 else NO_AVX2_FACTOR)
@@ -164,13 +165,14 @@ def workload(shape: ModelShape, res: Resources, *, placement: str, n_cpu_moe: in
     if placement == "cpu":
         return Workload("CPU", 0.0, None, active, host_bps, shape.active_params,
                         res.cpu_flops, cpu_threads=cpu_cores, avx2=res.cpu_avx2,
-                        tokens_per_expert=per_expert)
+                        tokens_per_expert=per_expert,
+                        host_measured=res.cpu_bandwidth.measured)
     backend = "MLX" if placement == "unified" else res.backend
     device_bps = res.gpu_bandwidth.bytes_per_s if res.gpu_bandwidth else None
     return Workload(backend, active - cpu_share, device_bps, cpu_share, host_bps,
                     shape.active_params, res.gpu_flops, offloaded_expert_bytes=offloaded,
                     offloaded_layers=n_cpu_moe if offloaded else 0, unified=res.unified,
-                    tokens_per_expert=per_expert)
+                    tokens_per_expert=per_expert, host_measured=res.cpu_bandwidth.measured)
 
 
 def tokens_per_expert(shape: ModelShape) -> float:

@@ -191,6 +191,10 @@ def resources(snap: HardwareSnapshot) -> Resources:
     avx2 = not (snap.cpu.arch in ("x86_64", "AMD64") and snap.cpu.flags
                 and not snap.cpu.has_avx2)
     cpu_bw = bandwidth.host_for_cpu(snap.cpu.brand, avx2)
+    if snap.memory.host_bandwidth_bytes_per_s:  # the modules fitted, or measured
+        cpu_bw = bandwidth.Bandwidth(snap.memory.host_bandwidth_bytes_per_s,
+                                     snap.memory.host_bandwidth_source or "host memory",
+                                     measured=snap.memory.host_bandwidth_measured)
     if unified and gpu_bw is not None:
         cpu_bw = gpu_bw  # one memory system for both
     cores = snap.cpu.cores_physical or snap.cpu.cores_logical

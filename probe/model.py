@@ -77,6 +77,11 @@ class MemoryInfo:
     ram_available_bytes: int | None
     swap_total_bytes: int | None = None
     cgroup_limit_bytes: int | None = None
+    # Peak bandwidth of the memory modules fitted (``probe.dimm``), or measured on request
+    # (``probe.membw``), with where it came from; None where neither is known.
+    host_bandwidth_bytes_per_s: float | None = None
+    host_bandwidth_source: str | None = None
+    host_bandwidth_measured: bool = False  # a rate achieved here, not a peak figure
 
     @property
     def usable_total_bytes(self) -> int | None:

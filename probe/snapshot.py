@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from gptoss_doctor import __version__
-from gptoss_doctor.probe import cpu, linux, software
+from gptoss_doctor.probe import cpu, dimm, linux, software
 from gptoss_doctor.probe.apple import read_apple
 from gptoss_doctor.probe.gpu_sysfs import read_drm_gpus
 from gptoss_doctor.probe.model import (
@@ -74,7 +74,10 @@ def _memory(sources: Sources, system: str) -> tuple[MemoryInfo, list[Note]]:
         if limit is not None and total is not None and limit >= total:
             limit = None  # a limit above physical RAM changes nothing
             notes = [n for n in notes if n.source != "cgroup"]
-    return MemoryInfo(total, available, swap, limit), notes
+    modules = dimm.read(sources, system)
+    return MemoryInfo(total, available, swap, limit,
+                      modules.bytes_per_s if modules else None,
+                      modules.source if modules else None, False), notes
 
 
 def _cpu(sources: Sources, facts: dict[str, str]) -> CpuInfo:

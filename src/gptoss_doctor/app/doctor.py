@@ -7,13 +7,15 @@ or as the versioned ``--json`` envelope.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from gptoss_doctor.app import calibrate
 from gptoss_doctor.app.checks import Check, checks
+from gptoss_doctor.app.feedback import Feedback, Silent
+from gptoss_doctor.errors import UsageError
 from gptoss_doctor.install.verdict import Assessment, assess
-from gptoss_doctor.probe import serialize
+from gptoss_doctor.probe import membw, serialize
 from gptoss_doctor.probe import snapshot as take_snapshot
 from gptoss_doctor.probe.model import HardwareSnapshot
 
@@ -52,5 +54,26 @@ def machine(snapshot_file: Path | None) -> HardwareSnapshot:
     return serialize.load(snapshot_file) if snapshot_file else take_snapshot()
 
 
-def doctor(snapshot_file: Path | None) -> DoctorReport:
-    return build_report(machine(snapshot_file))
+def with_measured_bandwidth(snap: HardwareSnapshot, feedback: Feedback) -> HardwareSnapshot:
+    """``snap`` with its host memory bandwidth measured now (about a second)."""
+    threads = snap.cpu.cores_physical or snap.cpu.cores_logical or 1
+    feedback.note(f"measuring host memory bandwidth ({threads} threads, about a second)")
+    found = membw.measure(threads)
+    if found is None:
+        return snap
+    return replace(snap, memory=replace(snap.memory, host_bandwidth_bytes_per_s=found.bytes_per_s,
+                                        host_bandwidth_source=found.source,
+                                        host_bandwidth_measured=True))
+
+
+def doctor(snapshot_file: Path | None, measure_bandwidth: bool = False,
+           feedback: Feedback | None = None) -> DoctorReport:
+    """The report on this machine (or a saved snapshot), measuring the host memory
+    bandwidth first when asked (this machine only)."""
+    if measure_bandwidth and snapshot_file is not None:
+        raise UsageError("--measure-bandwidth measures this machine; it cannot be combined "
+                         "with --snapshot")
+    snap = machine(snapshot_file)
+    if measure_bandwidth:
+        snap = with_measured_bandwidth(snap, feedback or Silent())
+    return build_report(snap)
