@@ -413,14 +413,18 @@ async def _read_events(pieces: AsyncIterator[bytes], result: Stream, start: floa
 
 def _take(lines: list[str], result: Stream, texts: tuple[list[str], list[str]], now: float
           ) -> bool:
-    """Apply complete SSE lines received at ``now``; True at ``[DONE]``."""
+    """Apply complete SSE lines received at ``now``; True at ``[DONE]`` (lines after it are
+    ignored). The events of one read are parsed together (``sse.parse_events``)."""
+    datas: list[str] = []
+    done = False
     for line in lines:
-        if not line.startswith("data:"):
-            continue  # blank separators, ": ping" comments, "event:" names
-        data = line[5:].strip()
-        if data == "[DONE]":
-            return True
-        chunk = sse.parse_event(data)
+        if line.startswith("data:"):  # not blank separators, ": ping" comments, "event:"
+            data = line[5:].strip()
+            if data == "[DONE]":
+                done = True
+                break
+            datas.append(data)
+    for chunk in sse.parse_events(datas):
         content, reasoning, finish = sse.delta_text(chunk)
         if content or reasoning:
             result.chunks += 1
@@ -432,7 +436,7 @@ def _take(lines: list[str], result: Stream, texts: tuple[list[str], list[str]], 
         result.finish_reason = finish or result.finish_reason
         if isinstance(chunk.get("usage"), dict):
             result.usage = chunk["usage"]
-    return False
+    return done
 
 
 class StreamingClient(httpx.AsyncClient):

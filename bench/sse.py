@@ -38,7 +38,9 @@ class LineSplitter:
         self._total += len(data)
         if self._total > MAX_STREAM_BYTES:
             raise EventStreamError(f"the stream went past {MAX_STREAM_BYTES >> 20} MiB")
-        *complete, rest = NEWLINE.split(self._decoder.decode(data))
+        text = self._decoder.decode(data)
+        # str.split is several times faster than the regex; SSE's CR endings are rare
+        *complete, rest = NEWLINE.split(text) if "\r" in text else text.split("\n")
         if complete:
             complete[0] = "".join([*self._pending, complete[0]])
             self._pending, self._pending_chars = [], 0
@@ -77,6 +79,22 @@ def parse_event(data: str) -> dict[str, Any]:
     if "error" in chunk:
         raise EventStreamError(f"the server reported an error mid-stream: {error_text(data)}")
     return chunk
+
+
+def parse_events(datas: list[str]) -> list[dict[str, Any]]:
+    """The JSON objects of several events in one ``json.loads`` (an array of them, which
+    saves the per-call cost at hundreds of events per read); on any doubt — it does not
+    parse, or not into as many objects as events, or one reports an error — each event is
+    parsed alone, so errors are the same as ``parse_event``'s."""
+    if len(datas) > 1:
+        try:
+            batch = json.loads("[" + ",".join(datas) + "]")
+        except (ValueError, RecursionError):
+            batch = None
+        if (isinstance(batch, list) and len(batch) == len(datas)
+                and all(isinstance(c, dict) and "error" not in c for c in batch)):
+            return batch
+    return [parse_event(data) for data in datas]
 
 
 def delta_text(chunk: dict[str, Any]) -> tuple[str, str, str | None]:
