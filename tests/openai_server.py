@@ -2,7 +2,7 @@
 
 ``GET /v1/models``, ``POST /v1/chat/completions`` (streamed as server-sent events or as one
 JSON answer) and, when asked, ``POST /v1/responses`` and LM Studio's native
-``/api/v1/models``. The ``mode`` switch makes
+``/api/v1/models`` and native chat with its ``stats`` (``native_chat``). The ``mode`` switch makes
 it misbehave the ways real servers do: drop the connection mid-stream, hang, send events that
 are not JSON, answer 500, or require a bearer key (401 without it). Hostile modes: trickle
 every answer one byte per ``trickle_s`` (headers included with "trickle_headers"), answer
@@ -29,6 +29,10 @@ from typing import Any
 
 MODES = ("ok", "drop", "hang", "garbage", "error500", "no_usage", "trickle", "trickle_headers",
          "huge_error", "flood")
+# The example numbers of LM Studio's REST API reference (developer/rest/chat): /api/v1/chat
+# "stats" as documented; v0's "stats" and "usage" are derived from the same figures.
+NATIVE_STATS = {"input_tokens": 646, "total_output_tokens": 586, "reasoning_output_tokens": 0,
+                "tokens_per_second": 29.753900615398926, "time_to_first_token_seconds": 1.088}
 REASONS = {200: "OK", 401: "Unauthorized", 404: "Not Found", 500: "Internal Server Error"}
 
 
@@ -38,6 +42,10 @@ class ServerState:
     mode: str = "ok"
     api_key: str | None = None  # required as "Bearer <key>" when set
     lmstudio: dict[str, Any] | None = None  # the body of /api/v1/models, when LM Studio
+    # LM Studio's native chat with its stats: "v1" (/api/v1/chat), "v0"
+    # (/api/v0/chat/completions) or None (404), answering with native_stats.
+    native_chat: str | None = None
+    native_stats: dict[str, Any] = field(default_factory=lambda: dict(NATIVE_STATS))
     script: list[dict[str, Any]] = field(default_factory=list)  # non-streamed answers
     responses: list[list[dict[str, Any]]] | None = None  # Responses API outputs; None: 404
     tokens: int = 0  # streamed tokens per request (default: max_tokens)
@@ -127,6 +135,24 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(200, {"id": "resp_1", "object": "response", "status": "completed",
                              "model": self.state.model, "output": output,
                              "usage": {"input_tokens": 50, "output_tokens": 10}})
+        elif self.path == "/api/v1/chat" and self.state.native_chat == "v1":
+            self._json(200, {"model_instance_id": self.state.model, "output": [
+                {"type": "reasoning", "content": "The user wants numbers."},
+                {"type": "message", "content": "one, two, three"}],
+                "stats": self.state.native_stats})
+        elif self.path == "/api/v0/chat/completions" and self.state.native_chat == "v0":
+            stats = self.state.native_stats
+            self._json(200, {"id": "x", "object": "chat.completion", "model": self.state.model,
+                             "choices": [{"index": 0, "finish_reason": "stop", "message": {
+                                 "role": "assistant", "content": "one, two, three"}}],
+                             "usage": {"prompt_tokens": stats.get("input_tokens"),
+                                       "completion_tokens": stats.get("total_output_tokens"),
+                                       "completion_tokens_details": {"reasoning_tokens":
+                                       stats.get("reasoning_output_tokens")}},
+                             "stats": {"tokens_per_second": stats.get("tokens_per_second"),
+                                       "time_to_first_token":
+                                       stats.get("time_to_first_token_seconds"),
+                                       "stop_reason": "eosFound"}})
         elif self.path != "/v1/chat/completions":
             self._json(404, {"error": {"message": "not found"}})
         elif body.get("model") != self.state.model:
@@ -244,7 +270,7 @@ def main() -> None:
                           "quantization": {"name": "MXFP4", "bits_per_weight": 4},
                           "max_context_length": 131072, "loaded_instances": [
                               {"id": args.model, "config": {"context_length": 4096}}]}]}
-    state = ServerState(model=args.model, lmstudio=native)
+    state = ServerState(model=args.model, lmstudio=native, native_chat="v1")
     handler = type("Handler", (_Handler,), {"state": state})
     server = _Server(("127.0.0.1", args.port), handler)
     server.daemon_threads = True

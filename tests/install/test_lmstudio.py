@@ -110,6 +110,10 @@ def test_install_runs_get_estimate_load_serve_and_smoke_then_bench_tools_through
     assert speed.returncode == 0, speed.stderr
     measured = json.loads((isolated_env / "speed.json").read_text())
     assert measured["endpoint"]["model_id"] == "openai/gpt-oss-20b"
+    stats = measured["endpoint"]["lmstudio_stats"]  # LM Studio's own, beside ours
+    assert stats["api"] == "/api/v1/chat" and len(stats["requests"]) == 3
+    assert all(r["lmstudio"]["tokens_per_second"] and r["measured"]["latency_s"]
+               for r in stats["requests"])
     refused = doctor("bench", "speed", "--recipe", out["recipe"], "--threads", "2")
     assert refused.returncode == 2 and "--threads" in refused.stderr
 
