@@ -19,6 +19,23 @@ from collections.abc import Iterable
 REDACTED = "[redacted]"
 MIN_LENGTH = 4  # shorter strings would scrub ordinary words
 TOKEN_ENVS = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")
+# Shapes of credentials whatever process holds them (``redact`` replaces them in what is
+# shared; ``scrub`` removes only the registered ones, which it knows exactly). A pattern with
+# a ``keep`` group keeps that part ("Bearer ") and replaces the rest.
+TOKEN_PATTERNS = tuple(re.compile(pattern, flags) for pattern, flags in (
+    (r"\bhf_[A-Za-z0-9]{20,}", 0),  # Hugging Face access tokens
+    (r"\bsk-[A-Za-z0-9_-]{20,}", 0),  # OpenAI, Anthropic (sk-ant-), OpenRouter (sk-or-)
+    (r"\b(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,})", 0),  # GitHub
+    (r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b", 0),  # AWS access key ids
+    (r"\bAIza[0-9A-Za-z_-]{35}", 0),  # Google API keys
+    (r"\bxox[abposr]-[A-Za-z0-9-]{10,}", 0),  # Slack
+    (r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}", 0),  # JWTs
+    (r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(?:-----END [A-Z ]*PRIVATE KEY-----|\Z)",
+     re.DOTALL),
+    # HTTP credentials: a digit in the token tells it from prose ("Basic understanding")
+    (r"(?P<keep>\b(?:Bearer|Basic)\s+)(?=[A-Za-z0-9._~+/=-]*\d)[A-Za-z0-9._~+/=-]{8,}",
+     re.IGNORECASE),
+))
 _known: set[str] = set()
 _pattern: re.Pattern[str] | None = None
 
