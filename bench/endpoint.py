@@ -379,7 +379,11 @@ async def _stream_lean(pool: http1.Pool, endpoint: Endpoint, url: str, body: dic
                 said = await response.read(MAX_ERROR_BYTES)
                 raise status_error(endpoint, response.status, said.decode("utf-8", "replace"),
                                    body.get("model"))
-            return await _read_events(response.pieces(), result, start, clock)
+            pieces = response.pieces()
+            done = await _read_events(pieces, result, start, clock)
+            if done:  # the chunked stream's end, so that the connection serves again
+                await http1.drain(pieces)
+            return done
     except TimeoutError:
         raise deadline_error(url, endpoint.timeout_s) from None
     except http1.HttpError as exc:

@@ -139,6 +139,20 @@ class Response:
             buffer += data
 
 
+async def drain(pieces: AsyncIterator[bytes], limit: int = MAX_HEAD_BYTES,
+                timeout_s: float = 1.0) -> None:
+    """Read the rest of a body the caller is done with (a stream's last chunk after its
+    ``[DONE]``) so that its connection can serve again: at most ``limit`` bytes within
+    ``timeout_s``, else the connection is simply not reused."""
+    seen = 0
+    with contextlib.suppress(TimeoutError, HttpError):
+        async with asyncio.timeout(timeout_s):
+            async for piece in pieces:
+                seen += len(piece)
+                if seen > limit:
+                    break
+
+
 async def _trailers(reader: asyncio.StreamReader, buffer: bytearray) -> bool:
     """Read past trailer lines to the empty line; False when the server did not end them."""
     while b"\r\n\r\n" not in b"\r\n" + buffer:
