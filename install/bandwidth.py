@@ -53,7 +53,7 @@ GPU_BANDWIDTH_GBPS: dict[str, float] = {
     "RX 7700 XT": 432, "RX 7600 XT": 288, "RX 7600": 288, "RX 6950 XT": 576,
     "RX 6900 XT": 512, "RX 6800 XT": 512, "RX 6800": 512, "RX 6750 XT": 432,
     "RX 6700 XT": 384, "RX 6600 XT": 256, "RX 6600": 224, "RX 9070 XT": 640,
-    "RX 9070": 640, "RX 9060 XT": 320, "Navi 21": 512, "Navi 31": 800,
+    "RX 9070": 640, "Radeon AI PRO R9700": 640, "RX 9060 XT": 320, "Navi 21": 512, "Navi 31": 800,
     "Radeon PRO W7900": 864, "Radeon PRO W7800": 576, "Radeon PRO W6800": 512,
     # AMD integrated (unified memory; the lower of the memory types each ships with)
     "Radeon 8060S": 256, "Radeon 8050S": 256, "Radeon 890M": 120, "Radeon 880M": 120,

@@ -75,13 +75,16 @@ def _vram(gpus: list[GpuInfo]) -> int:
 def _usable_gpus(snap: HardwareSnapshot) -> tuple[Backend, list[GpuInfo]]:
     nvidia = [g for g in snap.gpus if g.vendor == "nvidia"]
     amd = [g for g in snap.gpus if g.vendor == "amd" and g.discrete]
+    # llama.cpp's Windows builds for AMD are Vulkan ones (ROCm/HIP on Windows covers few
+    # cards and needs the HIP SDK).
+    amd_backend: Backend = "Vulkan" if snap.os.system == "Windows" else "ROCm"
     if nvidia and amd and _vram(amd) > _vram(nvidia):
         # Mixed vendors: one llama.cpp build drives one of them; take the larger memory.
-        return "ROCm", amd
+        return amd_backend, amd
     if nvidia:
         return "CUDA", nvidia
     if amd:
-        return "ROCm", amd
+        return amd_backend, amd
     # An AMD APU whose bandwidth is known (Strix Halo, 890M, 780M...) runs llama.cpp's Vulkan
     # build from GTT, i.e. system RAM; a small iGPU (Raphael's 2 CUs) is not worth planning.
     apus = [g for g in snap.gpus if g.vendor == "amd" and g.unified_memory

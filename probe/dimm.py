@@ -4,8 +4,8 @@ The firmware's SMBIOS type-17 records (one per slot) give each module's size, ra
 configured transfer rate, data width and where it sits. They are read through
 ``dmidecode -t 17`` on Linux (root only: without it the command fails and the probe falls
 back to the platform table) and ``Get-CimInstance Win32_PhysicalMemory`` on Windows
-(any user). Parsers are pure functions of the text; ``read`` fetches it through the
-injected ``Sources``.
+(any user; fetched with the GPUs by ``probe.windows``). Parsers are pure functions of the
+text; ``read`` fetches it through the injected ``Sources``.
 
 Channels are counted from the slot names where they say so ("P0 CHANNEL A",
 "P1_Node1_Channel0_Dimm1", "Controller0-DIMMA2", "ChannelB-DIMM0"); two modules on one
@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from gptoss_doctor.probe.sources import Sources
+from gptoss_doctor.probe.windows import WindowsFacts
 
 _FIELD = re.compile(r"^\s*([A-Za-z][A-Za-z ]*?):\s*(.*?)\s*$")
 _RATE = re.compile(r"^(\d+)\s*(MT/s|MHz)$")
@@ -104,7 +106,11 @@ def parse_win32_physical_memory(text: str) -> tuple[Module, ...]:
         data = json.loads(text)
     except ValueError:
         return ()
-    items = data if isinstance(data, list) else [data]
+    return modules_of(data if isinstance(data, list) else [data])
+
+
+def modules_of(items: Sequence[object]) -> tuple[Module, ...]:
+    """``Win32_PhysicalMemory`` objects as modules (anything else skipped)."""
     modules = []
     for item in items:
         if not isinstance(item, dict) or _int(item.get("Capacity")) is None:
@@ -157,18 +163,14 @@ def bandwidth(modules: tuple[Module, ...], how: str) -> HostBandwidth | None:
                          f"{width}-bit{per}, read from {how}")
 
 
-def read(sources: Sources, system: str) -> HostBandwidth | None:
-    """This machine's module bandwidth, or None where the modules cannot be read."""
+def read(sources: Sources, system: str, windows: WindowsFacts | None = None
+         ) -> HostBandwidth | None:
+    """This machine's module bandwidth, or None where the modules cannot be read
+    (``windows``: what ``probe.windows.read`` returned on Windows)."""
     if system == "Linux" and sources.which("dmidecode"):
         done = sources.run(["dmidecode", "-t", "17"])
         if done is not None and done.returncode == 0:
             return bandwidth(parse_dmidecode(done.stdout), "dmidecode (SMBIOS type 17)")
-    if system == "Windows":
-        done = sources.run(["powershell", "-NoProfile", "-Command",
-                            "Get-CimInstance Win32_PhysicalMemory | Select-Object Capacity,"
-                            "Speed,ConfiguredClockSpeed,DataWidth,DeviceLocator,BankLabel | "
-                            "ConvertTo-Json"])
-        if done is not None and done.returncode == 0:
-            return bandwidth(parse_win32_physical_memory(done.stdout),
-                             "Win32_PhysicalMemory")
+    if system == "Windows" and windows is not None:
+        return bandwidth(modules_of(windows.memory), "Win32_PhysicalMemory")
     return None

@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from gptoss_doctor import __version__
-from gptoss_doctor.probe import cpu, dimm, linux, software
+from gptoss_doctor.probe import cpu, dimm, linux, software, windows
 from gptoss_doctor.probe.apple import read_apple
 from gptoss_doctor.probe.gpu_sysfs import read_drm_gpus
 from gptoss_doctor.probe.model import (
@@ -50,7 +50,8 @@ def _os(sources: Sources, facts: dict[str, str]) -> OsInfo:
                   is_wsl=wsl, container=container)
 
 
-def _memory(sources: Sources, system: str) -> tuple[MemoryInfo, list[Note]]:
+def _memory(sources: Sources, system: str, win: windows.WindowsFacts | None = None
+            ) -> tuple[MemoryInfo, list[Note]]:
     notes: list[Note] = []
     total = available = swap = None
     # Method 1: /proc/meminfo (Linux; what `free` shows).
@@ -74,7 +75,7 @@ def _memory(sources: Sources, system: str) -> tuple[MemoryInfo, list[Note]]:
         if limit is not None and total is not None and limit >= total:
             limit = None  # a limit above physical RAM changes nothing
             notes = [n for n in notes if n.source != "cgroup"]
-    modules = dimm.read(sources, system)
+    modules = dimm.read(sources, system, win)
     return MemoryInfo(total, available, swap, limit,
                       modules.bytes_per_s if modules else None,
                       modules.source if modules else None, False), notes
@@ -140,7 +141,8 @@ def snapshot(sources: Sources | None = None, settings: Settings | None = None,
         lms_future = pool.submit(sources.http_get, f"{settings.lmstudio_url}/v1/models")
         notes: list[Note] = []
         os_info = _os(sources, facts)
-        memory, memory_notes = _memory(sources, system)
+        win = windows.read(sources) if system == "Windows" else None
+        memory, memory_notes = _memory(sources, system, win)
         notes.extend(memory_notes)
         cpu_info = _cpu(sources, facts)
         disk_usage = sources.disk_usage(str(settings.models_dir))
@@ -155,6 +157,10 @@ def snapshot(sources: Sources | None = None, settings: Settings | None = None,
                 smi_gpus, smi_notes = read_nvidia_smi(sources)
                 gpus.extend(smi_gpus)
                 notes.extend(smi_notes)
+        if win is not None:  # AMD, Intel, and NVIDIA without NVML or nvidia-smi
+            win_gpus, win_notes = windows.gpus(win, any(g.vendor == "nvidia" for g in gpus))
+            gpus.extend(win_gpus)
+            notes.extend(win_notes)
         if system == "Linux":
             nvidia_found = any(g.vendor == "nvidia" for g in gpus)
             drm_gpus, drm_notes = read_drm_gpus(sources, nvidia_found)

@@ -68,6 +68,8 @@ CASES = {
     "nvml-missing-nvidia-card": (Expect("runs", "llama.cpp", "CPU", "cpu", None, 131072), NO),
     "nvml-init-fails": (Expect("runs", "llama.cpp", "CPU", "cpu", None, 131072), NO),
     "wsl-rtx4070": (Expect("runs", "llama.cpp", "CUDA", "expert-offload", 8, 32768), NO),
+    # AMD on Windows through WMI and the driver's 64-bit memory size: Vulkan, not "no GPU".
+    "windows-r9700-32gb": (Expect("runs", "llama.cpp", "Vulkan", "gpu", None, 131072), NO),
 }
 
 
