@@ -71,6 +71,13 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, *args: object) -> None:
         return
 
+    def setup(self) -> None:
+        super().setup()
+        # Streaming servers send each event at once (uvicorn, which vLLM and SGLang use, sets
+        # TCP_NODELAY); with Nagle's algorithm a kept-alive connection's events would wait
+        # for the client's delayed ACK and arrive together.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
     def _json(self, status: int, body: Any) -> None:
         data = json.dumps(body).encode()
         if self.state.mode == "trickle_headers":
