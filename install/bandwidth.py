@@ -147,15 +147,20 @@ def lookup_apple(chip: str, gpu_cores: int | None, memory_bytes: int | None
     return Bandwidth(GPU_BANDWIDTH_GBPS[key] * GB, f"published figure for {key}")
 
 
-def from_bus(bus_width_bits: int | None, memory_clock_mhz: int | None) -> Bandwidth | None:
+def from_bus(bus_width_bits: int | None, memory_clock_mhz: int | None,
+             how: str = "NVML's bus width and memory clock") -> Bandwidth | None:
     """NVML's memory bus width and max memory clock: width/8 x clock x 2 (double data rate).
 
     A lower bound for GDDR6X/GDDR7, whose signalling moves more than two bits per clock.
+    amdgpu's figures are stored in the same convention (``probe.gpu_sysfs``).
     """
     if not bus_width_bits or not memory_clock_mhz:
         return None
-    return Bandwidth(bus_width_bits / 8 * memory_clock_mhz * 1e6 * 2,
-                     "estimated from NVML's bus width and memory clock")
+    return Bandwidth(bus_width_bits / 8 * memory_clock_mhz * 1e6 * 2, f"estimated from {how}")
+
+
+AMDGPU_BUS = ("amdgpu's memory clock (pp_dpm_mclk) and a bus width assumed from the card's "
+              "family and VRAM size")
 
 
 # Host RAM by CPU platform, when the DIMM configuration cannot be read (it needs root): the

@@ -180,7 +180,9 @@ def resources(snap: HardwareSnapshot) -> Resources:
                                + (" (WSL/Windows drivers need extra headroom)" if windows_like
                                   else ""))
         figures = [bandwidth.lookup_gpu(g.name)
-                   or bandwidth.from_bus(g.memory_bus_width_bits, g.memory_clock_max_mhz)
+                   or bandwidth.from_bus(g.memory_bus_width_bits, g.memory_clock_max_mhz,
+                                         *((bandwidth.AMDGPU_BUS,) if g.source == "sysfs"
+                                           else ()))
                    for g in gpus]
         known = [f for f in figures if f is not None]
         gpu_bw = min(known, key=lambda f: f.bytes_per_s) if known else None

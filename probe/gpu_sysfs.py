@@ -43,6 +43,45 @@ KNOWN_DEVICES = {
 }
 
 
+# Unknown AMD cards: the memory bus width by family, from the PCI device id. GDDR6 boards
+# put one 32-bit chip of 2 GB on each channel, so the width follows the VRAM size up to the
+# family's widest bus (clamshell boards, two chips per channel, are over-estimated: the
+# source says "estimated"). HBM stacks are 1024 bits each. amdgpu's pp_dpm_mclk lists the
+# memory clock levels: GDDR6 moves 16 bits per pin per listed MHz (RX 7900 XTX: 1249 MHz ->
+# 20 Gbps), HBM2 2 (Radeon VII: 1000 MHz -> 2 Gbps). Stored the way NVML counts its memory
+# clock (half the per-pin data rate), so ``install.bandwidth.from_bus`` reads both alike.
+AMD_FAMILIES: tuple[tuple[re.Pattern[str], str, int, int], ...] = (
+    # (device id, family, widest bus in bits (HBM: the width), NVML-style MHz per listed MHz)
+    (re.compile(r"^0x73[0-9a-f]{2}$"), "Navi 1x/2x (GDDR6)", 256, 8),
+    (re.compile(r"^0x74[4-8][0-9a-f]$"), "Navi 3x (GDDR6)", 384, 8),
+    (re.compile(r"^0x75[0-9a-f]{2}$"), "Navi 4x (GDDR6)", 256, 8),
+    (re.compile(r"^0x66a[0-9a-f]$"), "Vega 20 (HBM2)", 4096, 1),
+)
+_MCLK = re.compile(r"^\s*\d+:\s*(\d+)\s*Mhz", re.IGNORECASE | re.MULTILINE)
+
+
+def parse_pp_dpm_mclk(text: str | None) -> int | None:
+    """The highest memory clock level (MHz) of amdgpu's ``pp_dpm_mclk``."""
+    levels = [int(v) for v in _MCLK.findall(text or "")]
+    return max(levels) if levels and 0 < max(levels) < 100_000 else None
+
+
+def amd_memory_bus(device_id: str, vram_total_bytes: int | None, mclk_mhz: int | None
+                   ) -> tuple[int, int, str] | None:
+    """(bus width bits, NVML-style memory clock MHz, family) for an AMD card, or None."""
+    if mclk_mhz is None:
+        return None
+    for pattern, family, widest, per_mhz in AMD_FAMILIES:
+        if pattern.match(device_id.lower()):
+            if per_mhz == 1:  # HBM: fixed width
+                return widest, mclk_mhz * per_mhz, family
+            if not vram_total_bytes:
+                return None
+            channels = max(1, round(vram_total_bytes / 1024**3 / 2))
+            return min(widest, 32 * channels), mclk_mhz * per_mhz, family
+    return None
+
+
 def _int(text: str | None) -> int | None:
     if text is None:
         return None
@@ -88,6 +127,9 @@ def read_drm_gpus(sources: Sources, nvidia_found: bool = True
         used = _int(sources.read_text(f"{device}/mem_info_vram_used"))
         if vendor == "amd" and total is not None:
             apu = total <= APU_VRAM_LIMIT_BYTES
+            bus = None if apu else amd_memory_bus(
+                (sources.read_text(f"{device}/device") or "").strip(), total,
+                parse_pp_dpm_mclk(sources.read_text(f"{device}/pp_dpm_mclk")))
             gpus.append(
                 GpuInfo(
                     vendor="amd",
@@ -98,6 +140,8 @@ def read_drm_gpus(sources: Sources, nvidia_found: bool = True
                     vram_free_bytes=None if apu or used is None else total - used,
                     unified_memory=apu,
                     discrete=not apu,
+                    memory_bus_width_bits=bus[0] if bus else None,
+                    memory_clock_max_mhz=bus[1] if bus else None,
                 )
             )
             if apu:
