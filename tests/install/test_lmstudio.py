@@ -19,8 +19,16 @@ from pathlib import Path
 
 import pytest
 
+from gptoss_doctor.app import lmstudio as app_lmstudio
+from gptoss_doctor.app.feedback import Silent
 from gptoss_doctor.install import lmstudio as lms
+from gptoss_doctor.install.verdict import assess
 from gptoss_doctor.load_settings import LoadSettings
+from gptoss_doctor.probe.replay import ReplaySources
+from gptoss_doctor.probe.snapshot import snapshot
+from gptoss_doctor.settings import current
+
+from conftest import MACHINES
 
 FAKE = Path(__file__).parents[1] / "fixtures" / "lms" / "lms.py"
 
@@ -207,3 +215,38 @@ def test_sizes_as_lms_prints_them(text: str, size: int | None) -> None:
                                              (12, "0.50")])
 def test_gpu_setting_from_the_doctors_layers(layers: int, gpu: str) -> None:
     assert lms.gpu_setting(LoadSettings(n_gpu_layers=layers), 24) == gpu
+
+
+def test_on_a_mac_the_doctor_picks_mlx_and_lms_gets_the_mlx_variant(
+        fake_lms: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The replayed M4 Max: the verdict's engine is MLX, so `lms get --mlx`; the estimate
+    and the load carry the plan's context and --gpu max (unified memory)."""
+    mac = snapshot(ReplaySources(MACHINES / "mac-m4max-64gb"), current({"HOME": "/home/u"}))
+    verdict = assess(mac).verdict("20b")
+    assert verdict.engine == "mlx" and verdict.load_settings is not None
+    monkeypatch.setattr(app_lmstudio, "take_snapshot", lambda settings: mac)
+    done = app_lmstudio.install(app_lmstudio.LmsOptions("20b", _free_port(), None), Silent())
+    calls = _calls(fake_lms)
+    assert calls[0] == ["get", "openai/gpt-oss-20b", "--mlx", "--yes"]
+    assert done.variant == "mlx" and done.gpu == "max"
+    assert calls[1][calls[1].index("--context-length") + 1] == \
+        str(verdict.load_settings.n_ctx)
+    assert json.loads(Path(done.recipe).read_text())["lmstudio"]["variant"] == "mlx"
+    gpu_row = next(row for row in done.agreement if row.what == "gpu")
+    assert gpu_row.doctor_bytes > 10 * 1024**3  # the doctor's estimate is on the GPU too
+
+
+def test_prefer_lmstudio_takes_the_lms_path_only_when_lms_is_there(
+        fake_lms: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    assert app_lmstudio.chosen("auto", prefer_lmstudio=True)
+    assert not app_lmstudio.chosen("auto", prefer_lmstudio=False)
+    assert not app_lmstudio.chosen("llama.cpp", prefer_lmstudio=True)
+    monkeypatch.setenv("PATH", str(tmp_path / "nothing"))
+    assert not app_lmstudio.chosen("auto", prefer_lmstudio=True)
+    assert app_lmstudio.chosen("lmstudio", prefer_lmstudio=False)
+
+
+def test_options_of_the_doctors_own_install_are_refused(fake_lms: Path) -> None:
+    done = doctor("install", "--engine", "lmstudio", "--dry-run")
+    assert done.returncode == 2 and "--dry-run" in done.stderr
+    assert not (fake_lms / "calls.jsonl").exists()

@@ -228,15 +228,18 @@ def install(options: LmsOptions, feedback: Feedback) -> LmsInstalled:
         gpu_layers = max(entry.shape.n_layer - planned.n_cpu_moe, 1)
         notes.append(f"lms load has no expert offload: {gpu_layers} of {entry.shape.n_layer} "
                      f"layers go to the GPU instead of --n-cpu-moe {planned.n_cpu_moe}")
-    gpu = lms.gpu_setting(planned.with_overrides(n_gpu_layers=gpu_layers), entry.shape.n_layer)
     variant = "mlx" if verdict.engine == "mlx" else "gguf"
+    # An MLX plan has no layer count: the whole model is on the Metal GPU.
+    gpu = "max" if variant == "mlx" else lms.gpu_setting(
+        planned.with_overrides(n_gpu_layers=gpu_layers), entry.shape.n_layer)
     key, model_key = verdict.key, lms.model_key(verdict.key)
     run = _Runner(lms_path, feedback)
     run("get", lms.get_args(key, variant == "mlx"), lms.GET_TIMEOUT_S)
     ran = run("estimate", lms.load_args(key, planned.n_ctx, gpu, estimate_only=True),
               lms.SHORT_TIMEOUT_S)
     theirs = lms.parse_estimate(ran.stdout)
-    table = agreement(theirs, doctor_bytes(key, planned))
+    on_gpu = -1 if gpu == "max" else 0 if gpu == "off" else gpu_layers
+    table = agreement(theirs, doctor_bytes(key, planned.with_overrides(n_gpu_layers=on_gpu)))
     if theirs.passes_guardrails is False:
         total = f"{theirs.total_bytes / GIB:.2f} GiB" if theirs.total_bytes else "?"
         raise lms.LmsError("guardrail", f"LM Studio estimates {total} for {model_key} at "
