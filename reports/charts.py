@@ -101,7 +101,7 @@ def number(value: float) -> str:
         return "0"
     magnitude = abs(value)
     if magnitude >= 1e15 or magnitude < 1e-3:
-        return f"{value:.0e}".replace("e+", "e")
+        return f"{value:.2g}".replace("e+", "e").replace("e-0", "e-")
     for scale, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
         if magnitude >= scale:
             return f"{value / scale:.3g}{suffix}"
@@ -143,8 +143,8 @@ def axis(values: Sequence[float], title: str, log: bool = False,
         low = min(shown, default=1.0)
         high = max(shown, default=10.0)
         lo, hi = math.floor(math.log10(low)), math.ceil(math.log10(high))
-        if hi == lo:
-            hi += 1
+        if hi == lo:  # one value, or all equal: a decade either side
+            lo, hi = lo - 1, hi + 1
         lo, hi = max(lo, -300), min(hi, 300)
         stride = max(1, math.ceil((hi - lo) / 8))
         ticks = [10.0 ** p for p in range(lo, hi + 1, stride)]
@@ -281,17 +281,19 @@ def _axes(canvas: _Canvas, xa: Axis, ya: Axis) -> _Plot:
         if i in y_kept:
             canvas.text(left - 6, y + 4, label, "end")
     xs = [plot.x(xa, t) for t in xa.ticks]
-    x_boxes = [text_box(x, plot.bottom + 16, label, "middle")
+    x_boxes = [text_box(x, plot.bottom + 20, label, "middle")
                for x, label in zip(xs, x_texts, strict=True)]
     x_kept = set(_thinned(list(zip(xa.ticks, x_texts, strict=True)), x_boxes))
     for i, (x, label) in enumerate(zip(xs, x_texts, strict=True)):
         parts.append(f'<line x1="{x:.1f}" y1="{plot.bottom:.1f}" x2="{x:.1f}" '
                      f'y2="{plot.bottom + 5:.1f}" stroke="#555"/>')
-        if i in x_kept:
-            canvas.text(x, plot.bottom + 18, label, "middle")
+        if i in x_kept and canvas.free(x_boxes[i], math.inf):
+            canvas.text(x, plot.bottom + 20, label, "middle")
     parts.append(f'<path d="M{left:.1f},{plot.top:.1f}V{plot.bottom:.1f}H{right:.1f}" '
                  'fill="none" stroke="#555"/>')
-    canvas.text((left + right) / 2, plot.bottom + 36, fit(xa.title, WIDTH - 8), "middle")
+    centre = (left + right) / 2
+    canvas.text(centre, plot.bottom + 38, fit(xa.title, 2 * min(centre, WIDTH - centre) - 8),
+                "middle")
     return plot
 
 
@@ -379,7 +381,7 @@ def scatter(title: str, series: Sequence[Series], x_title: str, y_title: str, *,
     if hidden:
         notes.append(f"{hidden} point{'s' if hidden > 1 else ''} not shown "
                      "(not a finite" + (" positive" if xa.log else "") + " number)")
-    bottom = _legend(canvas, entries, plot.bottom + 44)
+    bottom = _legend(canvas, entries, plot.bottom + 46)
     return _finish(canvas, title, _notes(canvas, notes, bottom))
 
 
