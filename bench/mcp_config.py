@@ -99,13 +99,13 @@ def _server(path: Path, name: str, entry: Any) -> ServerSpec | None:
         raise UsageError(f"{where} is not an object")
     unknown = sorted(set(entry) - _KEYS)
     if unknown:
-        raise UsageError(f"{where}: unknown key {shown(unknown[0], 60)}",
+        raise UsageError(f"{where}: unknown key {shown(unknown[0], 60)!r}",
                          "a server has command/args/env (stdio) or url/headers (HTTP)")
     if entry.get("disabled") is True:
         return None
     kind = entry.get("type")
     if kind is not None and kind not in _TYPES:
-        raise UsageError(f"{where}: transport {shown(str(kind), 40)} is not supported",
+        raise UsageError(f"{where}: transport {shown(str(kind), 40)!r} is not supported",
                          "use a stdio command or a streamable HTTP url")
     command, url = entry.get("command"), entry.get("url")
     if (command is None) == (url is None):

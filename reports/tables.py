@@ -92,6 +92,14 @@ def tools_table(record: dict[str, Any]) -> Table:
     return table
 
 
+def mcp_line(calls: dict[str, int]) -> str | None:
+    """MCP tool calls per server (``app.tools.mcp_calls``), or None without any."""
+    if not calls:
+        return None
+    return safe("MCP tool calls: " + ", ".join(f"{server} {n}" for server, n in
+                                                sorted(calls.items())))
+
+
 def quirks_line(record: dict[str, Any]) -> str | None:
     quirks = record["scores"]["overall"]["quirks"]
     if record["config"].get("renderer") == "server":  # docs/tool-grading.md, "Quirks"

@@ -24,7 +24,16 @@ from gptoss_doctor.app.records import (
     ToolsSettings,
     now,
 )
-from gptoss_doctor.bench import engines, grade, harmony, results, tool_run, tool_suite
+from gptoss_doctor.bench import (
+    engines,
+    grade,
+    harmony,
+    mcp_config,
+    mcp_suite,
+    results,
+    tool_run,
+    tool_suite,
+)
 from gptoss_doctor.bench import regrade as bench_regrade
 from gptoss_doctor.bench.engine import Adapter
 from gptoss_doctor.errors import UsageError
@@ -33,9 +42,13 @@ from gptoss_doctor.jsonin import Limits, read_json
 from gptoss_doctor.load_settings import LoadSettings
 from gptoss_doctor.probe.serialize import to_dict
 from gptoss_doctor.serde import SerdeError, from_json, to_json
+from gptoss_doctor.settings import current
 
 DEFAULT_CTX = 16384
 RECIPE_LIMITS = Limits(max_bytes=1024 * 1024, max_depth=8, max_text=4096)
+LMSTUDIO_MCP_CONFIG = Path(".")
+"""``--mcp-config`` given without a file: LM Studio's own ``mcp.json`` (no config file can
+be named ".", a folder)."""
 REGRADE_CHANGED = 3
 """``--regrade``'s exit status when anything did not reproduce (a grade, quirk, strict flag,
 score, stored text, stop reason or end): a check in a script or CI fails on it."""
@@ -52,6 +65,46 @@ class Recipe:
 
 
 @dataclass(frozen=True, slots=True)
+class McpSetup:
+    """The ``mcp`` category's servers: the reference server, and the servers of the user's
+    configuration (LM Studio's ``mcp.json``) only when ``--mcp-config`` names it."""
+
+    servers: tuple[mcp_config.ServerSpec, ...]
+    config: Path | None
+    timeout_s: float
+
+    def describe(self) -> dict[str, Any]:
+        """What the results record of it (no command line: it may hold a secret)."""
+        return {"config": str(self.config) if self.config else None,
+                "timeout_s": self.timeout_s,
+                "servers": [{"name": mcp_config.REFERENCE, "transport": "stdio",
+                             "source": "reference"},
+                            *({"name": s.name, "transport": s.transport, "source": s.source}
+                              for s in self.servers)]}
+
+
+def mcp_setup(config: Path | None, timeout_s: float, categories: tuple[str, ...],
+              in_process: bool) -> tuple[tuple[str, ...], McpSetup | None]:
+    """The categories to run and the MCP setup they need (None without ``mcp``);
+    ``--mcp-config`` alone runs the ``mcp`` cases. The user's servers are read (and
+    refused with one line) here, before any model loads; none of them runs yet."""
+    if config is not None and not categories:
+        categories = (tool_suite.MCP,)
+    if tool_suite.MCP not in categories:
+        if config is not None:
+            raise UsageError("--mcp-config serves the mcp cases", "add --category mcp")
+        return categories, None
+    if not in_process:
+        raise UsageError("the mcp cases run on an in-process engine (their MCP servers "
+                         "start for every attempt)", "leave out --endpoint and --api")
+    mcp_suite.toolbox()  # the SDK is installed, or one line saying how to install it
+    if config == LMSTUDIO_MCP_CONFIG:
+        config = mcp_config.default_path(current().lmstudio_home)
+    servers = mcp_config.read_config(config) if config is not None else ()
+    return categories, McpSetup(servers, config, timeout_s)
+
+
+@dataclass(frozen=True, slots=True)
 class ToolsOptions:
     model: Path | None
     synthetic: str | None
@@ -62,6 +115,7 @@ class ToolsOptions:
     run: tool_run.RunSettings
     n_ctx: int | None
     flags: EngineFlags
+    mcp: McpSetup | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,13 +147,15 @@ def read_recipe(path: Path) -> Recipe:
 
 
 def _run_config(suite: tool_suite.Suite, cases: tuple[tool_suite.Case, ...],
-                run: tool_run.RunSettings, repeats: int) -> ToolsSettings:
+                run: tool_run.RunSettings, repeats: int, mcp: McpSetup | None = None
+                ) -> ToolsSettings:
+    described = {"mcp": mcp.describe()} if mcp is not None else {}
     return ToolsSettings(harmony.RENDERER, run.reasoning, repeats, run.max_tokens, run.timeout_s,
                          to_json(run.sampling),
-                         tuple(c for c in tool_suite.CATEGORIES
+                         tuple(c for c in tool_suite.ALL_CATEGORIES
                                if any(case.category == c for case in cases)),
                          {"name": suite.name, "sha256": suite.sha256, "cases": len(cases),
-                          "graders": grade.grader_versions()})
+                          "graders": grade.grader_versions(), **described})
 
 
 def _settings(options: ToolsOptions, adapter: Adapter, planned: models.PlannedSettings,
@@ -131,7 +187,7 @@ def run(options: ToolsOptions, feedback: Feedback) -> ToolsRun:
                             to_dict(snap), session.software(snap.os.python_version, ()),
                             facts)
         record = ToolsRecord(envelope, ToolsConfig(session.config(source), _run_config(
-            suite, cases, options.run, options.repeats)), tuple(attempts),
+            suite, cases, options.run, options.repeats, options.mcp)), tuple(attempts),
             grade.scores(tool_run.scored(attempts)),
             session.memory(models.peak_rss_bytes(), None), session.extras())
     finally:
@@ -143,12 +199,15 @@ def run_cases(engine: tool_run.GenerationEngine, suite: tool_suite.Suite,
               cases: tuple[tool_suite.Case, ...], options: ToolsOptions, feedback: Feedback
               ) -> tuple[list[dict[str, Any]], bool]:
     repeats = options.repeats
+    toolbox = None if options.mcp is None else mcp_suite.toolbox(
+        options.mcp.servers, options.mcp.timeout_s, feedback.note)
     with feedback.task("tool use", len(cases) * repeats) as task:
         def advance(case: tool_suite.Case, attempt: int) -> None:
             task.update(description=f"{case.id} ({attempt + 1}/{repeats})",
                         completed=cases.index(case) * repeats + attempt)
 
-        return tool_run.run_suite(engine, suite, cases, options.run, repeats, progress=advance)
+        return tool_run.run_suite(engine, suite, cases, options.run, repeats, progress=advance,
+                                  toolbox=toolbox)
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,6 +236,15 @@ def regrade(source: Path) -> Regraded:
                              "graders": graders}}
     return Regraded(regraded, tuple(done.changes), tuple(done.unknown),
                     record["config"]["suite"]["sha256"] != suite.sha256, moved)
+
+
+def mcp_calls(record: JsonObject) -> dict[str, int]:
+    """MCP calls per server over every attempt of a run (empty without ``mcp`` cases)."""
+    counts: dict[str, int] = {}
+    for attempt in record["attempts"]:
+        for server, n in (attempt.get("mcp") or {}).get("calls_by_server", {}).items():
+            counts[server] = counts.get(server, 0) + n
+    return counts
 
 
 def failures(record: JsonObject) -> tuple[int, str | None]:

@@ -178,7 +178,7 @@ def _run_settings(raw: dict[str, Any]) -> tool_run.RunSettings:
               show_default=True)
 @click.option("--category", "categories", multiple=True,
               help="Only these categories (repeat or comma-separate): "
-              + ", ".join(tool_suite.CATEGORIES))
+              + ", ".join(tool_suite.ALL_CATEGORIES) + " (default: all but mcp).")
 @click.option("--max-tokens", type=click.IntRange(min=1), default=1024, show_default=True,
               help="Tokens the model may generate per turn.")
 @click.option("--temperature", type=click.FloatRange(min=0), default=1.0, show_default=True,
@@ -196,10 +196,18 @@ def _run_settings(raw: dict[str, Any]) -> tool_run.RunSettings:
 @click.option("--ctx", "n_ctx", type=click.IntRange(min=512), default=None,
               help="Context length to load the model with (default 16384; also with "
               "--recipe: the suite needs far less than a served model's context).")
+@click.option("--mcp-config", type=click.Path(path_type=Path),
+              is_flag=False, flag_value=str(tools.LMSTUDIO_MCP_CONFIG), default=None,
+              help="Also start the MCP servers this mcp.json declares (LM Studio's and "
+              "Cursor's format; without a value LM Studio's own, ~/.lmstudio/mcp.json) and "
+              "offer their tools in the mcp cases. They run only with this flag.")
+@click.option("--mcp-timeout", type=click.FloatRange(min=0, min_open=True), default=30.0,
+              show_default=True, help="Seconds an MCP server may take to start or answer.")
 @LLAMA
 @OUTPUT
 def tools_command(**raw: Any) -> None:
-    """Tool-use benchmark: simple, multiple, parallel, irrelevance and act cases.
+    """Tool-use benchmark: simple, multiple, parallel, irrelevance and act cases; mcp
+    (act cases through the reference MCP server) when named.
 
     With --endpoint: the same cases through the server's own tool calling.
     """
@@ -211,7 +219,10 @@ def tools_command(**raw: Any) -> None:
         _regrade(raw["regrade"], raw["output"], raw["as_json"])
         return
     target = output.results_target("tools", raw["output"])
-    cases = tool_suite.select(tool_suite.load_suite(), _categories(raw["categories"]))
+    raw["categories"], raw["mcp"] = tools.mcp_setup(
+        raw["mcp_config"], raw["mcp_timeout"], _categories(raw["categories"]),
+        in_process=server is None and not raw["api"])
+    cases = tool_suite.select(tool_suite.load_suite(), raw["categories"])
     if server is not None or raw["api"]:  # the server's own tool parsing
         ran = endpoint.tools(server, list(cases), raw["repeats"], _run_settings(raw),
                              raw["api"] or "chat", output.feedback()) if server else \
@@ -224,7 +235,7 @@ def tools_command(**raw: Any) -> None:
         failed, first = tools.failures(record)
     output.save_results(record, target)
     output.show(record, raw["as_json"], target, tables.tools_table(record),
-                (tables.quirks_line(record),))
+                (tables.quirks_line(record), tables.mcp_line(tools.mcp_calls(record))))
     output.finish(status, failed, first, "attempts")
 
 
@@ -233,7 +244,7 @@ def _tools_options(raw: dict[str, Any]) -> tools.ToolsOptions:
     return tools.ToolsOptions(Path(raw["model_arg"]) if raw["model_arg"] else None,
                               raw["synthetic"], recipe, raw["engine_name"],
                               _categories(raw["categories"]), raw["repeats"],
-                              _run_settings(raw), raw["n_ctx"], _flags(raw))
+                              _run_settings(raw), raw["n_ctx"], _flags(raw), raw.get("mcp"))
 
 
 def _regrade(source: Path, destination: Path | None, as_json: bool) -> None:
