@@ -88,13 +88,13 @@ def test_install_runs_get_estimate_load_serve_and_smoke_then_bench_tools_through
     assert [c[:2] for c in calls] == [["get", "openai/gpt-oss-20b"],
                                      ["load", "openai/gpt-oss-20b"],
                                      ["load", "openai/gpt-oss-20b"], ["ps", "--json"],
-                                     ["server", "start"]]
+                                     ["server", "status"], ["server", "start"]]
     assert "--gguf" in calls[0] and "--estimate-only" in calls[1]
     assert "--estimate-only" not in calls[2]
     for load in calls[1:3]:
         assert load[load.index("--context-length") + 1] == "8192"
         assert load[load.index("--gpu") + 1] == out["gpu"]
-    assert calls[4][calls[4].index("--port") + 1] == str(port)
+    assert calls[5][calls[5].index("--port") + 1] == str(port)
     # LM Studio's figures as the fake printed them, beside the doctor's for 8192 tokens.
     rows = {row["what"]: row for row in out["agreement"]}
     assert rows["total"]["lmstudio_bytes"] == out["estimate"]["total_bytes"] > 0
@@ -127,12 +127,17 @@ def test_install_runs_get_estimate_load_serve_and_smoke_then_bench_tools_through
 
 
 def test_install_text_shows_the_commands_and_the_agreement_table(fake_lms: Path) -> None:
-    done = doctor("install", "--engine", "lmstudio", "--model", "20b", "--yes",
-                  "--port", str(_free_port()))
+    port = str(_free_port())
+    done = doctor("install", "--engine", "lmstudio", "--model", "20b", "--yes", "--port", port)
     assert done.returncode == 0, done.stderr
     assert "$ lms get openai/gpt-oss-20b --gguf --yes" in done.stdout
     assert "LM Studio" in done.stdout and "doctor" in done.stdout and "ratio" in done.stdout
     assert "next: gptoss-doctor bench tools --recipe" in done.stdout
+    # Run again: LM Studio's server already serves on that port and is kept, not restarted.
+    again = doctor("install", "--engine", "lmstudio", "--model", "20b", "--yes", "--port", port)
+    assert again.returncode == 0, again.stderr
+    assert f"already runs on port {port}" in again.stdout
+    assert [c[:2] for c in _calls(fake_lms)].count(["server", "start"]) == 1
 
 
 @pytest.mark.parametrize(("scenario", "texts"), [

@@ -4,7 +4,8 @@ Order of work: find ``lms``, probe and take the doctor's verdict (model, context
 layers; MLX on Apple when the verdict picks MLX), then ``lms get`` the variant, ``lms load
 --estimate-only`` with the doctor's settings (LM Studio's estimate beside the doctor's: the
 agreement table), ``lms load``, ``lms ps --json`` (what LM Studio says it loaded), ``lms
-server start --port``, readiness over HTTP (``/v1/models`` lists the model), one chat
+server status --json`` and, unless it already serves on that port, ``lms server start
+--port``, readiness over HTTP (``/v1/models`` lists the model), one chat
 completion through the server as the smoke test, and a recipe recording every command run
 and the endpoint, which ``bench speed|tools --recipe`` use. Every ``lms`` failure is one
 line with the next command (``install.lmstudio.classify``).
@@ -252,7 +253,12 @@ def install(options: LmsOptions, feedback: Feedback) -> LmsInstalled:
     loaded = _loaded(run("ps", ("ps", "--json"), lms.SHORT_TIMEOUT_S).stdout, model_key)
     if loaded is None:
         notes.append("`lms ps --json` did not list the model in a form this project reads")
-    run("server", lms.server_start_args(options.port), lms.SHORT_TIMEOUT_S, options.port)
+    running, on_port = lms.parse_server_status(
+        run("status", ("server", "status", "--json"), lms.SHORT_TIMEOUT_S).stdout)
+    if running and on_port == options.port:
+        notes.append(f"LM Studio's server already runs on port {options.port}; kept")
+    else:
+        run("server", lms.server_start_args(options.port), lms.SHORT_TIMEOUT_S, options.port)
     endpoint = ep.Endpoint(f"http://127.0.0.1:{options.port}/v1", None, SMOKE_TIMEOUT_S)
     _ready(endpoint, model_key, feedback)
     with feedback.task("smoke test through LM Studio's server"):
