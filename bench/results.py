@@ -76,7 +76,8 @@ def _v1_to_v2(record: dict[str, Any]) -> dict[str, Any]:
 MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2}
 REQUIRED = ("kind", "schema_version", "suite", "machine", "software", "model", "config",
             "key_properties")
-REQUIRED_BY_SUITE = {"speed": ("tests",), "tools": ("attempts", "scores")}
+REQUIRED_BY_SUITE = {"speed": ("tests",), "tools": ("attempts", "scores"),
+                     "conformance": ("conformance", "endpoint")}
 
 
 class ResultsError(UsageError):
@@ -129,6 +130,8 @@ def key_properties(record: dict[str, Any]) -> dict[str, Any]:
             common.update({"cpu": None, "gpus": []})
         if record["suite"] == "speed":
             common["concurrency"] = config["concurrency"]
+    if record["suite"] == "conformance":
+        return {**common, "tests": [c["check"] for c in record["conformance"]["checks"]]}
     if record["suite"] == "tools":
         return {**common, "renderer": config["renderer"], "reasoning": config["reasoning"],
                 "sampling": config["sampling"], "max_tokens": config["max_tokens"],

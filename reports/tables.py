@@ -125,3 +125,17 @@ def endpoint_speed_table(record: dict[str, Any]) -> Table:
     if errors:  # below the table: error lines are too long for a column
         table.caption = safe("errors — " + "; ".join(errors))
     return table
+
+
+def conformance_table(record: dict[str, Any]) -> Table:
+    """One row per conformance check: its verdict, how it was checked, the evidence."""
+    endpoint = record["endpoint"]
+    served = endpoint.get("served") or {}
+    server = served.get("engine") or endpoint["headers"].get("server") or endpoint["url"]
+    table = Table(title=safe(f"harmony conformance — {server}, {endpoint['model_id']}"))
+    for column in ("check", "verdict", "how", "evidence"):
+        table.add_column(column)
+    for check in record["conformance"]["checks"]:
+        table.add_row(safe(check["title"]), safe(check["status"].replace("_", " ")),
+                      safe(check["method"]), safe(check["evidence"]))
+    return table

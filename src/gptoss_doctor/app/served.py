@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from gptoss_doctor import catalog
+from gptoss_doctor.app import conformance as checks
 from gptoss_doctor.app import endpoint, models
 from gptoss_doctor.app.endpoint import EndpointRun
 from gptoss_doctor.app.feedback import Feedback
@@ -116,6 +117,16 @@ def tools(options: ToolsOptions, cases: Sequence[tool_suite.Case], api: str,
         ran = endpoint.tools(EndpointOptions(served.url, served.model_id, None,
                                              options.run.timeout_s),
                              list(cases), options.repeats, options.run, api, feedback)
+    return _amended(ran, ready, served)
+
+
+def conformance(engine: str, model: Path | None, synthetic: str | None, flags: EngineFlags,
+                timeout_s: float, feedback: Feedback) -> EndpointRun:
+    """``bench conformance`` against the model served with llama.cpp's own chat parsing."""
+    ready = _prepare(engine, model, synthetic, flags, DEFAULT_CTX, False, feedback)
+    with ready.server.serve(ready.path, ready.settings) as served:
+        ran = checks.run(EndpointOptions(served.url, served.model_id, None, timeout_s),
+                         feedback, ready.facts)
     return _amended(ran, ready, served)
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from gptoss_doctor.app import endpoint, lmstudio, options, served, speed, tools
+from gptoss_doctor.app import conformance, endpoint, lmstudio, options, served, speed, tools
 from gptoss_doctor.app.options import EndpointOptions, EngineFlags, SpeedOptions
 from gptoss_doctor.app.records import to_results
 from gptoss_doctor.bench import engines, tool_run, tool_suite
@@ -270,3 +270,35 @@ def _regrade(source: Path, destination: Path | None, as_json: bool) -> None:
                 tables.tools_table(done.record), (tables.quirks_line(done.record),))
     if done.changes:
         raise SystemExit(tools.REGRADE_CHANGED)
+
+
+@bench_group.command("conformance")
+@MODEL
+@ENDPOINT
+@click.option("--timeout", "timeout_s", type=click.FloatRange(min=0, min_open=True),
+              default=120.0, show_default=True, help="Seconds per request.")
+@OUTPUT
+def conformance_command(**raw: Any) -> None:
+    """Does a server speak gpt-oss's harmony format correctly? Reasoning in its own field
+    and streamed, no markup in content or tool names, calls with the recipient in the role
+    header parsed, tool results accepted, reasoning effort honoured per API.
+
+    --endpoint URL checks a running server; --engine llama-server (--model or --synthetic)
+    serves the model with llama.cpp's own server first. Exit 1 when a check fails.
+    """
+    target = output.results_target("conformance", raw["output"])
+    server = _endpoint(raw)
+    if server is not None:
+        ran = conformance.run(server, output.feedback())
+    elif served.serves(raw["engine_name"]):
+        options.one_model_source(model=raw["model_arg"], synthetic=raw["synthetic"])
+        ran = served.conformance(raw["engine_name"],
+                                 Path(raw["model_arg"]) if raw["model_arg"] else None,
+                                 raw["synthetic"], EngineFlags(None, None, None),
+                                 raw["timeout_s"], output.feedback())
+    else:
+        raise click.UsageError("give --endpoint URL, or --engine llama-server with --model "
+                               "or --synthetic")
+    output.save_results(ran.record, target)
+    output.show(ran.record, raw["as_json"], target, tables.conformance_table(ran.record))
+    output.finish(ran.status, ran.failed, ran.first_error, "checks")

@@ -1,0 +1,502 @@
+"""Server conformance for gpt-oss: does an OpenAI-compatible server speak harmony correctly?
+
+A handful of requests (``PROBES``) and one verdict per check (``CHECKS``): the reasoning
+comes back in its own field and streams as deltas, no harmony markup leaks into content,
+reasoning or tool names, a call whose recipient is in the role header
+(``<|start|>assistant to=functions.x<|channel|>commentary json<|message|>...<|call|>``) is
+parsed into ``tool_calls`` (and streamed), tool results are accepted back, and reasoning
+effort reaches the prompt through each API (``reasoning_effort``,
+``chat_template_kwargs``, the Responses API's ``reasoning.effort``). Each verdict is
+"pass", "fail" or "not_checked", with the method that produced it and the evidence.
+
+A tiny synthetic model writes random tokens, so left alone it never writes the harmony a
+check needs. Requests are therefore *forced* where the server allows it (llama.cpp's
+extensions, ignored by servers without them): a GBNF ``grammar`` with token-id literals
+(``<[200005]>`` is ``<|channel|>``) makes the model write an exact analysis + final
+answer, and for calls, where llama.cpp refuses a custom grammar beside ``tools``,
+``tool_choice: "required"`` (the server's own call grammar, which writes the recipient in
+the role header) plus a ``logit_bias`` on the call's tokens picks the exact call. A server
+that does not follow the forcing gets "not_checked" for what the model then did not write,
+never a pass. Where the server shows the prompt it rendered (llama.cpp's
+``/apply-template``), the effort and tool-result checks read it: that is the server's chat
+template at work, the model file's own (docs/conformance.md says which file was used).
+Everything a server sends is hostile: bodies and streams are bounded by ``bench.endpoint``
+and evidence is cut to ``EVIDENCE_CHARS``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from gptoss_doctor.bench import endpoint as ep
+from gptoss_doctor.bench import sse
+
+CHANNEL, MESSAGE, END, START, CONSTRAIN, CALL, RETURN = (200005, 200008, 200007, 200006,
+                                                         200003, 200012, 200002)
+MARKUP = ("<|channel|>", "<|message|>", "<|start|>", "<|end|>", "<|call|>", "<|return|>",
+          "<|constrain|>", "assistant<|channel|>", "to=functions.")
+EFFORTS = ("low", "medium", "high")
+EVIDENCE_CHARS = 160
+STATUSES = ("pass", "fail", "not_checked")
+TOOL_NAME = "get_weather"
+ANALYSIS, FINAL = "Think about it.", "Hello there."
+ARGUMENTS = {"location": "Paris"}
+TOOL = {"type": "function", "function": {
+    "name": TOOL_NAME, "description": "Current weather for a city.",
+    "parameters": {"type": "object", "properties": {
+        "location": {"type": "string", "enum": ["Paris"]}}, "required": ["location"]}}}
+SYSTEM = "Think before you answer. Use the tools when they help."
+REASONING_BACK = "The user wants the weather, so call the tool."
+TOOL_OUTPUT = '{"temperature_c": 21, "sky": "clear"}'
+# GBNF with token-id literals: exactly an analysis message, then the final answer.
+REASON_GRAMMAR = (f'root ::= <[{CHANNEL}]> "analysis" <[{MESSAGE}]> "{ANALYSIS}" <[{END}]> '
+                  f'<[{START}]> "assistant" <[{CHANNEL}]> "final" <[{MESSAGE}]> "{FINAL}"')
+# The call's own tokens (o200k): "comment" "ary" " json" <|message|> '{"' "location" '":'
+# ' "' "Paris" '"}' <|call|>; the server's grammar writes " to=functions.get_weather".
+CALL_BIAS = {str(t): 60 for t in (12606, 815, 5701, MESSAGE, 10848, 7693, 1243, 392, 72782,
+                                  18583, CALL)}
+CHECKS: dict[str, str] = {
+    "reasoning_field": "reasoning returned in its own field, not in content",
+    "reasoning_streamed": "reasoning streamed as deltas of its own field",
+    "no_markup": "no harmony markup in content or reasoning",
+    "header_call_parsed": "a call with the recipient in the role header parsed into "
+                          "tool_calls",
+    "call_streamed": "the call streamed as tool_calls deltas",
+    "tool_names_clean": "tool names exactly as declared (no markup, no functions. prefix)",
+    "tool_result_accepted": "a tool result sent back is accepted and answered",
+    "reasoning_sent_back": "the reasoning of a tool-call turn kept in the next prompt",
+    "effort_reasoning_effort": "effort honoured: reasoning_effort (chat)",
+    "effort_template_kwargs": "effort honoured: chat_template_kwargs.reasoning_effort",
+    "effort_responses": "effort honoured: Responses reasoning.effort",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """One request's outcome: HTTP status (0: no answer), JSON body, or the error line."""
+
+    status: int
+    body: dict[str, Any] | None = None
+    error: str | None = None
+
+
+@dataclass(slots=True)
+class Streamed:
+    """A streamed chat completion, field by field: how many deltas carried each."""
+
+    status: int = 0
+    content: list[str] = field(default_factory=list)
+    reasoning: list[str] = field(default_factory=list)
+    calls: dict[int, dict[str, str]] = field(default_factory=dict)
+    call_deltas: int = 0
+    finish: str | None = None
+    error: str | None = None
+
+
+def cut(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= EVIDENCE_CHARS else text[:EVIDENCE_CHARS] + "…"
+
+
+async def _post(endpoint: ep.Endpoint, url: str, body: dict[str, Any]) -> Answer:
+    async with ep.async_client(endpoint, 1) as client, ep.exchange(
+            client, endpoint, url, body) as response:
+        data, more = await ep.read_body(response, ep.MAX_BODY_BYTES)
+    text = endpoint.redact(data.decode("utf-8", "replace"))
+    if response.status_code >= 400 or more:
+        return Answer(response.status_code, None, cut(sse.error_text(text)) if not more
+                      else "an answer over the size limit")
+    try:
+        parsed = json.loads(text)
+    except (ValueError, RecursionError):
+        return Answer(response.status_code, None, f"not JSON: {cut(text)!r}")
+    return Answer(response.status_code, parsed if isinstance(parsed, dict) else None,
+                  None if isinstance(parsed, dict) else "JSON that is not an object")
+
+
+def post(endpoint: ep.Endpoint, url: str, body: dict[str, Any]) -> Answer:
+    """POST ``body``; any answer, error statuses included (a refusal is evidence)."""
+    try:
+        return asyncio.run(_post(endpoint, url, body))
+    except ep.EndpointError as exc:
+        return Answer(0, None, cut(exc.message))
+
+
+async def _stream(endpoint: ep.Endpoint, body: dict[str, Any]) -> Streamed:
+    result = Streamed()
+    url = f"{endpoint.base_url}/chat/completions"
+    async with ep.async_client(endpoint, 1) as client, ep.exchange(
+            client, endpoint, url, {**body, "stream": True}) as response:
+        result.status = response.status_code
+        if response.status_code >= 400:
+            said, _ = await ep.read_body(response, ep.MAX_ERROR_BYTES)
+            result.error = cut(sse.error_text(endpoint.redact(said.decode("utf-8", "replace"))))
+            return result
+        lines = sse.LineSplitter()
+        async for data in response.aiter_bytes():
+            for line in lines.feed(data):
+                _take(line, result)
+        for line in lines.close():
+            _take(line, result)
+    return result
+
+
+def _take(line: str, result: Streamed) -> None:
+    if not line.startswith("data:") or line[5:].strip() == "[DONE]":
+        return
+    chunk = sse.parse_event(line[5:].strip())
+    content, reasoning, finish = sse.delta_text(chunk)
+    if content:
+        result.content.append(content)
+    if reasoning:
+        result.reasoning.append(reasoning)
+    result.finish = finish or result.finish
+    choices = chunk.get("choices")
+    delta = choices[0].get("delta") if isinstance(choices, list) and choices \
+        and isinstance(choices[0], dict) else None
+    calls = delta.get("tool_calls") if isinstance(delta, dict) else None
+    for call in calls if isinstance(calls, list) else []:
+        if not isinstance(call, dict):
+            continue
+        result.call_deltas += 1
+        index = call["index"] if isinstance(call.get("index"), int) else 0
+        slot = result.calls.setdefault(index, {"name": "", "arguments": ""})
+        function: dict[str, Any] = call["function"] if isinstance(call.get("function"),
+                                                                   dict) else {}
+        slot["name"] += str(function.get("name") or "")
+        slot["arguments"] += str(function.get("arguments") or "")
+
+
+def stream(endpoint: ep.Endpoint, body: dict[str, Any]) -> Streamed:
+    try:
+        return asyncio.run(_stream(endpoint, body))
+    except (ep.EndpointError, sse.EventStreamError) as exc:
+        return Streamed(error=cut(exc.message))
+
+
+@dataclass(frozen=True, slots=True)
+class Probes:
+    """Every answer the checks read, in the order they were asked."""
+
+    reason: Answer
+    reason_stream: Streamed
+    call: Answer
+    call_stream: Streamed
+    tool_result: Answer
+    rendered_tool_result: Answer | None  # /apply-template, where the server has it
+    effort: dict[str, dict[str, Answer]]  # api -> effort -> answer (rendered or plain)
+    rendered: bool  # effort answers are rendered prompts (else plain completions)
+
+
+def _chat(model: str, messages: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+    return {"model": model, "messages": messages, "max_tokens": 64, "temperature": 0,
+            **extra}
+
+
+def _call_messages() -> list[dict[str, Any]]:
+    return [{"role": "system", "content": SYSTEM},
+            {"role": "user", "content": "What is the weather in Paris?"}]
+
+
+def _tool_result_messages() -> list[dict[str, Any]]:
+    return [*_call_messages(),
+            {"role": "assistant", "content": "", "reasoning_content": REASONING_BACK,
+             "tool_calls": [{"id": "call_1", "type": "function", "function": {
+                 "name": TOOL_NAME, "arguments": json.dumps(ARGUMENTS)}}]},
+            {"role": "tool", "tool_call_id": "call_1", "name": TOOL_NAME,
+             "content": TOOL_OUTPUT}]
+
+
+def run_probes(endpoint: ep.Endpoint, model: str,
+               progress: Callable[[str], None] = lambda _: None) -> Probes:
+    """Ask the server everything the checks need (about 16 small requests)."""
+    base, root = endpoint.base_url, endpoint.root
+    hello = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": "Say hello."}]
+    forced = {"grammar": REASON_GRAMMAR, "logit_bias": {str(RETURN): 60}}
+    call = {"tools": [TOOL], "tool_choice": "required", "logit_bias": CALL_BIAS}
+    progress("reasoning")
+    reason = post(endpoint, f"{base}/chat/completions", _chat(model, hello, **forced))
+    reason_stream = stream(endpoint, _chat(model, hello, **forced))
+    progress("tool call")
+    called = post(endpoint, f"{base}/chat/completions", _chat(model, _call_messages(), **call))
+    call_stream = stream(endpoint, _chat(model, _call_messages(), **call))
+    progress("tool result")
+    back = post(endpoint, f"{base}/chat/completions",
+                _chat(model, _tool_result_messages(), **call))
+    rendered_back = post(endpoint, f"{root}/apply-template",
+                         {"messages": _tool_result_messages(), "tools": [TOOL]})
+    rendered = rendered_back.status == 200 and isinstance(
+        (rendered_back.body or {}).get("prompt"), str)
+    progress("reasoning effort")
+    effort: dict[str, dict[str, Answer]] = {"reasoning_effort": {}, "template_kwargs": {},
+                                           "responses": {}}
+    for level in EFFORTS:
+        for api, extra in (("reasoning_effort", {"reasoning_effort": level}),
+                           ("template_kwargs", {"chat_template_kwargs": {
+                               "reasoning_effort": level}})):
+            effort[api][level] = post(endpoint, f"{root}/apply-template",
+                                      {"messages": hello, **extra}) if rendered else \
+                post(endpoint, f"{base}/chat/completions",
+                     _chat(model, hello, max_tokens=8, **extra))
+        effort["responses"][level] = post(endpoint, f"{base}/responses", {
+            "model": model, "input": "Say hello.", "instructions": SYSTEM,
+            "max_output_tokens": 64, "reasoning": {"effort": level}, "store": False,
+            **forced})
+    return Probes(reason, reason_stream, called, call_stream, back,
+                  rendered_back if rendered else None, effort, rendered)
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    check: str
+    status: str  # STATUSES
+    method: str
+    evidence: str
+
+    def as_json(self) -> dict[str, str]:
+        return {"check": self.check, "title": CHECKS[self.check], "status": self.status,
+                "method": self.method, "evidence": self.evidence}
+
+
+def message_of(answer: Answer) -> dict[str, Any]:
+    choices = (answer.body or {}).get("choices")
+    first = choices[0] if isinstance(choices, list) and choices else None
+    message = first.get("message") if isinstance(first, dict) else None
+    return message if isinstance(message, dict) else {}
+
+
+def reasoning_of(message: dict[str, Any]) -> str:
+    value = message.get("reasoning_content") or message.get("reasoning") or ""
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def content_of(message: dict[str, Any]) -> str:
+    value = message.get("content") or ""
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def calls_of(message: dict[str, Any]) -> list[tuple[str, str]]:
+    """(name, arguments) of each well-formed tool call."""
+    calls = message.get("tool_calls")
+    found = []
+    for call in calls if isinstance(calls, list) else []:
+        function = call.get("function") if isinstance(call, dict) else None
+        if isinstance(function, dict) and isinstance(function.get("name"), str):
+            arguments = function.get("arguments")
+            found.append((function["name"], arguments if isinstance(arguments, str)
+                          else json.dumps(arguments)))
+    return found
+
+
+def leak(text: str) -> str | None:
+    """The first piece of harmony markup in ``text``, with some context."""
+    at = min((i for m in MARKUP if (i := text.find(m)) >= 0), default=-1)
+    return None if at < 0 else cut(text[max(0, at - 20):at + 60])
+
+
+def _failed(answer: Answer) -> str:
+    return f"HTTP {answer.status}: {answer.error}" if answer.status else str(answer.error)
+
+
+def _forced(text: str) -> str:
+    return "forced (grammar)" if ANALYSIS in text or FINAL in text else "model output"
+
+
+def _reasoning_field(answer: Answer) -> Verdict:
+    if answer.body is None:
+        return Verdict("reasoning_field", "not_checked", "model output", _failed(answer))
+    message = message_of(answer)
+    reasoning, content = reasoning_of(message), content_of(message)
+    method = _forced(reasoning + content)
+    shown = f"reasoning {reasoning!r}, content {content!r}"
+    inside = ANALYSIS in content or leak(content) is not None or (
+        reasoning and reasoning.strip() in content)
+    if inside:
+        return Verdict("reasoning_field", "fail", method, cut(f"reasoning inside content: {shown}"))
+    if reasoning:
+        return Verdict("reasoning_field", "pass", method, cut(shown))
+    return Verdict("reasoning_field", "not_checked", method,
+                   cut(f"the model wrote no reasoning: {shown}"))
+
+
+def _reasoning_streamed(streamed: Streamed) -> Verdict:
+    if streamed.error:
+        return Verdict("reasoning_streamed", "not_checked", "model output",
+                       f"HTTP {streamed.status}: {streamed.error}")
+    reasoning, content = "".join(streamed.reasoning), "".join(streamed.content)
+    method = _forced(reasoning + content)
+    counts = (f"{len(streamed.reasoning)} reasoning and {len(streamed.content)} content "
+              "deltas")
+    if ANALYSIS in content or leak(content) is not None:
+        return Verdict("reasoning_streamed", "fail", method,
+                       cut(f"{counts}; reasoning streamed inside content: {content!r}"))
+    if not reasoning:
+        return Verdict("reasoning_streamed", "not_checked", method,
+                       cut(f"{counts}: the model wrote no reasoning"))
+    if len(streamed.reasoning) < 2 and len(reasoning) > 8:
+        return Verdict("reasoning_streamed", "fail", method,
+                       cut(f"{counts}: the reasoning came in one piece, not as deltas"))
+    return Verdict("reasoning_streamed", "pass", method, cut(f"{counts}: {reasoning!r}"))
+
+
+def _texts(probes: Probes) -> list[tuple[str, str]]:
+    texts = []
+    for name, answer in (("reasoning", probes.reason), ("call", probes.call),
+                         ("tool result", probes.tool_result)):
+        if answer.body is not None:
+            message = message_of(answer)
+            texts += [(f"{name} content", content_of(message)),
+                      (f"{name} reasoning", reasoning_of(message))]
+    for name, streamed in (("reasoning stream", probes.reason_stream),
+                           ("call stream", probes.call_stream)):
+        if streamed.status == 200:
+            texts += [(f"{name} content", "".join(streamed.content)),
+                      (f"{name} reasoning", "".join(streamed.reasoning))]
+    return texts
+
+
+def _no_markup(probes: Probes) -> Verdict:
+    texts = _texts(probes)
+    if not texts:
+        return Verdict("no_markup", "not_checked", "model output", "no answer to read")
+    for where, text in texts:
+        found = leak(text)
+        if found is not None:
+            return Verdict("no_markup", "fail", "every answer", cut(f"{where}: {found!r}"))
+    return Verdict("no_markup", "pass", "every answer",
+                   f"{len(texts)} texts from {len(texts) // 2} answers, no markup")
+
+
+def _is_call(name: str, arguments: str) -> bool:
+    try:
+        parsed = json.loads(arguments)
+    except (ValueError, RecursionError):
+        return False
+    return name == TOOL_NAME and isinstance(parsed, dict)
+
+
+CALL_METHOD = "forced (tool_choice required + logit_bias)"
+
+
+def _call_parsed(answer: Answer) -> Verdict:
+    if answer.body is None:
+        return Verdict("header_call_parsed", "not_checked", CALL_METHOD, _failed(answer))
+    message = message_of(answer)
+    calls, content = calls_of(message), content_of(message)
+    if any(_is_call(name, arguments) for name, arguments in calls):
+        return Verdict("header_call_parsed", "pass", CALL_METHOD, cut(f"tool_calls {calls}"))
+    if calls:
+        return Verdict("header_call_parsed", "fail", CALL_METHOD,
+                       cut(f"tool_calls that are not the declared call: {calls}"))
+    if leak(content) is not None:
+        return Verdict("header_call_parsed", "fail", CALL_METHOD,
+                       cut(f"the call came back as text: {content!r}"))
+    return Verdict("header_call_parsed", "not_checked", CALL_METHOD,
+                   cut(f"the model wrote no call: tool_calls {calls}, content {content!r}"))
+
+
+def _call_streamed(streamed: Streamed) -> Verdict:
+    if streamed.error:
+        return Verdict("call_streamed", "not_checked", CALL_METHOD,
+                       f"HTTP {streamed.status}: {streamed.error}")
+    calls = [(c["name"], c["arguments"]) for _, c in sorted(streamed.calls.items())]
+    content = "".join(streamed.content)
+    if any(_is_call(name, arguments) for name, arguments in calls):
+        return Verdict("call_streamed", "pass", CALL_METHOD,
+                       cut(f"{streamed.call_deltas} tool_calls deltas: {calls}"))
+    if calls:
+        return Verdict("call_streamed", "fail", CALL_METHOD,
+                       cut(f"tool_calls deltas that are not the declared call: {calls}"))
+    if leak(content) is not None:
+        return Verdict("call_streamed", "fail", CALL_METHOD,
+                       cut(f"the call streamed as text: {content!r}"))
+    return Verdict("call_streamed", "not_checked", CALL_METHOD,
+                   cut(f"the model wrote no call: content {content!r}"))
+
+
+def _names_clean(probes: Probes) -> Verdict:
+    names = [name for name, _ in calls_of(message_of(probes.call))]
+    names += [c["name"] for c in probes.call_stream.calls.values()]
+    if not names:
+        return Verdict("tool_names_clean", "not_checked", CALL_METHOD, "no call came back")
+    bad = [name for name in names if name != TOOL_NAME]
+    if bad:
+        return Verdict("tool_names_clean", "fail", CALL_METHOD,
+                       cut(f"declared {TOOL_NAME!r}, got {bad[0]!r}"))
+    return Verdict("tool_names_clean", "pass", CALL_METHOD, f"{len(names)} call names exact")
+
+
+RENDERED = "rendered prompt (/apply-template)"
+
+
+def _tool_result(probes: Probes) -> Verdict:
+    answer, rendered = probes.tool_result, probes.rendered_tool_result
+    prompt = str((rendered.body or {}).get("prompt")) if rendered else None
+    if prompt is not None and "temperature_c" not in prompt:
+        return Verdict("tool_result_accepted", "fail", RENDERED,
+                       "the tool's output is missing from the rendered prompt")
+    if 400 <= answer.status < 500:
+        return Verdict("tool_result_accepted", "fail", "request", cut(_failed(answer)))
+    if answer.body is None:
+        return Verdict("tool_result_accepted", "not_checked", "request", _failed(answer))
+    message = message_of(answer)
+    what = f"tool_calls {calls_of(message)}" if calls_of(message) else \
+        f"content {content_of(message)!r}"
+    method = f"request and {RENDERED}" if prompt is not None else "request"
+    return Verdict("tool_result_accepted", "pass", method,
+                   cut(f"HTTP {answer.status}, answered with {what}"))
+
+
+def _reasoning_back(probes: Probes) -> Verdict:
+    rendered = probes.rendered_tool_result
+    if rendered is None:
+        return Verdict("reasoning_sent_back", "not_checked", RENDERED,
+                       "the server shows no rendered prompt")
+    prompt = str((rendered.body or {}).get("prompt"))
+    if REASONING_BACK in prompt:
+        return Verdict("reasoning_sent_back", "pass", RENDERED,
+                       "the tool-call turn's reasoning_content is in the prompt")
+    return Verdict("reasoning_sent_back", "fail", RENDERED,
+                   "the tool-call turn's reasoning_content is not in the prompt (the "
+                   "model file's chat template drops it)")
+
+
+def _effort(check: str, answers: dict[str, Answer], rendered: bool) -> Verdict:
+    failed = {level: a for level, a in answers.items() if a.body is None}
+    if rendered:
+        prompts = {level: str((a.body or {}).get("prompt")) for level, a in answers.items()}
+        shown = {level: next((e for e in EFFORTS if f"Reasoning: {e}" in p), "none")
+                 for level, p in prompts.items()}
+        evidence = ", ".join(f"{level} -> {said}" for level, said in shown.items())
+        ok = all(level == said for level, said in shown.items()) and not failed
+        return Verdict(check, "pass" if ok else "fail", RENDERED, evidence)
+    refused = {level: a for level, a in failed.items() if 400 <= a.status < 500}
+    if refused and all(a.status == 404 for a in refused.values()) and len(refused) == 3:
+        return Verdict(check, "not_checked", "request", "no such API here (HTTP 404)")
+    if refused:
+        level, answer = next(iter(refused.items()))
+        return Verdict(check, "fail", "request", cut(f"{level} refused: {_failed(answer)}"))
+    said = ", ".join(f"{level} HTTP {a.status}" for level, a in answers.items())
+    return Verdict(check, "not_checked", "request", cut(
+        f"{said}; the server shows no rendered prompt, and only a real model's reasoning "
+        "length can show the effort (bench tools --reasoning)"))
+
+
+def evaluate(probes: Probes) -> list[Verdict]:
+    """One verdict per ``CHECKS`` entry, in its order."""
+    return [_reasoning_field(probes.reason), _reasoning_streamed(probes.reason_stream),
+            _no_markup(probes), _call_parsed(probes.call), _call_streamed(probes.call_stream),
+            _names_clean(probes), _tool_result(probes), _reasoning_back(probes),
+            _effort("effort_reasoning_effort", probes.effort["reasoning_effort"],
+                    probes.rendered),
+            _effort("effort_template_kwargs", probes.effort["template_kwargs"],
+                    probes.rendered),
+            _effort("effort_responses", probes.effort["responses"], False)]
+
+
+def counts(verdicts: list[Verdict]) -> dict[str, int]:
+    return {status: sum(v.status == status for v in verdicts) for status in STATUSES}
