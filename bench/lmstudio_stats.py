@@ -143,3 +143,20 @@ def measure(endpoint: ep.Endpoint, model: str, requests: int = REQUESTS) -> dict
                        "reasoning_output_tokens": _median(
                            [None if f.reasoning_output_tokens is None
                             else float(f.reasoning_output_tokens) for f in figures])}}
+
+
+def summary(found: dict[str, Any]) -> str:
+    """One line for people: LM Studio's medians beside the latency measured here."""
+    if found.get("api") is None:
+        return f"LM Studio's native stats: not available ({found.get('error') or 'no answer'})"
+    median = found["median"]
+
+    def shown(value: float | None, unit: str, digits: int = 2) -> str:
+        return "?" if value is None else f"{value:.{digits}f}{unit}"
+
+    return (f"LM Studio's own stats ({found['api']}, median of {len(found['requests'])}): "
+            f"{shown(median['lmstudio_tokens_per_second'], ' tok/s', 1)}, TTFT "
+            f"{shown(median['lmstudio_time_to_first_token_s'], ' s', 3)}, reasoning tokens "
+            f"{shown(median['reasoning_output_tokens'], '', 0)}; latency by its account "
+            f"{shown(median['lmstudio_latency_s'], ' s')}, measured here "
+            f"{shown(median['measured_latency_s'], ' s')}")

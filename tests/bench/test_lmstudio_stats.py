@@ -37,12 +37,16 @@ def test_stats_stand_beside_the_measured_latency(api: str) -> None:
     assert found["median"]["lmstudio_tokens_per_second"] == pytest.approx(
         NATIVE_STATS["tokens_per_second"], abs=1e-3)
     jsonschema.validate(found, _schema())
+    line = lmstudio_stats.summary(found)
+    assert f"{NATIVE_STATS['tokens_per_second']:.1f} tok/s" in line
+    assert f"TTFT {NATIVE_STATS['time_to_first_token_seconds']:.3f} s" in line
 
 
 def test_a_server_without_native_chat_is_a_note_not_a_failure() -> None:
     with serve(ServerState()) as url:
         found = lmstudio_stats.measure(ep.Endpoint(url), "openai/gpt-oss-20b")
     assert found["api"] is None and found["requests"] == [] and "404" in found["error"]
+    assert "not available" in lmstudio_stats.summary(found)
     jsonschema.validate(found, _schema())
 
 

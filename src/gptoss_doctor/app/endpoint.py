@@ -175,6 +175,7 @@ def speed(options: EndpointOptions, tests: tuple[Any, ...], reps: int, concurren
         with feedback.task("LM Studio's native stats"):
             record["endpoint"]["lmstudio_stats"] = lmstudio_stats.measure(conn.endpoint,
                                                                           conn.model_id)
+        feedback.note(lmstudio_stats.summary(record["endpoint"]["lmstudio_stats"]))
     record.update(endpoint_fields(sampled, sum(level["generated_tokens"] for level in swept)))
     record["key_properties"] = results.key_properties(record)
     first = next((e for level in swept for e in level["errors"]), None)
