@@ -5,7 +5,8 @@ Files are loaded (migrated) by ``bench.results.load``. A file of a newer results
 stops the whole build (exit 2, "upgrade gptoss-doctor": a site silently missing runs would
 mislead); any other unreadable or invalid file is reported in one line and skipped, and the
 command then exits 1 with the site written. Every record is redacted (``redact.redact``)
-unless the caller opts out, and named by the sha256 of its published content, so the same
+unless the caller opts out (even then credential-shaped strings are replaced: an access
+token is never published), and named by the sha256 of its published content, so the same
 run given twice (or fetched twice from a collection) appears once.
 
 ``write_site`` builds the folder beside the destination and renames it into place: a
@@ -27,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from gptoss_doctor import secrets
 from gptoss_doctor.app.feedback import Feedback
 from gptoss_doctor.bench import results
 from gptoss_doctor.errors import UsageError
@@ -74,7 +76,7 @@ def collect(options: PublishOptions, feedback: Feedback) -> Collected:
         with tempfile.TemporaryDirectory(prefix="gptoss-publish-") as folder:
             from gptoss_doctor.app.share import fetch_collection
 
-            fetched = fetch_collection(options.source, Path(folder))
+            fetched = fetch_collection(options.source, Path(folder), feedback.note)
             return _collect((*options.files, *fetched), options.redact, feedback)
     return _collect(options.files, options.redact, feedback)
 
@@ -106,6 +108,8 @@ def _collect(files: tuple[Path, ...], redacting: bool, feedback: Feedback) -> Co
                 redaction = redact(record)
                 record = redaction.document
                 removed.update(set(redaction.removed))
+            else:
+                record = _without_tokens(record)
             run_id = content_id(record)
             if run_id in runs:
                 duplicates += 1
@@ -117,6 +121,19 @@ def _collect(files: tuple[Path, ...], redacting: bool, feedback: Feedback) -> Co
     ordered = sorted(runs.values(), key=lambda r: (str(r.summary["date"] or ""), r.id),
                      reverse=True)
     return Collected(tuple(ordered), duplicates, tuple(skipped), redacting, dict(removed))
+
+
+def _without_tokens(value: Any) -> Any:
+    """``value`` with every credential-shaped string (``secrets.TOKEN_PATTERNS``) replaced:
+    ``--no-redact`` publishes paths and hosts as recorded, never an access token."""
+    if isinstance(value, dict):
+        return {key: _without_tokens(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_without_tokens(item) for item in value]
+    if isinstance(value, str):
+        for pattern in secrets.TOKEN_PATTERNS:
+            value = pattern.sub(secrets.REDACTED, value)
+    return value
 
 
 def _first(tests: list[dict[str, Any]], kind: str) -> float | None:
