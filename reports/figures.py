@@ -10,6 +10,7 @@ doctor's prediction against the measurement.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from statistics import median
 from typing import Any
@@ -17,6 +18,7 @@ from typing import Any
 from gptoss_doctor.reports.charts import Chart, Point, Reference, Series, bars, scatter
 
 KIND_NAMES = {"pp": "prompt processing", "tg": "generation"}
+_GPT_OSS = re.compile(r"gpt-oss-[0-9a-z]+")
 
 
 def depth_charts(record: dict[str, Any]) -> list[Chart]:
@@ -100,8 +102,16 @@ def measured_tg(record: dict[str, Any]) -> float | None:
 
 
 def _model(record: dict[str, Any]) -> str:
-    model = record.get("key_properties", {}).get("model")
-    return str(model) if model else "unknown model"
+    """The model's name, one per model: "gpt-oss-20b" whether the file called it that or
+    "gpt-oss-20b (synthetic random weights)" (synthetic or not is in the run's table)."""
+    model = str(record.get("key_properties", {}).get("model") or "unknown model")
+    named = _GPT_OSS.match(model)
+    return named.group(0) if named else model
+
+
+def _by_size(by_model: dict[str, list[Point]]) -> list[str]:
+    """Models with the most runs first, so a model keeps its colour from chart to chart."""
+    return sorted(by_model, key=lambda m: (-len(by_model[m]), m))
 
 
 def bandwidth_chart(runs: Sequence[tuple[str, dict[str, Any]]]) -> Chart | None:
@@ -123,7 +133,7 @@ def bandwidth_chart(runs: Sequence[tuple[str, dict[str, Any]]]) -> Chart | None:
             per_token.setdefault(model, []).append(float(roofline["bytes_per_token"]))
     if not by_model:
         return None
-    order = sorted(by_model, key=lambda m: -len(by_model[m]))
+    order = _by_size(by_model)
     series = [Series(f"{m} ({len(by_model[m])} run{'s' if len(by_model[m]) > 1 else ''})",
                      tuple(by_model[m])) for m in order]
     references = [Reference(f"{m} roofline ({median(per_token[m]) / 1e9:.3g} GB a token)",
@@ -148,7 +158,7 @@ def prediction_chart(runs: Sequence[tuple[str, dict[str, Any]]]) -> Chart | None
                       f"measured {tg:.1f} t/s"))
     if not by_model:
         return None
-    series = [Series(m, tuple(points)) for m, points in by_model.items()]
+    series = [Series(m, tuple(by_model[m])) for m in _by_size(by_model)]
     return scatter("Measured generation against the doctor's prediction", series,
                    "predicted generation (tokens per second, t/s)",
                    "measured generation at depth 0 (t/s)", log=True,
