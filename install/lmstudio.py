@@ -263,3 +263,17 @@ def parse_server_status(text: str) -> tuple[bool, int | None]:
                        "update LM Studio")
     port = body.get("port")
     return body["running"], port if isinstance(port, int) and 0 < port < 65536 else None
+
+
+def downloaded(text: str, key: str, mlx: bool) -> bool:
+    """Whether ``lms ls --json`` (a list of downloaded models: ``modelKey``, ``format``
+    "gguf" or "safetensors" for MLX, ``path``, ``sizeBytes``) lists ``key`` in the wanted
+    format. An answer of another shape is "no": ``lms get`` then decides."""
+    try:
+        body: Any = json.loads(text) if text.strip() else None
+    except (json.JSONDecodeError, RecursionError):
+        return False
+    wanted = ("mlx", "safetensors") if mlx else ("gguf",)
+    return any(isinstance(item, dict) and item.get("modelKey") == model_key(key)
+               and str(item.get("format", "")).lower() in wanted
+               for item in (body if isinstance(body, list) else []))

@@ -85,16 +85,16 @@ def test_install_runs_get_estimate_load_serve_and_smoke_then_bench_tools_through
     assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout)
     calls = _calls(fake_lms)
-    assert [c[:2] for c in calls] == [["get", "openai/gpt-oss-20b"],
+    assert [c[:2] for c in calls] == [["ls", "--json"], ["get", "openai/gpt-oss-20b"],
                                      ["load", "openai/gpt-oss-20b"],
                                      ["load", "openai/gpt-oss-20b"], ["ps", "--json"],
                                      ["server", "status"], ["server", "start"]]
-    assert "--gguf" in calls[0] and "--estimate-only" in calls[1]
-    assert "--estimate-only" not in calls[2]
-    for load in calls[1:3]:
+    assert "--gguf" in calls[1] and "--estimate-only" in calls[2]
+    assert "--estimate-only" not in calls[3]
+    for load in calls[2:4]:
         assert load[load.index("--context-length") + 1] == "8192"
         assert load[load.index("--gpu") + 1] == out["gpu"]
-    assert calls[5][calls[5].index("--port") + 1] == str(port)
+    assert calls[6][calls[6].index("--port") + 1] == str(port)
     # LM Studio's figures as the fake printed them, beside the doctor's for 8192 tokens.
     rows = {row["what"]: row for row in out["agreement"]}
     assert rows["total"]["lmstudio_bytes"] == out["estimate"]["total_bytes"] > 0
@@ -138,6 +138,17 @@ def test_install_text_shows_the_commands_and_the_agreement_table(fake_lms: Path)
     assert again.returncode == 0, again.stderr
     assert f"already runs on port {port}" in again.stdout
     assert [c[:2] for c in _calls(fake_lms)].count(["server", "start"]) == 1
+    assert [c[0] for c in _calls(fake_lms)].count("get") == 1  # lms ls --json listed it
+    assert "already in LM Studio" in again.stdout
+
+
+def test_an_unreadable_model_list_means_lms_get_decides(
+        fake_lms: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FAKE_LMS_SCENARIO", "ls-garbage")
+    done = doctor("install", "--engine", "lmstudio", "--model", "20b", "--yes", "--port",
+                  str(_free_port()))
+    assert done.returncode == 0, done.stderr
+    assert ["get", "openai/gpt-oss-20b"] in [c[:2] for c in _calls(fake_lms)]
 
 
 @pytest.mark.parametrize(("scenario", "texts"), [
@@ -232,9 +243,9 @@ def test_on_a_mac_the_doctor_picks_mlx_and_lms_gets_the_mlx_variant(
     monkeypatch.setattr(app_lmstudio, "take_snapshot", lambda settings: mac)
     done = app_lmstudio.install(app_lmstudio.LmsOptions("20b", _free_port(), None), Silent())
     calls = _calls(fake_lms)
-    assert calls[0] == ["get", "openai/gpt-oss-20b", "--mlx", "--yes"]
+    assert calls[1] == ["get", "openai/gpt-oss-20b", "--mlx", "--yes"]
     assert done.variant == "mlx" and done.gpu == "max"
-    assert calls[1][calls[1].index("--context-length") + 1] == \
+    assert calls[2][calls[2].index("--context-length") + 1] == \
         str(verdict.load_settings.n_ctx)
     assert json.loads(Path(done.recipe).read_text())["lmstudio"]["variant"] == "mlx"
     gpu_row = next(row for row in done.agreement if row.what == "gpu")

@@ -1,7 +1,8 @@
 """``install --engine lmstudio``: gpt-oss installed, loaded and served by LM Studio's ``lms``.
 
 Order of work: find ``lms``, probe and take the doctor's verdict (model, context, GPU
-layers; MLX on Apple when the verdict picks MLX), then ``lms get`` the variant, ``lms load
+layers; MLX on Apple when the verdict picks MLX), then ``lms ls --json`` and, unless the
+variant is there already, ``lms get`` it, ``lms load
 --estimate-only`` with the doctor's settings (LM Studio's estimate beside the doctor's: the
 agreement table), ``lms load``, ``lms ps --json`` (what LM Studio says it loaded), ``lms
 server status --json`` and, unless it already serves on that port, ``lms server start
@@ -235,7 +236,11 @@ def install(options: LmsOptions, feedback: Feedback) -> LmsInstalled:
         planned.with_overrides(n_gpu_layers=gpu_layers), entry.shape.n_layer)
     key, model_key = verdict.key, lms.model_key(verdict.key)
     run = _Runner(lms_path, feedback)
-    run("get", lms.get_args(key, variant == "mlx"), lms.GET_TIMEOUT_S)
+    if lms.downloaded(run("ls", ("ls", "--json"), lms.SHORT_TIMEOUT_S).stdout, key,
+                      variant == "mlx"):
+        notes.append(f"{model_key} ({variant}) is already in LM Studio; not downloaded again")
+    else:
+        run("get", lms.get_args(key, variant == "mlx"), lms.GET_TIMEOUT_S)
     ran = run("estimate", lms.load_args(key, planned.n_ctx, gpu, estimate_only=True),
               lms.SHORT_TIMEOUT_S)
     theirs = lms.parse_estimate(ran.stdout)
