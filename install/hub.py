@@ -6,11 +6,17 @@ transfer itself is ours (``install.download``): the client never checks content 
 cannot resume across processes (each attempt writes a process-unique temporary file that is
 deleted or orphaned; docs/design.md, "Hub protocol and client behaviour"), and a 12 GB
 download must do both.
+
+For ``share`` and ``publish --from`` it also lists a dataset's files and commits new ones
+(``dataset_files``, ``commit_files``), with the token given from ``HF_TOKEN`` only, never
+the login huggingface_hub would find on its own (docs/sharing.md).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -162,3 +168,112 @@ def request_headers() -> dict[str, str]:
 
     headers: dict[str, str] = build_hf_headers()
     return headers
+
+
+# --- datasets: shared results (``gptoss-doctor share`` and ``publish --from``) ---
+
+MAX_LISTED = 20_000  # entries of one dataset folder read before the listing is refused
+
+
+@dataclass(frozen=True, slots=True)
+class DatasetFile:
+    """One file of a dataset as its listing gives it (name checked, not yet trusted)."""
+
+    path: str
+    size_bytes: int
+    sha256: str | None  # LFS files only
+    git_sha1: str | None  # regular files only
+    commit: str
+
+
+def dataset_files(repo: str, folder: str, *, endpoint: str | None,
+                  token: str | None) -> tuple[DatasetFile, ...]:
+    """Every file under ``folder`` of dataset ``repo`` at its current commit (none when the
+    folder does not exist yet). The dataset must exist; names are checked (``check_name``),
+    and a listing longer than ``MAX_LISTED`` is refused."""
+    import huggingface_hub
+
+    api = huggingface_hub.HfApi(endpoint=endpoint)
+    with _dataset_errors(repo, endpoint, "read"):
+        commit = str(api.dataset_info(repo, token=token or False).sha)
+        found: list[DatasetFile] = []
+        try:
+            for entry in api.list_repo_tree(repo, folder, recursive=True, repo_type="dataset",
+                                            revision=commit, token=token or False):
+                if len(found) >= MAX_LISTED:
+                    raise HubError(f"dataset {repo} lists more than {MAX_LISTED} files under "
+                                   f"{folder}/; refused", _LISTING_HINT)
+                if isinstance(entry, huggingface_hub.RepoFile):
+                    found.append(_dataset_file(repo, commit, entry))
+        except huggingface_hub.errors.EntryNotFoundError:
+            return ()  # nothing shared yet
+    return tuple(found)
+
+
+def _dataset_file(repo: str, commit: str, entry: Any) -> DatasetFile:
+    name = check_name(entry.path, repo)
+    size = entry.size
+    if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+        raise HubError(f"the Hub lists an impossible size for {_shown(name)} in {repo}",
+                       _LISTING_HINT)
+    lfs = entry.lfs
+    sha256 = _checksum(lfs.sha256 if lfs else None, _SHA256, name, repo)
+    git_sha1 = None if lfs else _checksum(entry.blob_id, _GIT_OID, name, repo)
+    return DatasetFile(name, size, sha256, git_sha1, commit)
+
+
+def commit_files(repo: str, contents: dict[str, bytes], message: str, *,
+                 endpoint: str | None, token: str) -> str:
+    """Add ``contents`` (path in the repository -> bytes) to dataset ``repo`` in one commit;
+    the commit's id."""
+    import huggingface_hub
+
+    api = huggingface_hub.HfApi(endpoint=endpoint)
+    operations = [huggingface_hub.CommitOperationAdd(path_in_repo=path, path_or_fileobj=data)
+                  for path, data in contents.items()]
+    with _dataset_errors(repo, endpoint, "write to"):
+        info = api.create_commit(repo, operations, commit_message=message, repo_type="dataset",
+                                 token=token)
+    return str(info.oid)
+
+
+def dataset_file_url(repo: str, remote: DatasetFile, endpoint: str | None) -> str:
+    from huggingface_hub import hf_hub_url
+
+    return hf_hub_url(repo, remote.path, repo_type="dataset", revision=remote.commit,
+                      endpoint=endpoint)
+
+
+def token_headers(token: str | None) -> dict[str, str]:
+    """User agent, plus ``token`` when given (never the token huggingface_hub finds itself)."""
+    from huggingface_hub.utils import build_hf_headers  # type: ignore[attr-defined]
+
+    headers: dict[str, str] = build_hf_headers(token=token or False)
+    return headers
+
+
+@contextmanager
+def _dataset_errors(repo: str, endpoint: str | None, doing: str) -> Iterator[None]:
+    """The client's errors about dataset ``repo`` as one ``HubError`` line each (the token
+    never appears: the client's messages are not repeated)."""
+    from huggingface_hub import errors
+
+    where = endpoint or "https://huggingface.co"
+    try:
+        yield
+    except errors.RepositoryNotFoundError:
+        raise HubError(f"dataset {repo} not found on {where} (or the token cannot see it)",
+                       f"create it at {where}/new-dataset, or check the name and HF_TOKEN"
+                       ) from None
+    except errors.HfHubHTTPError as exc:
+        status = exc.response.status_code if exc.response is not None else None
+        if status in (401, 403):
+            raise HubError(f"the Hub refused to let this token {doing} dataset {repo} "
+                           f"(HTTP {status})", "set HF_TOKEN to a token with write access "
+                           "to it (huggingface.co/settings/tokens)") from None
+        raise HubError(f"the Hub answered HTTP {status} for dataset {repo}") from None
+    except Exception as exc:
+        if type(exc).__module__.split(".")[0] in ("httpx2", "httpx", "httpcore", "requests"):
+            raise HubError(f"cannot reach {where} ({type(exc).__name__})",
+                           "check the connection and HF_ENDPOINT") from None
+        raise

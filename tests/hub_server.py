@@ -13,10 +13,24 @@ without a ``Content-Length``, a lying ``Content-Range``, a queue of faults (an H
 a connection reset, a body cut short) answered before the real file, and a redirect to
 another server (``HubServer(state, host="127.0.0.2")`` on another loopback address) that
 records the ``Authorization`` header each download request carried.
+
+Datasets (``HubState.datasets``) are held in memory and take uploads the way
+huggingface_hub's ``create_commit`` sends them: ``GET /api/datasets/{repo}[/revision/{rev}]``,
+``GET /api/datasets/{repo}/tree/{rev}[/{path}]`` (``recursive``; pages of ``tree_page``
+entries linked by a ``Link: rel="next"`` header, as the Hub paginates), ``POST
+/api/datasets/{repo}/preupload/{rev}`` (every file "regular", with the ``oid`` of the file
+already there so the client skips unchanged ones), ``POST /api/datasets/{repo}/commit/{rev}``
+(NDJSON: a header, then base64 ``file`` entries; ``lfsFile`` is refused) and ``GET``/``HEAD
+/datasets/{repo}/resolve/{rev}/{path}``. A commit is what a later listing and download see.
+Tokens (``HubState.tokens``: token -> "read" or "write") gate it as the Hub does: an unknown
+token is 401 everywhere, a commit without a token 401 and with a read token 403. Every POST
+body is kept (``bodies``) and every committed file decoded (``uploads``), for tests that check
+what left the client.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import re
@@ -30,6 +44,36 @@ from typing import Any
 
 _RESOLVE = re.compile(r"^/(?P<repo>[^/]+/[^/]+)/resolve/(?P<rev>[^/]+)/(?P<path>.+)$")
 _INFO = re.compile(r"^/api/models/(?P<repo>[^/]+/[^/]+)(/revision/(?P<rev>[^/?]+))?$")
+_DATASET_INFO = re.compile(r"^/api/datasets/(?P<repo>[^/]+/[^/]+)(/revision/(?P<rev>[^/?]+))?$")
+_DATASET_TREE = re.compile(r"^/api/datasets/(?P<repo>[^/]+/[^/]+)/tree/(?P<rev>[^/]+)"
+                           r"(/(?P<path>.+))?$")
+_DATASET_POST = re.compile(r"^/api/datasets/(?P<repo>[^/]+/[^/]+)/(?P<op>preupload|commit)/"
+                           r"(?P<rev>[^/]+)$")
+_DATASET_RESOLVE = re.compile(r"^/datasets/(?P<repo>[^/]+/[^/]+)/resolve/(?P<rev>[^/]+)/"
+                              r"(?P<path>.+)$")
+
+
+def git_sha1(data: bytes) -> str:
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+@dataclass
+class Dataset:
+    """A dataset repository in memory: path -> content, and the commits that made it."""
+
+    files: dict[str, bytes] = field(default_factory=dict)
+    commits: list[str] = field(default_factory=list)
+    # Listed as given in every tree listing whatever folder was asked for (hostile
+    # listings): path -> (size listed, content served)
+    listed: dict[str, tuple[int, bytes]] = field(default_factory=dict)
+
+    @property
+    def commit(self) -> str:
+        return self.commits[-1] if self.commits else hashlib.sha1(b"empty").hexdigest()
+
+    def entries(self) -> dict[str, tuple[int, bytes]]:
+        return {**{path: (len(data), data) for path, data in self.files.items()},
+                **self.listed}
 
 
 @dataclass
@@ -79,6 +123,12 @@ class HubState:
     redirect_to: str | None = None  # base URL every download request is redirected to (once)
     ranges: list[str | None] = field(default_factory=list)  # Range of each download request
     authorizations: list[str | None] = field(default_factory=list)  # ... and Authorization
+    datasets: dict[str, Dataset] = field(default_factory=dict)
+    tokens: dict[str, str] = field(default_factory=dict)  # token -> "read" | "write"
+    tree_page: int = 1000  # entries per page of a tree listing
+    bodies: list[bytes] = field(default_factory=list)  # every POST body, as received
+    uploads: list[tuple[str, str, bytes]] = field(default_factory=list)  # repo, path, content
+    commit_messages: list[str] = field(default_factory=list)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -111,8 +161,11 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         self.state.requests.append(f"GET {self.path}")
         path = self.path.split("?", 1)[0]
-        if path.startswith("/api/agent-harnesses"):
-            self._json([])
+        if path.startswith(("/api/datasets/", "/datasets/")):
+            self._dataset_get(path, send_body=True)
+            return
+        if path.startswith("/api/agent-harnesses"):  # the client's registry of AI agents
+            self._json({"standardEnvVars": [], "harnesses": {}})
             return
         info = _INFO.match(path)
         if info:
@@ -128,7 +181,148 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_HEAD(self) -> None:
         self.state.requests.append(f"HEAD {self.path}")
+        if self.path.startswith("/datasets/"):
+            self._dataset_get(self.path.split("?", 1)[0], send_body=False)
+            return
         self._resolve(send_body=False)
+
+    # --- datasets ---
+
+    def _access(self) -> str | None:
+        """"read", "write", "anonymous", or None after answering 401 for an unknown token."""
+        header = self.headers.get("Authorization")
+        if header is None:
+            return "anonymous"
+        access = self.state.tokens.get(header.removeprefix("Bearer ").strip())
+        if access is None:
+            self._error(401, "InvalidCredentials")
+        return access
+
+    def _dataset(self, name: str) -> Dataset | None:
+        dataset = self.state.datasets.get(name)
+        if dataset is None:
+            self._error(404, "RepoNotFound")
+        return dataset
+
+    def _dataset_get(self, path: str, send_body: bool) -> None:
+        info, tree = _DATASET_INFO.match(path), _DATASET_TREE.match(path)
+        resolve = _DATASET_RESOLVE.match(path)
+        match = info or tree or resolve
+        if match is None:
+            self._error(404, "EntryNotFound")
+            return
+        if self._access() is None:
+            return
+        dataset = self._dataset(match["repo"])
+        if dataset is None:
+            return
+        if info:
+            self._json({"id": info["repo"], "sha": dataset.commit, "private": False,
+                        "siblings": [{"rfilename": p} for p in sorted(dataset.entries())]})
+        elif tree:
+            self._tree(dataset, tree)
+        else:
+            self._dataset_file(dataset, urllib.parse.unquote(match["path"]), send_body)
+
+    def _tree(self, dataset: Dataset, match: re.Match[str]) -> None:
+        folder = urllib.parse.unquote(match["path"] or "").strip("/")
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
+        prefix = folder + "/" if folder else ""
+        names = sorted(p for p in dataset.files if p.startswith(prefix))
+        if folder and not names and not dataset.listed:
+            self._error(404, "EntryNotFound")
+            return
+        if query.get("recursive", ["False"])[0].lower() != "true":
+            names = [p for p in names if "/" not in p[len(prefix):]]
+        folders = sorted({prefix + p[len(prefix):].split("/")[0] for p in names
+                          if "/" in p[len(prefix):]})
+        names += sorted(dataset.listed)
+        items: list[dict[str, object]] = [
+            {"type": "directory", "oid": hashlib.sha1(f.encode()).hexdigest(), "size": 0,
+             "path": f} for f in folders]
+        for name in names:
+            size, data = dataset.entries()[name]
+            items.append({"type": "file", "oid": git_sha1(data), "size": size, "path": name})
+        start = int(query.get("cursor", ["0"])[0])
+        page = items[start:start + self.state.tree_page]
+        body = json.dumps(page).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        if start + self.state.tree_page < len(items):
+            base = self.path.split("?", 1)[0]
+            recursive = query.get("recursive", ["False"])[0]
+            self.send_header("Link", f'<{self._base()}{base}?recursive={recursive}&'
+                                     f'cursor={start + self.state.tree_page}>; rel="next"')
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _base(self) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def _dataset_file(self, dataset: Dataset, name: str, send_body: bool) -> None:
+        if send_body:
+            fault = self._misbehave()
+            if fault == "answered":
+                return
+        if name not in dataset.entries():
+            self._error(404, "EntryNotFound")
+            return
+        _size, data = dataset.entries()[name]
+        body = data + b"\0" * self.state.extra_bytes
+        self.send_response(200)
+        self.send_header("X-Repo-Commit", dataset.commit)
+        self.send_header("ETag", f'"{git_sha1(data)}"')
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if send_body:
+            self.wfile.write(body)
+
+    def do_POST(self) -> None:
+        self.state.requests.append(f"POST {self.path}")
+        length = int(self.headers.get("Content-Length", "0"))
+        body = self.rfile.read(length)
+        self.state.bodies.append(body)
+        match = _DATASET_POST.match(self.path.split("?", 1)[0])
+        if match is None:
+            self._error(404, "EntryNotFound")
+            return
+        access = self._access()
+        if access is None:
+            return
+        if access != "write":
+            self._error(401 if access == "anonymous" else 403, "Forbidden")
+            return
+        dataset = self._dataset(match["repo"])
+        if dataset is None:
+            return
+        if match["op"] == "preupload":
+            files = json.loads(body)["files"]
+            self._json({"files": [
+                {"path": f["path"], "uploadMode": "regular", "shouldIgnore": False,
+                 "oid": git_sha1(dataset.files[f["path"]]) if f["path"] in dataset.files
+                 else None} for f in files]})
+            return
+        self._commit(match["repo"], dataset, body)
+
+    def _commit(self, repo: str, dataset: Dataset, body: bytes) -> None:
+        added: dict[str, bytes] = {}
+        for line in body.splitlines():
+            item = json.loads(line)
+            if item["key"] == "header":
+                self.state.commit_messages.append(item["value"]["summary"])
+            elif item["key"] == "file" and item["value"].get("encoding") == "base64":
+                added[item["value"]["path"]] = base64.b64decode(item["value"]["content"])
+            else:
+                self._error(400, "BadRequest")
+                return
+        dataset.files.update(added)
+        self.state.uploads.extend((repo, path, data) for path, data in added.items())
+        oid = hashlib.sha1(repr((dataset.commit, sorted(added.items()))).encode()).hexdigest()
+        dataset.commits.append(oid)
+        self._json({"success": True, "commitOid": oid, "pullRequestUrl": None,
+                    "commitUrl": f"{self._base()}/datasets/{repo}/commit/{oid}"})
 
     def _json(self, data: object) -> None:
         body = json.dumps(data).encode()

@@ -68,6 +68,14 @@ def register_environment() -> None:
         register(os.environ.get(name))
 
 
+def hub_token() -> str | None:
+    """The user's Hugging Face token from ``HF_TOKEN`` (nowhere else), registered so that
+    ``scrub`` removes it; None when unset."""
+    token = os.environ.get("HF_TOKEN", "").strip() or None
+    register(token)
+    return token
+
+
 def scrub(text: str) -> str:
     """``text`` with every registered secret, in any of its forms, replaced."""
     if _pattern is None or not text:

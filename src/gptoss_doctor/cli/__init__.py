@@ -23,6 +23,7 @@ from gptoss_doctor.cli.install import install_command
 from gptoss_doctor.cli.publish import publish_command
 from gptoss_doctor.cli.report import report_command
 from gptoss_doctor.cli.serve import serve_command
+from gptoss_doctor.cli.share import share_command
 from gptoss_doctor.cli.synth import synth_command
 from gptoss_doctor.files import STDOUT
 from gptoss_doctor.probe import serialize
@@ -77,6 +78,7 @@ cli.add_command(serve_command)
 cli.add_command(install_command)
 cli.add_command(report_command)
 cli.add_command(publish_command)
+cli.add_command(share_command)
 cli.add_command(calibrate_command)
 
 
