@@ -15,7 +15,7 @@ from gptoss_doctor.bench import engines, tool_run, tool_suite
 from gptoss_doctor.bench import speed as speed_suite
 from gptoss_doctor.bench.synth import SHAPES
 from gptoss_doctor.cli import output
-from gptoss_doctor.reports import tables
+from gptoss_doctor.reports import load_view, tables
 
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
 
@@ -38,10 +38,12 @@ MODEL = _options(
                  show_default=True, help="auto: MLX for a model folder, llama.cpp for a GGUF "
                  "file; with --synthetic, llama.cpp unless mlx is named."))
 ENDPOINT = _options(
-    click.option("--endpoint", "endpoint_url", metavar="URL", default=None,
+    click.option("--endpoint", "endpoint_url", metavar="URL", multiple=True,
+                 callback=lambda ctx, _param, urls: _replicas(ctx, urls),
                  help="Benchmark an OpenAI-compatible server instead, e.g. "
                  "http://127.0.0.1:1234/v1 (LM Studio, Ollama, llama-server, vLLM); "
-                 "--model then names the served model."),
+                 "--model then names the served model. bench speed: repeat it for replicas "
+                 "(requests go round-robin)."),
     click.option("--api-key-env", metavar="VAR", default=None,
                  help="With --endpoint: the environment variable holding the API key "
                  "(default for LM Studio on :1234: LM_API_TOKEN when set). The key is never "
@@ -58,6 +60,47 @@ LLAMA = _options(
                  help="Layers to offload (default: the recipe or the doctor's plan)."),
     click.option("--n-cpu-moe", type=click.IntRange(min=0), default=None,
                  help="Keep the experts of the first N layers on the CPU (default: the plan)."))
+
+
+def _replicas(ctx: click.Context, urls: tuple[str, ...]) -> str | None:
+    """The first --endpoint (what every command reads); the others, replicas for bench
+    speed, go to ``replica_urls``."""
+    ctx.params["replica_urls"] = urls[1:]
+    if len(urls) > 1 and ctx.command.name != "speed":
+        raise click.UsageError("--endpoint once: only bench speed spreads load over replicas")
+    return urls[0] if urls else None
+
+
+LOAD_FLAGS = ("rate", "arrivals", "duration_s", "requests", "warmup", "sweep", "slo",
+              "workload")
+LOAD = _options(
+    click.option("--rate", default=None, help="With --endpoint: open loop, requests/s per "
+                 "level, e.g. 1,2,4 (sent on schedule however far the server falls behind)."),
+    click.option("--arrivals", default=None, help="With --rate: constant, poisson (default) "
+                 "or gamma:<burstiness> (1 is Poisson, below 1 burstier)."),
+    click.option("--duration", "duration_s", type=click.FloatRange(min=0, min_open=True),
+                 default=None, help="Seconds per load level (default 30)."),
+    click.option("--requests", type=click.IntRange(min=1, max=1_000_000), default=None,
+                 help="Measured requests per load level (instead of --duration)."),
+    click.option("--warmup", default=None, help="Sent first and kept out of the figures: "
+                 "seconds (10s) or requests (20)."),
+    click.option("--sweep", is_flag=True, help="Find the highest rate meeting --slo "
+                 "(doubling from --rate, default 1, then bisection to 10%)."),
+    click.option("--slo", default=None, help="e.g. ttft_p95=2s,itl_p95=100ms (ttft, itl, "
+                 "tpot, e2e at pNN or mean; ms or s): goodput counts requests meeting all."),
+    click.option("--workload", default=None, help="fixed (the --tests shapes), chat or "
+                 "prefix:<N> (a shared N-token system prompt)."))
+
+
+def _load(raw: dict[str, Any]) -> options.LoadOptions | None:
+    """A load run's flags when any is given (or several --endpoint); else None: the
+    closed-loop concurrency sweep as before."""
+    replicas = tuple(raw.get("replica_urls") or ())
+    if not replicas and all(raw.get(n) in (None, False) for n in LOAD_FLAGS):
+        return None
+    return options.LoadOptions(replicas, raw["rate"], raw["concurrency"], raw["arrivals"],
+                               raw["duration_s"], raw["requests"], raw["warmup"],
+                               raw["sweep"], raw["slo"], raw["workload"])
 
 
 @click.group("bench")
@@ -112,6 +155,7 @@ def _endpoint(raw: dict[str, Any]) -> EndpointOptions | None:
               "e.g. 1,2,4,8 (default 1).")
 @click.option("--timeout", "timeout_s", type=click.FloatRange(min=0, min_open=True),
               default=120.0, show_default=True, help="With --endpoint: seconds per request.")
+@LOAD
 @OUTPUT
 def speed_command(**raw: Any) -> None:
     """Speed tests named and measured like llama-bench, plus TTFT and chat speed.
@@ -123,8 +167,10 @@ def speed_command(**raw: Any) -> None:
     target = output.results_target("speed", raw["output"])
     if server is not None:
         tests = speed_suite.parse_tests(raw["tests_text"] or "pp512,tg128")
-        ran = endpoint.speed(server, tests, raw["reps"], raw["concurrency"] or "1",
-                             output.feedback())
+        given = _load(raw)
+        ran = (endpoint.load_run(server, tests, given, output.feedback()) if given else
+               endpoint.speed(server, tests, raw["reps"], raw["concurrency"] or "1",
+                              output.feedback()))
         return _show_requests(ran, raw["as_json"], target)
     options.one_model_source(model=raw["model_arg"], recipe=raw["recipe"],
                              synthetic=raw["synthetic"])
@@ -148,7 +194,9 @@ def speed_command(**raw: Any) -> None:
 
 def _show_requests(ran: endpoint.EndpointRun, as_json: bool, target: Path) -> None:
     output.save_results(ran.record, target)
-    output.show(ran.record, as_json, target, tables.endpoint_speed_table(ran.record))
+    table = (load_view.load_table(ran.record) if ran.record.get("load") else
+             tables.endpoint_speed_table(ran.record))
+    output.show(ran.record, as_json, target, table)
     output.finish(ran.status, ran.failed, ran.first_error, "requests")
 
 
