@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from gptoss_doctor import __version__
+from gptoss_doctor.reports import serving_view
 from gptoss_doctor.reports.charts import Chart
 from gptoss_doctor.reports.figures import concurrency_chart, depth_charts, tool_chart
 from gptoss_doctor.reports.terminal_text import plain
@@ -300,6 +301,8 @@ def render(records: list[dict[str, Any]], baseline: int = 0,
         tool_cases={run.label: tool_cases(run.record) for run in runs if run.is_tools},
         depth_charts={run.label: depth_charts(run.record) for run in runs},
         run_charts={run.label: _run_charts(run) for run in runs},
+        serving_charts={run.label: serving_view.from_load(run.record.get("load"))
+                        for run in runs},
         bar_charts=bars,
         reproduce={run.label: reproduce_command(run.record) for run in runs},
         verdicts=verdicts or [[] for _ in runs],

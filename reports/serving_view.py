@@ -58,6 +58,7 @@ class Box:
 
 @dataclass(frozen=True, slots=True)
 class Figure:
+    title: str
     svg: str
     width: float
     height: float
@@ -216,7 +217,7 @@ def plot(title: str, x_title: str, y_title: str, series: Sequence[Series],
            f'width="{WIDTH}" height="{height:.0f}" font-family="DejaVu Sans, sans-serif" '
            f'role="img"><title>{escape(title)}</title>'
            f'{"".join(grid)}{"".join(lines)}{"".join(canvas.parts)}</svg>')
-    return Figure(svg, WIDTH, math.ceil(height), tuple(canvas.boxes))
+    return Figure(title, svg, WIDTH, math.ceil(height), tuple(canvas.boxes))
 
 
 def _path(points: list[tuple[float, float]], step: bool) -> str:

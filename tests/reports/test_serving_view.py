@@ -113,3 +113,22 @@ def test_a_saved_load_section_is_read_and_broken_fields_left_out() -> None:
     for figure in figures:
         check(figure)
     assert sv.from_load({"levels": "nope"}) == [] and sv.from_load(None) == []
+
+
+def test_the_html_report_shows_a_load_runs_charts_in_its_endpoint_section() -> None:
+    from pathlib import Path
+
+    from gptoss_doctor.bench import results
+    from gptoss_doctor.reports import html
+
+    fixture = Path(__file__).parents[1] / "fixtures" / "results" / "endpoint-lmstudio-fake.json"
+    record = results.load(fixture)
+    level = {"mode": "rate", "requested_rate": 1.5, "total": {
+        "completed_rps": 1.4, "goodput_rps": 1.2, "ttft_s": {"p95": 0.5},
+        "itl_s": {"p50": 0.02, "p90": 0.03, "p95": 0.04, "p99": 0.09}},
+        "samples": [{"ttft_s": 0.3}, {"ttft_s": 0.5}]}
+    page = html.render([{**record, "load": {"mode": "rate", "slos": ["ttft_p95=1s"],
+                                           "levels": [level]}}])
+    # throughput, the one SLO's latency, the TTFT and ITL distributions
+    assert page.count("<svg") - html.render([record]).count("<svg") == 4
+    assert "Throughput and goodput" in page and "SLO: ttft p95 ≤ 1000 ms" in page
