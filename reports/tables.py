@@ -139,3 +139,24 @@ def conformance_table(record: dict[str, Any]) -> Table:
         table.add_row(safe(check["title"]), safe(check["status"].replace("_", " ")),
                       safe(check["method"]), safe(check["evidence"]))
     return table
+
+
+def effort_table(comparison: dict[str, Any]) -> Table:
+    """Per group and effort: reasoning tokens per attempt; the tests and verdict below."""
+    table = Table(title="reasoning (analysis) tokens per attempt, by effort")
+    for column in ("model · engine · api", "effort", "attempts", "median", "mean",
+                   "range"):
+        table.add_column(column)
+    notes = []
+    for group in comparison["groups"]:
+        name = safe(f"{group['model']} · {group['engine']} · {group['api'] or 'in-process'}")
+        for effort, row in group["efforts"].items():
+            spread = "—" if row["min"] is None else f"{row['min']}–{row['max']}"
+            table.add_row(name, effort, f"{row['counted']}/{row['attempts']}",
+                          _fmt(row["median"], "{:g}"), _fmt(row["mean"], "{:.1f}"), spread)
+        tests = "; ".join(f"{t['higher']}>{t['lower']}: p={_fmt(t['p_mann_whitney'], '{:.3g}')}"
+                          f" (perm. {_fmt(t['p_permutation'], '{:.3g}')})"
+                          for t in group["tests"])
+        notes.append(safe(f"{name}: {group['verdict']}" + (f" — {tests}" if tests else "")))
+    table.caption = "\n".join(notes)
+    return table

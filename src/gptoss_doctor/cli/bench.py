@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from gptoss_doctor.app import conformance, endpoint, lmstudio, options, served, speed, tools
+from gptoss_doctor.app import conformance, effort, endpoint, lmstudio, options, served, speed, tools
 from gptoss_doctor.app.options import EndpointOptions, EngineFlags, SpeedOptions
 from gptoss_doctor.app.records import to_results
 from gptoss_doctor.bench import engines, tool_run, tool_suite
@@ -350,3 +350,17 @@ def conformance_command(**raw: Any) -> None:
     output.save_results(ran.record, target)
     output.show(ran.record, raw["as_json"], target, tables.conformance_table(ran.record))
     output.finish(ran.status, ran.failed, ran.first_error, "checks")
+
+
+@bench_group.command("effort")
+@click.argument("files", nargs=-1, type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
+def effort_command(files: tuple[Path, ...], as_json: bool) -> None:
+    """Is reasoning effort honoured? Reasoning tokens per effort in tool-use results files
+    (bench tools --reasoning low|medium|high, in-process or --endpoint with either --api),
+    with one-sided Mann-Whitney and permutation tests between efforts."""
+    comparison = effort.compare(files)
+    if as_json:
+        output.echo_json(comparison)
+    else:
+        output.stdout_console().print(tables.effort_table(comparison))
