@@ -99,6 +99,15 @@ class Response:
             parts: list[bytes] = []
             at = 0  # parsed up to here: one cut per read, not one per chunk
             while not done:
+                if left == 0:  # the common case first: a whole chunk in the buffer
+                    size = CHUNK_SIZE.match(buffer, at)
+                    if size is not None:
+                        start = size.end()
+                        stop = start + int(size.group(1), 16)
+                        if stop > start and buffer[stop:stop + 2] == b"\r\n":
+                            parts.append(buffer[start:stop])
+                            at = stop + 2
+                            continue
                 if left > 0:
                     take = min(left, len(buffer) - at)
                     parts.append(buffer[at:at + take])
