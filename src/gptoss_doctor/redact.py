@@ -146,6 +146,8 @@ class _Pass:
     words: list[tuple[re.Pattern[str], str, str]]
     homes: re.Pattern[str] | None  # the current user's home folders, in every JSON form
     found: dict[str, None] = field(default_factory=dict)  # ordered set of removed lines
+    # text -> (redacted, what was removed): keys and enum values repeat thousands of times
+    seen: dict[str, tuple[str, tuple[str, ...]]] = field(default_factory=dict)
 
     def note(self, where: str, what: str) -> None:
         self.found[f"{where or '(document)'}: {what}"] = None
@@ -166,6 +168,8 @@ def redact(document: Any, context: Context | None = None) -> Redaction:
 def _path_users(document: Any) -> Iterable[str]:
     """Every user name in a home path anywhere in ``document`` (keys included)."""
     for text in _strings(document):
+        if "/" not in text and "\\" not in text and "~" not in text:
+            continue
         for match in _HOME.finditer(text):
             name = match["win"] or match["posix"] or match["tilde"]
             if name:
@@ -242,17 +246,29 @@ def _by_key(key: str, value: Any, where: str, run: _Pass) -> str | None:
 
 def _text(text: str, where: str, run: _Pass) -> str:
     """``text`` through every rule, in order; each rule that changed it is noted."""
-    for what, rule in _RULES:
+    known = run.seen.get(text)
+    if known is None:
+        known = run.seen[text] = _redacted(text, run)
+    for what in known[1]:
+        run.note(where, what)
+    return known[0]
+
+
+def _redacted(text: str, run: _Pass) -> tuple[str, tuple[str, ...]]:
+    whats: dict[str, None] = {}
+    for what, needs, rule in _RULES:
+        if needs and not any(piece in text for piece in needs):
+            continue  # a cheap test first: most texts hold none of what a rule looks for
         changed = rule(text, run)
         if changed != text:
-            run.note(where, what)
+            whats[what] = None
             text = changed
     for pattern, placeholder, what in run.words:
         changed = pattern.sub(placeholder, text)
         if changed != text:
-            run.note(where, what)
+            whats[what] = None
             text = changed
-    return text
+    return text, tuple(whats)
 
 
 def _sub(pattern: re.Pattern[str], replace: Callable[[re.Match[str]], str]
@@ -349,26 +365,32 @@ def _token(match: re.Match[str]) -> str:
     return f"{kept}<secret>"
 
 
-def _tokens(text: str, run: _Pass) -> str:
-    for pattern in secrets.TOKEN_PATTERNS:
-        text = pattern.sub(_token, text)
-    return text
+def _scoped(pattern: re.Pattern[str]) -> str:
+    flags = "".join(letter for flag, letter in ((re.IGNORECASE, "i"), (re.DOTALL, "s"))
+                    if pattern.flags & flag)
+    return f"(?{flags}:{pattern.pattern})" if flags else f"(?:{pattern.pattern})"
+
+
+# secrets.TOKEN_PATTERNS as one alternation: one scan of the text, not one per pattern
+_TOKENS = re.compile("|".join(_scoped(p) for p in secrets.TOKEN_PATTERNS))
 
 
 # Order matters: credentials before the e-mail rule sees "user@host", URLs before bare
 # hosts, UUIDs before IPv6 and MAC addresses, home paths before user names.
-_RULES: tuple[tuple[str, Callable[[str, _Pass], str]], ...] = (
-    ("secret", _registered),
-    ("secret", _tokens),
-    ("host name and port", _sub(_URL, _authority)),
-    ("secret", _sub(_KEY_VALUE, _key_value)),
-    ("e-mail address", _sub(_EMAIL, lambda m: "<email>")),
-    ("UUID", _sub(_UUID, lambda m: "<uuid>")),
-    ("serial number", _sub(_SERIAL, _serial)),
-    ("MAC address", _sub(_MAC, lambda m: "<mac>")),
-    ("home directory", _known_homes),
-    ("home directory", _sub(_HOME, _home)),
-    ("host name and port", _sub(_HOST_PORT, _host_port)),
-    ("host name", _sub(_PRIVATE_SUFFIX, lambda m: "<host>")),
-    ("IP address", _sub(_BARE_IP, _bare_address)),
+# Each rule: what it removes, the pieces a text must hold for the rule to match at all (any
+# one of them; none listed: always run), and the rule.
+_RULES: tuple[tuple[str, tuple[str, ...], Callable[[str, _Pass], str]], ...] = (
+    ("secret", (), _registered),
+    ("secret", (), _sub(_TOKENS, _token)),
+    ("host name and port", ("://",), _sub(_URL, _authority)),
+    ("secret", (":", "="), _sub(_KEY_VALUE, _key_value)),
+    ("e-mail address", ("@",), _sub(_EMAIL, lambda m: "<email>")),
+    ("UUID", ("-",), _sub(_UUID, lambda m: "<uuid>")),
+    ("serial number", (), _sub(_SERIAL, _serial)),
+    ("MAC address", (":", "-"), _sub(_MAC, lambda m: "<mac>")),
+    ("home directory", (), _known_homes),
+    ("home directory", ("/", "\\", "~"), _sub(_HOME, _home)),
+    ("host name and port", (":",), _sub(_HOST_PORT, _host_port)),
+    ("host name", (".",), _sub(_PRIVATE_SUFFIX, lambda m: "<host>")),
+    ("IP address", (".", ":"), _sub(_BARE_IP, _bare_address)),
 )
