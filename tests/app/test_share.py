@@ -265,3 +265,23 @@ def test_listings_are_followed_across_pages(hub: HubState, tmp_path: Path) -> No
 
 def test_an_empty_collection_fetches_nothing(hub: HubState, tmp_path: Path) -> None:
     assert share.fetch_collection(SPEC, tmp_path / "c") == []
+
+
+@pytest.mark.parametrize("share_redacted", [
+    pytest.param(True, id="shared redacted"),
+    pytest.param(False, id="shared with --no-redact, redacted by publish"),
+])
+def test_share_then_publish_from_the_collection(
+        hub: HubState, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        share_redacted: bool) -> None:
+    shared = _share(_planted(tmp_path), CPU, TOOLS, redacting=share_redacted)
+    site = tmp_path / "site"
+    with pytest.raises(SystemExit) as exited:
+        main(["publish", "--from", SPEC, "-o", str(site), "--json"])
+    out, err = capsys.readouterr()
+    assert exited.value.code in (0, None), err
+    index = json.loads((site / "index.json").read_text())
+    assert len(index["runs"]) == len(shared.runs) == 3
+    written = "\n".join(p.read_text(errors="replace") for p in site.rglob("*") if p.is_file())
+    assert [value for value in PLANTED if value in written + out] == []
+    assert WRITE not in written + out + err
