@@ -148,6 +148,8 @@ def _folded(branches: list[dict[str, Any]]) -> dict[str, Any]:
         return {"type": types[0] if len(types) == 1 else types}
     real = [b for b in branches if b.get("type") != "null"]
     if len(real) == 1 and len(branches) == 2 and isinstance(real[0].get("type"), str):
+        if "properties" in real[0]:  # harmony renders "object | null" without its fields
+            return real[0]
         return {**real[0], "type": [real[0]["type"], "null"]}
     return {}
 

@@ -9,6 +9,7 @@ are ``tests/fixtures/mcp/misbehaving.py``.
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -156,8 +157,6 @@ def test_the_reference_server_runs_alone_from_the_command_line(tmp_path: Path) -
     # its --setup file is hostile input too
     bad = tmp_path / "setup.json"
     bad.write_text('{"files": {"a": 1}}', encoding="utf-8")
-    import subprocess
-
     done = subprocess.run([sys.executable, "-m", "gptoss_doctor.bench.mcp_reference",
                            "--setup", str(bad)], capture_output=True, text=True, timeout=60,
                           check=False)
