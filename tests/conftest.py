@@ -77,6 +77,7 @@ MODULES: dict[str, tuple[tuple[str, ...], str]] = {
             "mlx-lm is not installed (`pip install .[mlx]`: mlx-lm[cpu] on Linux)"),
     "xllamacpp": (("xllamacpp",),
                   "xllamacpp is not installed (`pip install .[llamaserver]`)"),
+    "mcp": (("mcp",), "the MCP Python SDK is not installed (`pip install .[mcp]`)"),
 }
 GGUF_MARKS = ("llama", "xllamacpp")  # the marks whose tests may fetch the SmolLM2 GGUF
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
