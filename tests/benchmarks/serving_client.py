@@ -7,6 +7,7 @@ process make the same requests:
 
 - ours: ``bench.endpoint.stream_chat`` on ``endpoint.async_client``, the streaming path the
   load engine uses (httpx, bounded SSE lines, every event's JSON read, timestamps);
+- with ``--httpx``, also ours through httpx alone (the path before bench/http1.py);
 - raw: a minimal asyncio client on raw sockets that writes the request bytes and counts
   ``"content"`` in what comes back, without parsing HTTP framing or JSON: an upper bound
   for any Python client on this machine.
@@ -33,6 +34,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
 import psutil
 
 from gptoss_doctor.bench import endpoint
@@ -43,10 +45,14 @@ BODY = {"model": "zero", "max_tokens": 256, "stream": True,
         "messages": [{"role": "user", "content": "hello " * 16}]}
 
 
-async def ours(url: str, streams: int, requests: int) -> int:
-    """Tokens streamed through the project's client."""
+async def ours(url: str, streams: int, requests: int, lean: bool = True) -> int:
+    """Tokens streamed through the project's client (``lean`` False: through httpx alone,
+    as before bench/http1.py)."""
     target = endpoint.Endpoint(url + "/v1", None, 300)
-    async with endpoint.async_client(target, streams) as client:
+    client = endpoint.async_client(target, streams) if lean else httpx.AsyncClient(
+        trust_env=False, timeout=httpx.Timeout(300.0),
+        limits=httpx.Limits(max_connections=streams, max_keepalive_connections=streams))
+    async with client:
         async def one() -> int:
             tokens = 0
             for _ in range(requests):
@@ -119,6 +125,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=2, help="per stream, per run")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--delay", type=float, default=0.0, help="server: s between tokens")
+    parser.add_argument("--httpx", action="store_true", help="also time ours through httpx")
     args = parser.parse_args()
     process = subprocess.Popen([sys.executable, str(SERVER), "--tokens", str(args.tokens),
                                 "--delay", str(args.delay)], stdout=subprocess.PIPE, text=True)
@@ -130,20 +137,28 @@ def main() -> None:
               f"{args.requests} requests each per run; {psutil.cpu_count()} CPUs, "
               f"Python {sys.version.split()[0]}, {endpoint.client_version()}")
         clients = {"ours": lambda: ours(url, args.streams, args.requests),
-                   "raw": lambda: raw(url, args.streams, args.requests)}
+                   "raw": lambda: raw(url, args.streams, args.requests),
+                   "httpx": lambda: ours(url, args.streams, args.requests, lean=False)}
         measure("warm", clients["raw"], server)
-        ratios, costs = [], []
+        ratios, costs, httpx_ratios = [], [], []
         for number in range(args.rounds):
             order = ["ours", "raw"] if number % 2 == 0 else ["raw", "ours"]
+            order += ["httpx"] if args.httpx else []
             print(f"round {number + 1}")
             runs = {name: measure(name, clients[name], server) for name in order}
             ratios.append(runs["ours"][0] / runs["raw"][0])
             costs.append(runs["raw"][1] / runs["ours"][1])
             print(f"  tokens/s ours / raw = {ratios[-1]:.0%}; "
                   f"CPU per token raw / ours = {costs[-1]:.0%}")
+            if args.httpx:
+                httpx_ratios.append(runs["httpx"][0] / runs["raw"][0])
+                print(f"  tokens/s httpx alone / raw = {httpx_ratios[-1]:.0%}")
         print(f"median over {args.rounds} rounds: tokens/s ours / raw "
               f"{statistics.median(ratios):.0%} (target >= 80%); "
               f"CPU per token raw / ours {statistics.median(costs):.0%}")
+        if httpx_ratios:
+            print(f"median tokens/s through httpx alone / raw: "
+                  f"{statistics.median(httpx_ratios):.0%}")
     finally:
         process.terminate()
         process.wait(10)
