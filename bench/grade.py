@@ -9,7 +9,8 @@ left is rebuilt exactly and judged.
 
 Failure categories, one per failed attempt (the first that applies): no_call, wrong_tool,
 invalid_json, schema_invalid_args, wrong_args, unparsable_harmony, called_when_irrelevant,
-turn_limit, and for the loop categories missing_calls, extra_calls, no_answer,
+did_not_ask (a missing-parameter case answered without asking for the value), turn_limit,
+and for the loop categories missing_calls, extra_calls, no_answer,
 wrong_state, timeout; over_limit when a turn or the sandbox went past one of the limits
 below (checked first: nothing over a limit is executed or replayed), and engine_error when
 the engine, the server or the harness failed on the attempt (``tool_run`` keeps the
@@ -42,7 +43,8 @@ from gptoss_doctor.bench.sandbox import Sandbox, answer, fresh_sandbox
 from gptoss_doctor.bench.tool_suite import ALL_CATEGORIES, Case, ExpectedCall
 
 FAILURES = ("no_call", "wrong_tool", "invalid_json", "schema_invalid_args", "wrong_args",
-            "unparsable_harmony", "called_when_irrelevant", "turn_limit", "missing_calls",
+            "unparsable_harmony", "called_when_irrelevant", "did_not_ask", "turn_limit",
+            "missing_calls",
             "extra_calls", "no_answer", "wrong_state", "timeout", "over_limit",
             "engine_error")
 NAMESPACE = "functions."
@@ -167,6 +169,14 @@ def final_text(parsed: harmony.ParsedCompletion) -> str | None:
             and last.channel == "commentary":
         return last.text
     return None
+
+
+def asks_for(answer: str, words: Sequence[str]) -> bool:
+    """Whether ``answer`` asks for a missing value: a question ("?", full-width too) that
+    names it by one of ``words`` (compared as arguments are: NFKC, case-folded)."""
+    text = norm_text(answer)
+    return ("?" in answer or "\uff1f" in answer) and any(
+        f" {norm_text(w)} " in f" {text} " for w in words)
 
 
 def case_sandbox(case: Case) -> AbstractContextManager[Sandbox | None]:
@@ -363,6 +373,9 @@ def grade_parsed(case: Case, parsed: Sequence[harmony.ParsedCompletion], end: st
             failure, reason = "called_when_irrelevant", f"called {calls[0].recipient}"
         elif final_text(parsed[0]) is None:
             failure, reason = "no_answer", "no final answer"
+        elif case.asks_for and not asks_for(final_text(parsed[0]) or "", case.asks_for):
+            failure, reason = "did_not_ask", ("the answer does not ask for the missing value "
+                                              f"({' / '.join(case.asks_for)})")
         else:
             failure, reason = None, "answered without calling a tool"
     else:

@@ -65,6 +65,8 @@ class Case:
     expect: dict[str, Any] | None = None
     turn_limit: int = 1
     history: tuple[tuple[str, str], ...] = ()  # earlier (role, text) turns, oldest first
+    # missing-parameter cases: the answer must ask, naming one of these (docs/tool-grading.md)
+    asks_for: tuple[str, ...] = ()
 
     def tool(self, name: str) -> ToolDef | None:
         return next((t for t in self.tools if t.name == name), None)
@@ -111,7 +113,8 @@ def load_suite() -> Suite:
                               tuple(tools[name] for name in raw["tools"]), expected,
                               raw.get("setup"), raw.get("expect"),
                               _turn_limit(category, raw, len(expected)),
-                              tuple((m["role"], m["content"]) for m in raw.get("history", ()))))
+                              tuple((m["role"], m["content"]) for m in raw.get("history", ())),
+                              tuple(raw.get("asks_for", ()))))
     digest = hashlib.sha256("\0".join(texts[k] for k in sorted(texts)).encode()).hexdigest()
     return Suite(SUITE_NAME, digest, library["instructions"],
                  tuple(c for c in cases if c.category in CATEGORIES),
