@@ -292,6 +292,11 @@ async def run_level(endpoints: Sequence[Endpoint], model: str, shapes: Sequence[
                     monitor.verdict(), tuple(w.summary() for w in watchers))
 
 
+def interrupted(finished: list[Request]) -> LevelRun:
+    """What a level that Ctrl-C stopped had finished (no drops, no client figures)."""
+    return LevelRun(finished, [], 0, 0, client_load([], 0.0, 0.0))
+
+
 def _open_schedule(rate: float, profile: Profile) -> tuple[list[float], int]:
     """(every send offset, the index of the first measured one): the warm-up's requests
     first, at the same rate, then the measured ones."""

@@ -31,6 +31,7 @@ from gptoss_doctor.bench import (
     endpoint_tools,
     engines,
     grade,
+    latency,
     lmstudio_stats,
     load,
     load_plan,
@@ -303,9 +304,17 @@ def load_run(options: EndpointOptions, tests: tuple[Any, ...], given: LoadOption
         def level(rate: float | None, streams: int | None) -> records.LoadLevel:
             label = f"{rate:g} req/s" if rate is not None else f"x{streams}"
             task.update(description=label, completed=0)
-            ran = asyncio.run(load.run_level(
-                endpoints, conn.model_id, shapes, plan.profile, rate=rate, streams=streams,
-                progress=lambda: task.update(advance=1)))
+            finished: list[latency.Request] = []
+            try:
+                ran = asyncio.run(load.run_level(
+                    endpoints, conn.model_id, shapes, plan.profile, rate=rate,
+                    streams=streams, progress=lambda: task.update(advance=1), keep=finished))
+            except KeyboardInterrupt:  # the requests that finished are kept
+                if finished:
+                    levels.append(load.summarize(load.interrupted(finished), plan.profile,
+                                                 endpoints, plan.slos, rate=rate,
+                                                 streams=streams))
+                raise
             done = load.summarize(ran, plan.profile, endpoints, plan.slos, rate=rate,
                                   streams=streams)
             levels.append(done)
