@@ -62,7 +62,7 @@ def plants(draw: st.DrawFn) -> tuple[Context, list[str], list[str]]:
     """(the current user's context, texts to plant, substrings that must not survive)."""
     user, user2, user3, user4, host, host2 = (draw(_name(p)) for p in
                                               ("zqu", "zqw", "zqm", "zqt", "zqh", "zqn"))
-    me, my_host = draw(_name("zqme")), draw(_name("zqbox"))
+    me, my_host, ssh_user = draw(_name("zqme")), draw(_name("zqbox")), draw(_name("zqs"))
     ip, ip2, public = draw(PRIVATE_IP), draw(PRIVATE_IP), draw(PUBLIC_IP)
     port, port2 = draw(st.integers(10000, 65535)), draw(st.integers(10000, 65535))
     uuid = str(draw(st.uuids()))
@@ -86,10 +86,10 @@ def plants(draw: st.DrawFn) -> tuple[Context, list[str], list[str]]:
         f"mail {email}", hf, sk, aws, ghp, f"Authorization: Bearer {bearer}",
         f"api_key={generic}", f'{{"client_secret": "{generic}"}}', registered,
         f"http://admin:{generic}@{public}/", me, f"{me}'s run", f"/srv/{me}/x", my_host,
-        f"{my_host}.corp", f"on {host}.internal"]
+        f"{my_host}.corp", f"on {host}.internal", f"ssh {ssh_user}@{ip2}"]
     forbidden = [user, user2, user3, user4, host, host2, ip, ip2, public, f":{port}",
                  f":{port2}", uuid, uuid.upper(), serial, email, hf, sk, aws, ghp, bearer,
-                 generic, registered, me, my_host]
+                 generic, registered, me, my_host, ssh_user]
     return Context(users=(me,), homes=(f"/srv/{me}",), hostnames=(my_host,)), texts, forbidden
 
 
@@ -214,6 +214,8 @@ def test_kept(text: str) -> None:
                  ("secret",), id="a bearer token"),
     pytest.param("serial_number=PX12345", "serial_number=<serial>", ("serial number",),
                  id="a board serial"),
+    pytest.param("ssh zqalice@10.0.0.5", "ssh <user>@<private-ip>", ("IP address", "user name"),
+                 id="ssh's user at a private host"),
 ])
 def test_removed(text: str, expected: str, what: tuple[str, ...]) -> None:
     redacted = redact({"f": text}, NOBODY)

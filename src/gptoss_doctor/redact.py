@@ -90,6 +90,8 @@ _UUID = re.compile(r"(?i)\b(?:MIG-)?(?:GPU-)?[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}
 _SERIAL = re.compile(r"(?i)\b(?P<label>serial(?:[ _-]?(?:number|no\.?|num))?|s/n|sn(?=\s*[:=#]))"
                      r"(?P<sep>\s*[:=#]?\s*)(?P<value>[A-Za-z0-9][A-Za-z0-9-]{3,})")
 _EMAIL = re.compile(r"(?i)\b[a-z0-9._%+-]+@[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}\b")
+# "alice@10.0.0.5", "alice@gpu1.lan" (ssh's user@host): the user goes with the host
+_USER_AT_HOST = re.compile(r"(?i)(?<![\w.%+-])[a-z0-9._%+-]+@(?=<(?:host|loopback|private-ip|ip)>)")
 _SECRET_KEYWORD = (r"(?:api[_-]?key|apikey|access[_-]?key(?:[_-]id)?|secret(?:[_-]?key)?|token"
                    r"|passw(?:or)?d|pwd|credentials?|auth)")
 _KEY_VALUE = re.compile(  # the key ends with the keyword: "max_tokens", "tokenizer" are not
@@ -393,4 +395,5 @@ _RULES: tuple[tuple[str, tuple[str, ...], Callable[[str, _Pass], str]], ...] = (
     ("host name and port", (":",), _sub(_HOST_PORT, _host_port)),
     ("host name", (".",), _sub(_PRIVATE_SUFFIX, lambda m: "<host>")),
     ("IP address", (".", ":"), _sub(_BARE_IP, _bare_address)),
+    ("user name", ("@<",), _sub(_USER_AT_HOST, lambda m: "<user>@")),
 )
