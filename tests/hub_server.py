@@ -138,10 +138,12 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, *args: object) -> None:
         return
 
-    def _error(self, status: int, code: str) -> None:
-        body = json.dumps({"error": code}).encode()
+    def _error(self, status: int, code: str, message: str | None = None) -> None:
+        body = json.dumps({"error": message or code}).encode()
         self.send_response(status)
         self.send_header("X-Error-Code", code)
+        if message is not None:
+            self.send_header("X-Error-Message", message)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -194,8 +196,8 @@ class _Handler(BaseHTTPRequestHandler):
         if header is None:
             return "anonymous"
         access = self.state.tokens.get(header.removeprefix("Bearer ").strip())
-        if access is None:
-            self._error(401, "InvalidCredentials")
+        if access is None:  # what the Hub says, and how the client tells it from RepoNotFound
+            self._error(401, "InvalidCredentials", "Invalid credentials in Authorization header")
         return access
 
     def _dataset(self, name: str) -> Dataset | None:
