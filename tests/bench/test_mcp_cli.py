@@ -2,7 +2,9 @@
 streamable HTTP, and the mcp cases forced through a real engine (``tests/forced.py``).
 
 Hostile configurations are refused before any model loads (one line, exit 2). The runs on
-the tiny synthetic gpt-oss are marked ``llama`` as well as ``mcp``.
+the tiny synthetic gpt-oss are also marked with the engine they use: ``bench tools`` on
+llama.cpp's own server (``xllamacpp``: the in-process loop, turns sampled by the server),
+the forced completions on llama.cpp's and MLX's decode loops.
 """
 
 from __future__ import annotations
@@ -141,10 +143,11 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return synth.write_synthetic("tiny", tmp_path_factory.mktemp("m") / "tiny.gguf").path
 
 
-@pytest.mark.llama
+@pytest.mark.xllamacpp
 def test_the_mcp_category_on_the_tiny_model_then_regrade(tmp_path: Path, tiny: Path) -> None:
     out = tmp_path / "tools.json"
-    done = tools("--model", str(tiny), "--category", "mcp", "--max-tokens", "8", "-o", str(out))
+    done = tools("--model", str(tiny), "--engine", "llama-server", "--category", "mcp",
+                 "--max-tokens", "8", "-o", str(out))
     assert done.returncode == 0, done.stderr
     record = results.load(out)
     jsonschema.validate(record, results.schema())
@@ -159,13 +162,13 @@ def test_the_mcp_category_on_the_tiny_model_then_regrade(tmp_path: Path, tiny: P
     assert regraded.returncode == 0 and "every grade reproduced" in regraded.stderr
 
 
-@pytest.mark.llama
+@pytest.mark.xllamacpp
 def test_a_configured_server_that_crashes_loses_no_run(tmp_path: Path, tiny: Path) -> None:
     path = config(tmp_path, {"mcpServers": {"flaky": {
         "command": sys.executable, "args": [str(MISBEHAVING), "crash-at-start"]}}})
     out = tmp_path / "tools.json"
-    done = tools("--model", str(tiny), "--mcp-config", str(path), "--max-tokens", "4",
-                 "-o", str(out))
+    done = tools("--model", str(tiny), "--engine", "llama-server", "--mcp-config", str(path),
+                 "--max-tokens", "4", "-o", str(out))
     assert done.returncode == 1, done.stderr  # failed attempts
     record = results.load(out)
     jsonschema.validate(record, results.schema())
@@ -178,17 +181,36 @@ def test_a_configured_server_that_crashes_loses_no_run(tmp_path: Path, tiny: Pat
         "name": "flaky", "transport": "stdio", "source": str(path)}
 
 
-@pytest.mark.llama
-@pytest.mark.parametrize("entry", COMPLETIONS["passing"], ids=lambda e: e["case"])
-def test_every_mcp_case_forced_through_the_real_engine_passes(
-        entry: dict[str, Any], tiny: Path) -> None:
-    from gptoss_doctor.bench.llama_engine import LlamaEngine
-    from gptoss_doctor.load_settings import LoadSettings
+@pytest.fixture(scope="module")
+def tiny_mlx(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from gptoss_doctor.bench import mlx_engine
 
+    return Path(mlx_engine.write_synthetic(tmp_path_factory.mktemp("mlx") / "tiny").path)
+
+
+def decode_engine(name: str, request: pytest.FixtureRequest) -> Any:
+    """A real engine with a decode loop on the tiny synthetic gpt-oss."""
+    if name == "llama.cpp":
+        from gptoss_doctor.bench.llama_engine import LlamaEngine
+        from gptoss_doctor.load_settings import LoadSettings
+
+        return LlamaEngine(request.getfixturevalue("tiny"), LoadSettings(n_ctx=4096,
+                                                                          n_threads=2))
+    from gptoss_doctor.bench import mlx_engine
+
+    return mlx_engine.MlxEngine(request.getfixturevalue("tiny_mlx"), n_ctx=4096)
+
+
+@pytest.mark.parametrize("engine_name", [
+    pytest.param("llama.cpp", marks=pytest.mark.llama, id="llama.cpp"),
+    pytest.param("mlx", marks=pytest.mark.mlx, id="mlx")])
+@pytest.mark.parametrize("entry", COMPLETIONS["passing"], ids=lambda e: e["case"])
+def test_every_mcp_case_forced_through_a_real_engine_passes(
+        entry: dict[str, Any], engine_name: str, request: pytest.FixtureRequest) -> None:
     suite = tool_suite.load_suite()
     case = tool_suite.case_by_id(suite, entry["case"])
     assert case is not None
-    engine = LlamaEngine(tiny, LoadSettings(n_ctx=4096, n_threads=2))
+    engine = decode_engine(engine_name, request)
     try:
         forced = Forced(engine, entry["turns"])
         attempt = tool_run.run_attempt(forced, suite, case, tool_run.RunSettings(
