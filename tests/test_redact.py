@@ -165,6 +165,7 @@ def test_the_lm_studio_fixture_loses_its_home_folder_and_its_server_address() ->
     pytest.param("Apple M3 Pro", id="an Apple chip"),
     pytest.param("550.54.15", id="a driver version"),
     pytest.param("32.0.15.6094", id="a four-part Windows driver version"),
+    pytest.param("mlx 0.21.1.0", id="a four-part version that could be an address"),
     pytest.param("6.18.44-fc-v857", id="a kernel release"),
     pytest.param("b6123 (llama.cpp)", id="a llama.cpp build"),
     pytest.param("fake-openai/1.0 Python/3.11.7", id="a server header"),
@@ -245,6 +246,13 @@ def test_the_current_users_home_and_names_are_found_from_the_environment(
     monkeypatch.setenv("HOSTNAME", "zqbox.example.org")
     redacted = redact(["/srv/zqdev/models", "/srv/zqdevx", "ZQDEV on zqbox"])
     assert redacted.document == ["<home>/models", "/srv/zqdevx", "<user> on <host>"]
+
+
+def test_a_user_named_like_an_engine_leaves_the_engine_names() -> None:
+    context = Context(users=("llama",), homes=("/home/llama",), hostnames=("gpu",))
+    redacted = redact(["/home/llama/m.gguf", "llama.cpp b6123 on gpu 0", "gpt-oss-20b"],
+                      context)
+    assert redacted.document == ["<home>/m.gguf", "llama.cpp b6123 on gpu 0", "gpt-oss-20b"]
 
 
 def test_the_input_is_not_changed() -> None:

@@ -51,13 +51,18 @@ PUBLIC_HOSTS = ("huggingface.co", "hf.co", "github.com", "githubusercontent.com"
                 "openai.com", "openrouter.ai", "together.xyz", "groq.com", "fireworks.ai",
                 "deepinfra.com", "cerebras.ai", "mistral.ai", "ollama.com", "lmstudio.ai",
                 "pypi.org", "pythonhosted.org")
-# Account and host names too common to identify anyone, and words a placeholder holds:
-# never replaced as words elsewhere (their home folders still are).
+# Account and host names too common to identify anyone, words a placeholder holds, and the
+# words runs are compared by (a user called "llama" must not turn "llama.cpp" into
+# "<user>.cpp"): never replaced as words elsewhere (their home folders still are).
 GENERIC_NAMES = frozenset({
     "root", "user", "users", "admin", "administrator", "guest", "home", "host", "public",
     "shared", "default", "runner", "ubuntu", "debian", "fedora", "ec2-user", "centos",
     "pi", "raspberrypi", "localhost", "ip", "mac", "serial", "uuid", "email", "secret",
-    "loopback", "private-ip", "docker", "container", "linux", "windows", "darwin", "test"})
+    "loopback", "private-ip", "docker", "container", "linux", "windows", "darwin", "test",
+    "dev", "server", "desktop", "laptop", "workstation", "main", "model", "models", "gpt",
+    "oss", "openai", "llama", "cpp", "mlx", "lmstudio", "ollama", "vllm", "cuda", "metal",
+    "vulkan", "rocm", "cpu", "gpu", "nvidia", "amd", "intel", "apple", "geforce", "radeon",
+    "rtx", "gguf", "mxfp4", "endpoint", "speed", "tools"})
 MIN_NAME = 3  # shorter names would replace parts of ordinary words
 KEEP = ("public repository ids", "accelerator and CPU names", "versions and builds",
         "numbers and settings", "sha256 and git digests", "PCI bus ids", "dates",
@@ -322,7 +327,9 @@ def _authority(match: re.Match[str]) -> str:
 
 def _bare_address(match: re.Match[str]) -> str:
     text = match["ip"] or match["ip6"]
-    placeholder = _address(text) if any(c.isalnum() for c in text) else None
+    if text.startswith("0.") or not any(c.isalnum() for c in text):
+        return match.group(0)  # "0.3.36.1" is a version: no host has a 0.x address
+    placeholder = _address(text)
     return match.group(0) if placeholder is None else placeholder
 
 
