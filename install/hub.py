@@ -265,6 +265,9 @@ def _dataset_errors(repo: str, endpoint: str | None, doing: str) -> Iterator[Non
         raise HubError(f"dataset {repo} not found on {where} (or the token cannot see it)",
                        f"create it at {where}/new-dataset, or check the name and HF_TOKEN"
                        ) from None
+    except errors.OfflineModeIsEnabled:
+        raise HubError(f"HF_HUB_OFFLINE is set: cannot {doing} dataset {repo}",
+                       "unset HF_HUB_OFFLINE") from None
     except errors.HfHubHTTPError as exc:
         status = exc.response.status_code if exc.response is not None else None
         if status in (401, 403):

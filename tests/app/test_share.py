@@ -156,6 +156,7 @@ def test_the_command_prints_what_was_removed_and_json_says_the_same(
     pytest.param({"HF_TOKEN": READ}, 1, "HTTP 403", id="a read-only token"),
     pytest.param({"--to": "hf://datasets/zqowner/missing"}, 1, "dataset zqowner/missing not "
                  "found", id="a dataset that does not exist"),
+    pytest.param({"HF_HUB_OFFLINE": "1"}, 1, "HF_HUB_OFFLINE is set", id="offline mode"),
     pytest.param({"--to": "hf://models/openai/gpt-oss-20b"}, 2, "is not a Hugging Face "
                  "dataset", id="a model instead of a dataset"),
     pytest.param({"--to": "hf://datasets/a/../b"}, 2, "is not a Hugging Face dataset",
@@ -169,6 +170,9 @@ def test_errors_are_one_line_without_the_token(
             monkeypatch.delenv("HF_TOKEN")
         else:
             monkeypatch.setenv("HF_TOKEN", setup["HF_TOKEN"])
+    if "HF_HUB_OFFLINE" in setup:
+        monkeypatch.setenv("HF_HUB_OFFLINE", setup["HF_HUB_OFFLINE"])
+        monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", True)
     got, out, err = _cli(capsys, str(CPU), "--to", setup.get("--to", SPEC))
     assert (got, out) == (code, "")
     assert text in _error_line(err)
