@@ -34,6 +34,7 @@ PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#0
            "#7f7f7f")
 MARKERS = ("circle", "square", "triangle", "diamond")
 MAX_SERIES = len(PALETTE)
+LARGEST = 1e300  # beyond, spans and steps overflow a float: such values are not drawn
 LEGEND_TEXT_PX = WIDTH - 36  # the longest legend entry (one row), truncated beyond
 
 _NARROW = set("ijlI.,:;'|!` ")
@@ -125,20 +126,22 @@ class Axis:
         return (value - self.low) / (self.high - self.low)
 
     def holds(self, value: float) -> bool:
-        return math.isfinite(value) and (value > 0 or not self.log)
+        slack = (self.high - self.low) * 1e-9  # ticks are multiples of a rounded step
+        return math.isfinite(value) and (value > 0 or not self.log) \
+            and self.low - slack <= value <= self.high + slack
 
 
 def _nice_step(span: float, count: int) -> float:
     raw = span / max(count, 1)
-    power = 10 ** math.floor(math.log10(raw))
-    return next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= raw)
+    power = 10.0 ** math.floor(math.log10(raw))
+    return next(m * power for m in (1.0, 2.0, 2.5, 5.0, 10.0) if m * power >= raw)
 
 
 def axis(values: Sequence[float], title: str, log: bool = False,
          zero: bool = False, count: int = 5) -> Axis:
     """An axis covering ``values`` (those it can show) on round ticks; a sensible one for
     no value or a single one. ``zero``: a linear axis starts at 0."""
-    shown = [v for v in values if math.isfinite(v) and (v > 0 or not log)]
+    shown = [v for v in values if math.isfinite(v) and abs(v) <= LARGEST and (v > 0 or not log)]
     if log:
         low = min(shown, default=1.0)
         high = max(shown, default=10.0)

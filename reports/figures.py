@@ -47,7 +47,7 @@ def depth_charts(record: dict[str, Any]) -> list[Chart]:
 def concurrency_chart(runs: Sequence[tuple[str, dict[str, Any]]]) -> Chart | None:
     """Aggregate throughput against median request latency, one curve per run and shape
     (each point a concurrency level); None when no run has levels."""
-    series = []
+    series: list[Series] = []
     for label, record in runs:
         shapes: dict[str, list[Point]] = {}
         for level in record.get("concurrency") or []:

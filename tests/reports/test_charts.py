@@ -107,6 +107,8 @@ ADVERSARIAL = [
     pytest.param([_series([(i * 0.37 % 50, (i * 7.1) % 1000) for i in range(2000)])],
                  id="two thousand points"),
     pytest.param([_series([(1e-300, 1e300), (1e300, 1e-300)])], id="huge and tiny values"),
+    pytest.param([_series([(-1.7e308, 1.7e308), (1.7e308, -1.7e308), (1.0, 2.0)])],
+                 id="the largest floats"),
     pytest.param([_series([(0.0, 0.0), (0.0, 0.0)])], id="only zeros"),
     pytest.param([_series([(math.nan, 1.0), (1.0, math.inf), (2.0, -5.0), (3.0, 4.0)])],
                  id="NaN infinite and negative values"),
