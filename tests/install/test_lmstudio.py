@@ -167,6 +167,15 @@ def test_every_lms_failure_is_one_line_with_the_next_command(
                      "--port", str(_free_port())), *texts)
 
 
+def test_hostile_lms_output_is_one_bounded_line_without_control_characters(
+        fake_lms: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FAKE_LMS_SCENARIO", "hostile")
+    line = _one_line(doctor("install", "--engine", "lmstudio", "--model", "20b", "--yes",
+                            "--port", str(_free_port())), "unexpected")
+    assert "\x1b" not in line and "\x07" not in line and "\u202e" not in line
+    assert len(line) < 600
+
+
 def test_the_guardrail_refusal_gives_lm_studios_own_numbers(
         fake_lms: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FAKE_LMS_SCENARIO", "guardrail")
