@@ -219,6 +219,15 @@ def test_a_flood_of_output_is_cut_not_held(fake_lms: Path,
     assert len(ran.stdout) <= lms.OUTPUT_LIMIT  # characters decoded from the bytes kept
 
 
+def test_a_hanging_lms_is_stopped_at_its_time_limit(fake_lms: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FAKE_LMS_SCENARIO", "hang")
+    ticks: list[float] = []
+    with pytest.raises(lms.LmsError, match="did not finish in 1 s") as caught:
+        lms.run("lms", ("ps", "--json"), 1.0, ticks.append)
+    assert caught.value.kind == "timeout" and ticks  # progress ticked while it waited
+
+
 def test_server_status_json_and_its_garbage(fake_lms: Path,
                                             monkeypatch: pytest.MonkeyPatch) -> None:
     assert lms.parse_server_status(lms.run("lms", ("server", "status", "--json"), 30).stdout) \
