@@ -190,3 +190,16 @@ def test_command_line_json_show_reset_and_hostile_files(tmp_path: Path) -> None:
         assert "Traceback" not in refused.stderr
     assert _cli("--reset").returncode == 0
     assert "no calibration stored" in _cli("--show").stdout
+
+
+def test_bench_speed_records_placement_pp_and_only_full_batch_depth_zero_pp_ratios() -> None:
+    snap = _machine("rtx4090-24gb")
+    tests = [_test("tg", 128, 100.0), _test("pp", 512, 5000.0), _test("pp", 64, 900.0),
+             _test("pp", 512, 4000.0, depth=4096)]
+    recorded = roofline(snap, "20b", 0, True, tests)
+    assert recorded.predicted_placement == "gpu" and recorded.predicted_prompt_tokens_per_s
+    assert set(recorded.pp_ratio_to_predicted) == {"pp512"}
+    assert recorded.pp_ratio_to_predicted["pp512"] == pytest.approx(
+        5000.0 / recorded.predicted_prompt_tokens_per_s, abs=0.001)
+    assert roofline(snap, "120b", 0, False, tests, threads=8).predicted_placement == "cpu"
+    assert roofline(snap, None, 10**9, True, tests).predicted_placement is None

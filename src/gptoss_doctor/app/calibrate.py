@@ -72,10 +72,11 @@ def _ratio(measured: list[float], predicted: float | None, path: Path) -> float 
     if not measured or not predicted or predicted <= 0:
         return None
     ratios = [m / predicted for m in measured]
-    if not all(corrections.plausible(r) for r in ratios):
+    wrong = [r for r in ratios if not corrections.plausible(r)]
+    if wrong:
         low, high = corrections.RATIO_RANGE
-        raise CalibrationError(f"{path}: measured / predicted {shown(str(round(max(ratios), 3)))}"
-                               f" is outside {low:g}-{high:g}; not a run of the predicted setup")
+        raise CalibrationError(f"{path}: measured / predicted {wrong[0]:.3g} is outside "
+                               f"{low:g}-{high:g}; not a run of the predicted setup")
     return round(math.exp(sum(math.log(r) for r in ratios) / len(ratios)), 4)
 
 
