@@ -96,7 +96,7 @@ class Response:
         buffer, left, done = self._buffer, 0, False  # left: chunk data still due; -2: CRLF
         reader = self.connection.reader
         while True:
-            parts: list[bytes] = []
+            parts: list[bytes | bytearray] = []
             at = 0  # parsed up to here: one cut per read, not one per chunk
             while not done:
                 if left == 0:  # the common case first: a whole chunk in the buffer

@@ -229,7 +229,7 @@ def _path(points: list[tuple[float, float]], step: bool) -> str:
 
 def _legend(canvas: _Canvas, series: Sequence[Series], y: float) -> float:
     """Swatch and name per series in rows that wrap; the last row's baseline."""
-    x = PAD
+    x: float = PAD
     for index, s in enumerate(series):
         width = 22 + text_width(s.name) + 14
         if x + width > WIDTH - PAD and x > PAD:
