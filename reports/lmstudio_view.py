@@ -42,6 +42,14 @@ def installed_lines(installed: LmsInstalled) -> list[str]:
                     " (LM Studio's guardrail: "
                     + ("passes" if installed.passes_guardrails else "refuses") + ")"))
     lines += agreement_lines(installed)
+    memory = installed.verdict_memory
+    if memory:
+        budget = [f"{what} {_gib(memory.get(need))} of {_gib(memory.get(have))}"
+                  for what, need, have in (("GPU", "gpu_bytes", "gpu_budget_bytes"),
+                                           ("RAM", "cpu_bytes", "ram_budget_bytes"))
+                  if memory.get(have) is not None]
+        if budget:
+            lines.append("  the doctor's verdict for its plan: " + ", ".join(budget))
     lines += [f"note: {note}" for note in installed.notes]
     smoke = installed.smoke_test
     lines.append(f"server: {installed.endpoint} (model {installed.model_key})")

@@ -133,6 +133,7 @@ def test_install_text_shows_the_commands_and_the_agreement_table(fake_lms: Path)
     assert "$ lms get openai/gpt-oss-20b --gguf --yes" in done.stdout
     assert "LM Studio" in done.stdout and "doctor" in done.stdout and "ratio" in done.stdout
     assert "next: gptoss-doctor bench tools --recipe" in done.stdout
+    assert "the doctor's verdict for its plan: " in done.stdout and " of " in done.stdout
     # Run again: LM Studio's server already serves on that port and is kept, not restarted.
     again = doctor("install", "--engine", "lmstudio", "--model", "20b", "--yes", "--port", port)
     assert again.returncode == 0, again.stderr

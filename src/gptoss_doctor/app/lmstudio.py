@@ -84,6 +84,7 @@ class LmsInstalled:
     estimate: lms.LmsEstimate
     agreement: tuple[Agreement, ...]
     passes_guardrails: bool | None
+    verdict_memory: dict[str, Any] | None  # the verdict's needs and this machine's budgets
     loaded: dict[str, Any] | None  # from lms ps --json, when readable
     endpoint: str
     smoke_test: dict[str, Any]
@@ -269,8 +270,9 @@ def install(options: LmsOptions, feedback: Feedback) -> LmsInstalled:
     with feedback.task("smoke test through LM Studio's server"):
         smoke = _smoke(endpoint, model_key)
     done = LmsInstalled(f"gpt-oss-{key}", key, model_key, variant, planned, gpu, theirs,
-                        table, theirs.passes_guardrails, loaded, endpoint.base_url, smoke,
-                        tuple(run.steps), tuple(notes), "")
+                        table, theirs.passes_guardrails,
+                        to_json(verdict.memory) if verdict.memory else None, loaded,
+                        endpoint.base_url, smoke, tuple(run.steps), tuple(notes), "")
     path = settings.models_dir / "recipes" / f"gpt-oss-{key}-lmstudio.json"
     write_recipe(build_recipe(done), path)
     return dataclasses.replace(done, recipe=str(path))
