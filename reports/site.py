@@ -144,6 +144,7 @@ def envelope(collected: Collected, target: Path, written: dict[str, str]) -> dic
             "runs": len(collected.runs), "pages": len(written),
             "bytes": sum(len(text.encode()) for text in written.values()),
             "duplicates": collected.duplicates, "skipped": list(collected.skipped),
+            "left_out": list(collected.left_out),
             "redacted": collected.redacted, "removed": collected.removed}
 
 
@@ -185,6 +186,8 @@ def summary_lines(collected: Collected, target: Path) -> list[str]:
         lines.append(f"redacted: {removed or 'nothing needed removing'}")
     else:
         lines.append("not redacted (--no-redact)")
+    if collected.left_out:
+        lines.append(f"{len(collected.left_out)} run(s) of other suites left out (named above)")
     if collected.skipped:
         lines.append(f"{len(collected.skipped)} file(s) skipped (named above)")
     return lines

@@ -212,3 +212,22 @@ def test_a_failed_build_leaves_the_old_site_as_it_was(tmp_path: Path) -> None:
 def test_no_files_is_a_usage_error(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="give at least one results file"):
         publish.collect(publish.PublishOptions((), tmp_path / "site"), Silent())
+
+
+def test_a_run_of_a_suite_the_pages_cannot_show_is_left_out_with_a_note(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A conformance run (built from the recorded llama-server run with a conformance section
+    in the schema's shape) is valid input the report does not draw yet."""
+    record = results.load(FIXTURES / "results-publish" / "llama-server-tiny.json")
+    record["suite"] = "conformance"
+    record["conformance"] = {"checks": [{"check": "reasoning_field", "title": "reasoning",
+                                         "status": "pass", "method": "stream",
+                                         "evidence": "delta.reasoning_content"}],
+                             "counts": {"pass": 1, "fail": 0, "not_checked": 0},
+                             "rendered_prompt": False}
+    (tmp_path / "conformance.json").write_text(json.dumps(record))
+    assert results.load(tmp_path / "conformance.json")["suite"] == "conformance"
+    code, out, err = run_cli(capsys, str(tmp_path / "conformance.json"), str(RECORDED[0]),
+                             "-o", str(tmp_path / "site"), "--json")
+    assert code == 0 and json.loads(out)["runs"] == 1 and "conformance.json" in err
+    assert len(json.loads(out)["left_out"]) == 1

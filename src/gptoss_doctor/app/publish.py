@@ -4,7 +4,8 @@ written as one folder, atomically.
 Files are loaded (migrated) by ``bench.results.load``. A file of a newer results schema
 stops the whole build (exit 2, "upgrade gptoss-doctor": a site silently missing runs would
 mislead); any other unreadable or invalid file is reported in one line and skipped, and the
-command then exits 1 with the site written. Every record is redacted (``redact.redact``)
+command then exits 1 with the site written. A valid run of a suite the pages cannot show
+yet (``SHOWN_SUITES``) is left out with a note. Every record is redacted (``redact.redact``)
 unless the caller opts out (even then credential-shaped strings are replaced: an access
 token is never published), and named by the sha256 of its published content, so the same
 run given twice (or fetched twice from a collection) appears once.
@@ -36,6 +37,9 @@ from gptoss_doctor.redact import redact
 
 SITE_KIND = "gptoss-doctor/site"
 SITE_SCHEMA_VERSION = 1
+# Suites the pages can show (the report's templates); a conformance run is left out with a
+# note (exit 0) until the report shows one.
+SHOWN_SUITES = ("speed", "tools")
 ID_HEX = 16  # 64 bits of the content hash: unique among any collection people will build
 
 
@@ -62,6 +66,7 @@ class Collected:
     duplicates: int
     skipped: tuple[str, ...]  # one line per unreadable file (for the terminal, not the site)
     redacted: bool
+    left_out: tuple[str, ...] = ()  # valid runs of a suite the pages cannot show yet
     removed: dict[str, int] = field(default_factory=dict)  # what redaction took: line → runs
 
 
@@ -87,6 +92,7 @@ def _collect(files: tuple[Path, ...], redacting: bool, feedback: Feedback) -> Co
                          "gptoss-doctor publish run.json -o site")
     runs: dict[str, PublishedRun] = {}
     skipped: list[str] = []
+    left_out: list[str] = []
     removed: Counter[str] = Counter()
     duplicates = 0
     with feedback.task("reading results", total=len(files)) as task:
@@ -99,6 +105,11 @@ def _collect(files: tuple[Path, ...], redacting: bool, feedback: Feedback) -> Co
             except results.ResultsError as exc:
                 skipped.append(exc.message)
                 feedback.note(f"skipped: {exc.message}")
+                continue
+            if record["suite"] not in SHOWN_SUITES:
+                left_out.append(f"{path.name}: a {record['suite']} run (the site shows "
+                                f"{' and '.join(SHOWN_SUITES)} runs)")
+                feedback.note(f"left out: {left_out[-1]}")
                 continue
             # Files of older writers lack some comparability keys; the same function fills
             # them in that the writers use (stored values win).
@@ -116,11 +127,12 @@ def _collect(files: tuple[Path, ...], redacting: bool, feedback: Feedback) -> Co
                 continue
             runs[run_id] = PublishedRun(run_id, record, summary(record))
     if not runs:
-        raise UsageError("none of the results files could be read", skipped[0] if skipped
-                         else None)
+        raise UsageError("none of the results files could be read or shown",
+                         (skipped or left_out or [None])[0])
     ordered = sorted(runs.values(), key=lambda r: (str(r.summary["date"] or ""), r.id),
                      reverse=True)
-    return Collected(tuple(ordered), duplicates, tuple(skipped), redacting, dict(removed))
+    return Collected(tuple(ordered), duplicates, tuple(skipped), redacting,
+                     removed=dict(removed), left_out=tuple(left_out))
 
 
 def _without_tokens(value: Any) -> Any:
