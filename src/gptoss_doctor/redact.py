@@ -20,7 +20,7 @@ Removed
   high-entropy ``key=value`` under a secret-like key, any value under a secret-like key,
   secrets registered with ``gptoss_doctor.secrets``) → ``<secret>``.
 
-Kept (``KEEP`` below names them; tests check each)
+Kept (``PUBLIC_HOSTS`` and ``GENERIC_NAMES`` below; tests/test_redact.py checks each)
   public repository ids (``openai/gpt-oss-20b``), accelerator and CPU names, engine,
   driver and build versions (``550.54.15``, ``b6123``, ``0.3.36``), every number and
   setting, content digests (40 and 64 hex digits: the model's sha256 is what makes runs
@@ -64,9 +64,6 @@ GENERIC_NAMES = frozenset({
     "vulkan", "rocm", "cpu", "gpu", "nvidia", "amd", "intel", "apple", "geforce", "radeon",
     "rtx", "gguf", "mxfp4", "endpoint", "speed", "tools"})
 MIN_NAME = 3  # shorter names would replace parts of ordinary words
-KEEP = ("public repository ids", "accelerator and CPU names", "versions and builds",
-        "numbers and settings", "sha256 and git digests", "PCI bus ids", "dates",
-        "environment variable names", "generic account names", "public service hosts")
 
 _NAME = r"[^\\/\s\"'<>:|?*]+"
 _SPACED_NAME = rf"{_NAME}(?: {_NAME})*(?=\\|/)|{_NAME}"  # "John Smith" only before a separator
