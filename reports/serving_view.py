@@ -28,7 +28,6 @@ from gptoss_doctor.reports.terminal_text import plain
 WIDTH = 640
 PLOT_H = 220
 FONT = 12
-CHAR_W = 0.68  # of the font size: wider than DejaVu Sans' widest common glyphs on average
 PAD = 8
 MAX_LABEL = 32  # characters of a legend entry
 MAX_SERIES = 8
@@ -37,8 +36,25 @@ COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e
            "#17becf")
 
 
+# Advance widths in ems, rounded up from DejaVu Sans (the widest common sans-serif): a
+# string is never wider than this says, whichever of its letters it uses.
+NARROW, WIDE, WIDEST = frozenset(" ilj.,:;'|!`()[]"), frozenset("mw"), frozenset("MW@%")
+
+
+def char_width(char: str) -> float:
+    if char in NARROW:
+        return 0.4
+    if char in WIDE:
+        return 1.0
+    if char in WIDEST or not char.isascii():
+        return 1.05  # CJK and other wide glyphs are about 1 em
+    if not char.isalnum():
+        return 0.85  # + = < > ~ and the like: 0.838 em
+    return 0.8 if char.isupper() else 0.66
+
+
 def text_width(text: str, size: float = FONT) -> float:
-    return len(text) * size * CHAR_W
+    return sum(char_width(c) for c in text) * size
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +135,16 @@ def clean(text: str, limit: int = MAX_LABEL) -> str:
     return shown if len(shown) <= limit else shown[:limit - 1] + "…"
 
 
+def fit(text: str, room: float, size: float = FONT) -> str:
+    """``text`` cut with ``…`` to ``room`` pixels (estimated)."""
+    text = clean(text, 200)
+    if text_width(text, size) <= room:
+        return text
+    while text and text_width(text + "…", size) > room:
+        text = text[:-1]
+    return text + "…"
+
+
 def thin(points: Sequence[tuple[float, float]]) -> tuple[tuple[float, float], ...]:
     finite = [(x, y) for x, y in points if math.isfinite(x) and math.isfinite(y)]
     if len(finite) <= MAX_POINTS:
@@ -170,7 +196,7 @@ def plot(title: str, x_title: str, y_title: str, series: Sequence[Series],
     top, right = PAD + FONT * 2.4, WIDTH - PAD - text_width(tick_label(x_ticks[-1])) / 2
     bottom = top + PLOT_H
     canvas = _Canvas()
-    title = clean(title, int((WIDTH - 2 * PAD) / (FONT * 1.1 * CHAR_W)))
+    title = fit(title, WIDTH - 2 * PAD, FONT * 1.1)
     canvas.text(title, WIDTH / 2, PAD + FONT * 1.1, "middle", FONT * 1.1, force=True)
 
     def sx(x: float) -> float:
@@ -189,11 +215,9 @@ def plot(title: str, x_title: str, y_title: str, series: Sequence[Series],
         grid.append(f'<line x1="{sx(tick):.1f}" x2="{sx(tick):.1f}" y1="{bottom:.1f}" '
                     f'y2="{bottom + 4:.1f}" stroke="#888"/>')
         canvas.text(tick_label(tick), sx(tick), bottom + 4 + FONT, "middle")  # thinned
-    y_room = int(PLOT_H / (FONT * CHAR_W))
-    canvas.text(clean(y_title, y_room), PAD + FONT, top + PLOT_H / 2, "middle", rotate=True,
+    canvas.text(fit(y_title, PLOT_H), PAD + FONT, top + PLOT_H / 2, "middle", rotate=True,
                 force=True)
-    x_room = int((right - left) / (FONT * CHAR_W))
-    canvas.text(clean(x_title, x_room), (left + right) / 2, bottom + 8 + 2.2 * FONT,
+    canvas.text(fit(x_title, right - left), (left + right) / 2, bottom + 8 + 2.2 * FONT,
                 "middle", force=True)
     lines = []
     for index, s in enumerate(shown):
@@ -211,7 +235,7 @@ def plot(title: str, x_title: str, y_title: str, series: Sequence[Series],
     y = _legend(canvas, shown, y)
     for note in notes:
         y += FONT * 1.5
-        canvas.text(clean(note, int((WIDTH - 2 * PAD) / (FONT * CHAR_W))), PAD, y, force=True)
+        canvas.text(fit(note, WIDTH - 2 * PAD), PAD, y, force=True)
     height = y + PAD + FONT * 0.5
     svg = (f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {height:.0f}" '
            f'width="{WIDTH}" height="{height:.0f}" font-family="DejaVu Sans, sans-serif" '
