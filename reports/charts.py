@@ -184,7 +184,7 @@ class Point:
 class Series:
     name: str
     points: tuple[Point, ...]
-    connect: bool = False
+    connect: bool = False  # a line through the points, in this order
 
 
 @dataclass(frozen=True, slots=True)
@@ -345,7 +345,7 @@ def _swatch(index: int, line: bool = False, dashed: bool = False) -> str:
 def scatter(title: str, series: Sequence[Series], x_title: str, y_title: str, *,
             log: bool = False, x_zero: bool = False, y_zero: bool = False,
             references: Sequence[Reference] = (), notes: Sequence[str] = ()) -> Chart:
-    """Points (joined in x order where ``connect``), reference lines, axes and a legend.
+    """Points (joined in their order where ``connect``), reference lines, axes and a legend.
 
     At most ``MAX_SERIES`` series are drawn (the rest are counted in a note); points an axis
     cannot show (not finite, or not positive on a log axis) are counted too.
@@ -367,7 +367,7 @@ def scatter(title: str, series: Sequence[Series], x_title: str, y_title: str, *,
         hidden += len(one.points) - len(shown)
         coords = [(plot.x(xa, p.x), plot.y(ya, p.y), p.tip) for p in shown]
         if one.connect and len(coords) > 1:
-            path = " ".join(f"{x:.1f},{y:.1f}" for x, y, _ in sorted(coords))
+            path = " ".join(f"{x:.1f},{y:.1f}" for x, y, _ in coords)  # in the given order
             canvas.parts.append(f'<polyline points="{path}" fill="none" stroke="{color}" '
                                 'stroke-width="2"/>')
         canvas.parts.extend(_marker(marker, x, y, color, tip) for x, y, tip in coords)

@@ -79,8 +79,16 @@ def spread(group: Group) -> list[str]:
             lines.append(f"{key.replace('_', ' ')}: {len(values)} different values")
         elif len(values) > 1:
             lines.append(f"{key.replace('_', ' ')}: " + ", ".join(
-                "—" if v == "null" else str(json.loads(v)) for v in values))
+                _shown(json.loads(v)) for v in values))
     return lines
+
+
+def _shown(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, list):
+        return " + ".join(str(v) for v in value) or "none"
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def _charts(pairs: list[tuple[str, dict[str, Any]]]) -> list[Chart]:
