@@ -19,6 +19,7 @@ the MCP SDK, so a broken file is reported before anything runs.
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from dataclasses import dataclass
@@ -60,13 +61,16 @@ class ServerSpec:
 
 
 def reference(setup_file: Path | None = None, root: Path | None = None) -> ServerSpec:
-    """The reference server (``bench.mcp_reference``) over stdio, run by this Python."""
+    """The reference server (``bench.mcp_reference``) over stdio, run by this Python (with
+    its ``PYTHONPATH``: the SDK starts servers with a minimal environment)."""
     args = ["-m", "gptoss_doctor.bench.mcp_reference"]
     if root is not None:
         args += ["--root", str(root)]
     if setup_file is not None:
         args += ["--setup", str(setup_file)]
-    return ServerSpec(REFERENCE, "reference", sys.executable, tuple(args))
+    path = os.environ.get("PYTHONPATH")
+    return ServerSpec(REFERENCE, "reference", sys.executable, tuple(args),
+                      (("PYTHONPATH", path),) if path else ())
 
 
 def default_path(lmstudio_home: Path) -> Path:

@@ -9,8 +9,11 @@ are ``tests/fixtures/mcp/misbehaving.py``.
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -162,3 +165,54 @@ def test_the_reference_server_runs_alone_from_the_command_line(tmp_path: Path) -
                           check=False)
     assert done.returncode == 2 and done.stderr.count("\n") == 1
     assert "'files' must map names to text" in done.stderr
+
+
+INTERRUPTED_RUN = """
+import sys
+sys.path.insert(0, {tests!r})
+from crafted import ScriptedTurns
+from gptoss_doctor.bench import tool_run, tool_suite
+from gptoss_doctor.bench.mcp_config import ServerSpec
+from gptoss_doctor.bench.mcp_suite import McpToolbox
+suite = tool_suite.load_suite()
+case = tool_suite.case_by_id(suite, "mcp-kv-copy")
+server = ServerSpec("flaky", "test", sys.executable, ({script!r}, "hang-mid-call"),
+                    (("MISBEHAVING_PIDFILE", {pidfile!r}),))
+echo = '<|channel|>commentary to=functions.echo <|constrain|>json<|message|>{{}}<|call|>'
+attempts, interrupted = tool_run.run_cases(
+    lambda c, k: tool_run.run_attempt(ScriptedTurns([echo]), suite, c,
+                                      tool_run.RunSettings(), k,
+                                      toolbox=McpToolbox([server], timeout_s=600)),
+    [case, case], 1)
+print("interrupted" if interrupted else "finished", len(attempts))
+"""
+
+
+def test_ctrl_c_stops_every_server_and_keeps_the_finished_attempts(tmp_path: Path) -> None:
+    pidfile = tmp_path / "server.pid"
+    code = INTERRUPTED_RUN.format(tests=str(FIXTURES.parent), script=str(MISBEHAVING),
+                                  pidfile=str(pidfile))
+    run = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True)
+    try:
+        for _ in range(600):  # the hanging server has started (and then gets its call)
+            if pidfile.exists() and pidfile.read_text(encoding="utf-8"):
+                break
+            time.sleep(0.1)
+        server = int(pidfile.read_text(encoding="utf-8"))
+        time.sleep(2.0)
+        assert run.poll() is None  # still waiting on the hanging call
+        run.send_signal(signal.SIGINT)
+        out, err = run.communicate(timeout=120)
+    finally:
+        if run.poll() is None:
+            run.kill()
+    assert out.strip() == "interrupted 0", err
+    for _ in range(100):  # the SDK ends the process (and its group) on the way out
+        try:
+            os.kill(server, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        pytest.fail("the hanging MCP server outlived the interrupted run")
