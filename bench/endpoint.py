@@ -379,6 +379,10 @@ async def _stream_lean(pool: http1.Pool, endpoint: Endpoint, url: str, body: dic
                 said = await response.read(MAX_ERROR_BYTES)
                 raise status_error(endpoint, response.status, said.decode("utf-8", "replace"),
                                    body.get("model"))
+            encoding = response.headers.get("content-encoding", "").lower()
+            if encoding not in ("", "identity"):  # none was asked for (no Accept-Encoding)
+                raise EndpointError(f"{url}: the server compressed its stream unasked "
+                                    f"({encoding[:20]!r})")
             pieces = response.pieces()
             done = await _read_events(pieces, result, start, clock)
             if done:  # the chunked stream's end, so that the connection serves again

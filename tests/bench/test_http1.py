@@ -181,3 +181,20 @@ def test_an_error_event_in_a_batch_is_reported() -> None:
     datas = ['{"choices":[]}', json.dumps({"error": {"message": "overloaded"}})]
     with pytest.raises(sse.EventStreamError, match="overloaded"):
         sse.parse_events(datas)
+
+
+def test_a_stream_compressed_unasked_is_that_requests_error() -> None:
+    gzipped = (b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n"
+               b"\r\n" + chunked([b"\x1f\x8b\x08junk"]))
+
+    async def main() -> endpoint.Stream:
+        server = await asyncio.start_server(
+            await serve_answers([gzipped], 4096, []), "127.0.0.1", 0)
+        target = endpoint.Endpoint(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1")
+        async with endpoint.async_client(target, 1) as client:
+            stream = await endpoint.stream_chat(client, target, {"model": "m"})
+        server.close()
+        return stream
+
+    stream = asyncio.run(main())
+    assert stream.error is not None and "compressed its stream unasked ('gzip')" in stream.error
