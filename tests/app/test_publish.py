@@ -231,3 +231,19 @@ def test_a_run_of_a_suite_the_pages_cannot_show_is_left_out_with_a_note(
                              "-o", str(tmp_path / "site"), "--json")
     assert code == 0 and json.loads(out)["runs"] == 1 and "conformance.json" in err
     assert len(json.loads(out)["left_out"]) == 1
+
+
+def test_hostile_names_are_escaped_on_every_page(tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    record = results.load(FIXTURES / "results" / "synthetic-tiny-cpu.json")
+    record["machine"] = json.loads((FIXTURES / "snapshots" / "rtx4090-24gb.json").read_text())
+    record["machine"]["gpus"][0]["name"] = "<script>alert(1)</script>\u202e"
+    record["config"]["settings_source"] = "<img src=x onerror=alert(2)>"
+    (tmp_path / "hostile.json").write_text(json.dumps(record))
+    code, _, _ = run_cli(capsys, str(tmp_path / "hostile.json"), "-o", str(tmp_path / "site"))
+    assert code == 0
+    pages = [text for path, text in site_files(tmp_path / "site") if path.suffix == ".html"]
+    assert len(pages) == 3 and "&lt;script&gt;alert(1)" in pages[0] + pages[1]
+    for text in pages:
+        assert "<script>alert" not in text and "<img src=x" not in text
+        assert "\u202e" not in text.split('id="gptoss-results"')[0]  # shown visibly escaped
