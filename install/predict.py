@@ -78,9 +78,9 @@ def overhead_key(backend: str) -> str:
 # Fitted by `nox -s calibration` (install.calibrate.fit) on the dataset's `use=fit` rows.
 CONSTANTS = SpeedConstants(
     device_efficiency=0.493, host_efficiency=0.639, unified_efficiency=0.749,
-    pp_moe_exponent=0.522, offload_layer_ms=0.468,
+    pp_moe_exponent=0.511, offload_layer_ms=0.468,
     overhead_ms={"CPU": 8.47, "CUDA": 0.18, "MLX": 3.75, "ROCm": 2.85, "Vulkan": 1.21},
-    pp_efficiency={"CPU": 0.512, "CUDA": 0.238, "MLX": 0.426, "ROCm": 0.242, "Vulkan": 0.134})
+    pp_efficiency={"CPU": 0.505, "CUDA": 0.238, "MLX": 0.423, "ROCm": 0.232, "Vulkan": 0.133})
 
 
 @dataclass(frozen=True, slots=True)
