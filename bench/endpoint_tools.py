@@ -5,7 +5,10 @@ system message (Responses: ``instructions``), the case's tools as function ``too
 each answer is parsed by ``chat_turns`` (the server's tool calls, or our openai-harmony
 parse of raw harmony text). Calls are answered with ``tool`` messages (Responses:
 ``function_call_output`` items) — the mock result, or the real sandbox tools for ``act`` —
-and the loop continues up to the case's turn limit and the attempt's deadline. The server
+and the loop continues up to the case's turn limit and the attempt's deadline; the
+reasoning of a turn that called goes back with its calls (``reasoning_content``; a
+Responses ``reasoning`` item) unless ``RunSettings.reasoning_back`` is False, and each such
+turn records ``reasoning_sent_back``. The server
 renders the prompt with its own chat template, so these results say so
 (``config.renderer`` = "server") and list it among their differences from in-process runs.
 A server's answer is hostile input: ``chat_turns`` cuts it to ``grade``'s limits before it
@@ -68,12 +71,16 @@ class ChatApi:
                  "completion": usage.get("completion_tokens")})
 
     def replies(self, message: dict[str, Any], calls: Sequence[grade.Call], ids: list[str],
-                results: Sequence[Any]) -> list[dict[str, Any]]:
-        """The assistant message with its calls, then one ``tool`` message per call."""
+                results: Sequence[Any], reasoning_back: bool = True) -> list[dict[str, Any]]:
+        """The assistant message with its calls (and its reasoning, as
+        ``reasoning_content``, unless ``reasoning_back`` is False), then one ``tool``
+        message per call."""
         assistant = {"role": "assistant", "content": message["content"] or "",
                      "tool_calls": [{"id": i, "type": "function",
                                      "function": {"name": c.name, "arguments": c.arguments}}
                                     for i, c in zip(ids, calls, strict=True)]}
+        if reasoning_back and message["reasoning"]:
+            assistant["reasoning_content"] = message["reasoning"]
         return [assistant, *({"role": "tool", "tool_call_id": i,
                               "content": json.dumps(r, ensure_ascii=False)}
                              for i, r in zip(ids, results, strict=True))]
@@ -105,10 +112,14 @@ class ResponsesApi(ChatApi):
                                  "completion": usage.get("output_tokens")}
 
     def replies(self, message: dict[str, Any], calls: Sequence[grade.Call], ids: list[str],
-                results: Sequence[Any]) -> list[dict[str, Any]]:
+                results: Sequence[Any], reasoning_back: bool = True) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = [
+            {"type": "reasoning", "summary": [],
+             "content": [{"type": "reasoning_text", "text": message["reasoning"]}]}
+        ] if reasoning_back and message["reasoning"] else []
+        items.extend(
             {"type": "function_call", "call_id": i, "name": c.name, "arguments": c.arguments}
-            for i, c in zip(ids, calls, strict=True)]
+            for i, c in zip(ids, calls, strict=True))
         items.extend({"type": "function_call_output", "call_id": i,
                       "output": json.dumps(r, ensure_ascii=False)}
                      for i, r in zip(ids, results, strict=True))
@@ -174,8 +185,11 @@ def run_attempt(endpoint: Endpoint, model: str, suite: Suite, case: Case,
             if stop is not None:
                 end = stop
                 break
+            turn["reasoning_sent_back"] = settings.reasoning_back \
+                and bool(turn["message"]["reasoning"])
             messages.extend(shape.replies(turn["message"], calls,
-                                          _call_ids(turn["message"], calls, index), results))
+                                          _call_ids(turn["message"], calls, index), results,
+                                          settings.reasoning_back))
         live_refusals = len(sandbox.refusals) if sandbox else 0
     return attempt_record(case, attempt, seed, end, clock() - started, live_refusals, turns)
 

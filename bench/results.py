@@ -136,6 +136,7 @@ def key_properties(record: dict[str, Any]) -> dict[str, Any]:
         return {**common, "renderer": config["renderer"], "reasoning": config["reasoning"],
                 "sampling": config["sampling"], "max_tokens": config["max_tokens"],
                 "suite_sha256": config["suite"]["sha256"],
+                "reasoning_back": config.get("reasoning_back", True),
                 "tests": sorted({a["case"] for a in record["attempts"]})}
     return {**common, "tests": [t["name"] for t in record["tests"]]}
 

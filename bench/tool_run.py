@@ -138,6 +138,10 @@ class RunSettings:
     max_tokens: int = 1024  # per turn
     timeout_s: float = 300.0  # per attempt
     sampling: Sampling = Sampling()
+    # OpenAI's guidance for gpt-oss: the reasoning (analysis) of a turn that ends in a call
+    # stays in the prompt until the final answer. False drops it, to measure what it is
+    # worth (docs/conformance.md, "Reasoning between tool calls").
+    reasoning_back: bool = True
 
 
 def _turn_record(prompt_len: int, tokens: list[int], stopped: str, seconds: float
@@ -251,8 +255,25 @@ def _turns(context: Generation, prompt: list[int], case: Case, sandbox: Sandbox 
         turns[-1]["tool_result"] = results[0] if results else None
         if stop is not None:
             return stop
-        prompt = [*prompt, *as_call(tokens), *harmony.tool_result(call.recipient, results[0])]
+        kept = tokens if settings.reasoning_back else without_analysis(tokens)
+        prompt = [*prompt, *as_call(kept), *harmony.tool_result(call.recipient, results[0])]
     return "turn_limit"
+
+
+ASSISTANT = (harmony.START, 173781)  # "<|start|>assistant" in o200k
+
+
+def without_analysis(tokens: Sequence[int]) -> list[int]:
+    """A turn that ends in a call without the reasoning before it: the tokens after the
+    last ``<|start|>assistant`` when every message before it is on the analysis channel
+    (the next prompt already ends with ``<|start|>assistant``); else the turn as it is."""
+    starts = [i for i in range(len(tokens) - 1) if tuple(tokens[i:i + 2]) == ASSISTANT]
+    if not starts:
+        return list(tokens)
+    earlier = harmony.parse_completion(tokens[:starts[-1]])
+    if earlier.error or any(m.channel != "analysis" for m in earlier.messages):
+        return list(tokens)
+    return list(tokens[starts[-1] + 2:])
 
 
 def as_call(tokens: Sequence[int]) -> list[int]:

@@ -43,7 +43,7 @@ SETTINGS = ("flash_attn", "n_batch", "n_ubatch")
 DIFFERENCES = ("method", "engine", "model_format", "model_file", "renderer", "api", "host_class",
                "server", "cpu", "gpus", "prefill_step_size",
                "threads", "n_gpu_layers", "n_cpu_moe", "flash_attn", "n_batch", "n_ubatch",
-               "concurrency")
+               "concurrency", "reasoning_back")
 # Tool-use scores compare when the same cases ran on the same model the same way.
 SAME_FOR_TOOLS = ("model_sha256", "suite_sha256", "tests", "reasoning", "sampling",
                   "max_tokens")
@@ -225,6 +225,8 @@ def reproduce_command(record: dict[str, Any]) -> str:
                  f"--seed {sampling['seed']}", *threads]
         if config.get("categories") and len(config["categories"]) < 5:
             parts.append(f"--category {','.join(config['categories'])}")
+        if config.get("reasoning_back") is False:
+            parts.append("--no-reasoning-back")
         return " ".join(parts)
     tests = sorted({f"{t['kind']}{t['n_tokens']}" for t in record["tests"]})
     depths = sorted({t["depth"] for t in record["tests"]})

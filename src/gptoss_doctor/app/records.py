@@ -186,6 +186,7 @@ class ToolsSettings:
     sampling: JsonObject
     categories: tuple[str, ...]
     suite: JsonObject  # name, sha256, number of cases
+    reasoning_back: bool = True  # the analysis kept in the prompt between tool calls
 
 
 @dataclass(frozen=True, slots=True)

@@ -155,7 +155,8 @@ def _run_config(suite: tool_suite.Suite, cases: tuple[tool_suite.Case, ...],
                          tuple(c for c in tool_suite.ALL_CATEGORIES
                                if any(case.category == c for case in cases)),
                          {"name": suite.name, "sha256": suite.sha256, "cases": len(cases),
-                          "graders": grade.grader_versions(), **described})
+                          "graders": grade.grader_versions(), **described},
+                         run.reasoning_back)
 
 
 def _settings(options: ToolsOptions, adapter: Adapter, planned: models.PlannedSettings,

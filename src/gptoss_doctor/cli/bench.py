@@ -211,7 +211,8 @@ def _categories(values: tuple[str, ...]) -> tuple[str, ...]:
 
 def _run_settings(raw: dict[str, Any]) -> tool_run.RunSettings:
     return tool_run.RunSettings(raw["reasoning"], raw["max_tokens"], raw["timeout_s"],
-                                tool_run.Sampling(raw["temperature"], raw["top_p"], raw["seed"]))
+                                tool_run.Sampling(raw["temperature"], raw["top_p"], raw["seed"]),
+                                raw["reasoning_back"])
 
 
 @bench_group.command("tools")
@@ -234,6 +235,9 @@ def _run_settings(raw: dict[str, Any]) -> tool_run.RunSettings:
 @click.option("--top-p", type=click.FloatRange(min=0, max=1, min_open=True), default=1.0,
               show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--reasoning-back/--no-reasoning-back", default=True, show_default=True,
+              help="Keep each turn's reasoning in the prompt between tool calls (OpenAI's "
+              "guidance for gpt-oss; with --endpoint: sent back as reasoning_content).")
 @ENDPOINT
 @click.option("--api", type=click.Choice(endpoint.APIS), default=None,
               help="With --endpoint (or an engine that serves, such as llama-server): "
