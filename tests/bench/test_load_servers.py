@@ -256,3 +256,25 @@ def test_open_loop_against_llama_cpp_pythons_server(tmp_path: Path,
     assert level["server"][0]["available"] is False
     samples = [s for s in level["samples"] if s["error"] is None]
     assert samples and all(s["prompt_tokens"] > 32 for s in samples)
+
+
+def test_a_shared_prefix_is_the_same_text_in_every_request_and_the_rest_is_fresh(
+        tmp_path: Path) -> None:
+    with running(ZeroConfig(tokens=2)) as (url, zero):
+        done = bench("--endpoint", url, "--rate", "50", "--requests", "6", "--tests",
+                     "pp8,tg2", "--workload", "prefix:40", "-o", str(tmp_path / "p.json"))
+        assert done.returncode == 0, done.stderr
+        prompts = [b["messages"][0]["content"] for b in zero.state.bodies[1:]]  # after warm-up
+    words = [p.split(" ") for p in prompts]
+    assert len(prompts) == 6 and all(len(w) == len(words[0]) for w in words)
+    assert len({" ".join(w[:41]) for w in words}) == 1  # the 40 shared words (and a "")
+    assert len({" ".join(w[41:]) for w in words}) == 6  # the 8 fresh ones differ
+
+
+def test_a_chat_workload_draws_its_lengths_per_request(tmp_path: Path) -> None:
+    with running(ZeroConfig(tokens=2)) as (url, zero):
+        done = bench("--endpoint", url, "--rate", "50", "--requests", "12", "--workload",
+                     "chat", "-o", str(tmp_path / "c.json"))
+        assert done.returncode == 0, done.stderr
+        asked = [b["max_tokens"] for b in zero.state.bodies[1:]]
+    assert len(asked) == 12 and len(set(asked)) > 1
