@@ -135,7 +135,7 @@ def fit(runs: tuple[Run, ...]) -> tuple[Correction, ...]:
 
 
 def describe(factor: Factor, what: str) -> str:
-    spread = f", {factor.low:g}-{factor.high:g}" if factor.runs > 1 else ""
+    spread = f", {factor.low:g}-{factor.high:g}" if factor.low != factor.high else ""
     runs = "run" if factor.runs == 1 else "runs"
     return f"{what} ×{factor.value:g} ({factor.runs} {runs}{spread})"
 
