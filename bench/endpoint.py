@@ -460,6 +460,10 @@ class StreamingClient(httpx.AsyncClient):
         await self.lean.close()
         await super().__aexit__(*exc_info)
 
+    async def aclose(self) -> None:  # httpx's __aexit__ does not call it: both close the pool
+        await self.lean.close()
+        await super().aclose()
+
 
 def async_client(endpoint: Endpoint, streams: int) -> StreamingClient:
     """A client for ``streams`` parallel streams (one connection each)."""
