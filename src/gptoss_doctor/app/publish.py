@@ -127,8 +127,8 @@ def _collect(files: tuple[Path, ...], redacting: bool, feedback: Feedback) -> Co
                 continue
             runs[run_id] = PublishedRun(run_id, record, summary(record))
     if not runs:
-        raise UsageError("none of the results files could be read or shown",
-                         (skipped or left_out or [None])[0])
+        first = next(iter(skipped + left_out), None)
+        raise UsageError("none of the results files could be read or shown", first)
     ordered = sorted(runs.values(), key=lambda r: (str(r.summary["date"] or ""), r.id),
                      reverse=True)
     return Collected(tuple(ordered), duplicates, tuple(skipped), redacting,
