@@ -247,3 +247,11 @@ def test_hostile_names_are_escaped_on_every_page(tmp_path: Path,
     for text in pages:
         assert "<script>alert" not in text and "<img src=x" not in text
         assert "\u202e" not in text.split('id="gptoss-results"')[0]  # shown visibly escaped
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc")
+def test_a_folder_that_cannot_hold_a_site_is_one_line(capsys: pytest.CaptureFixture[str]
+                                                      ) -> None:
+    code, _, err = run_cli(capsys, str(RECORDED[0]), "-o", "/proc/site")
+    assert code == 2 and err.strip() == "gptoss-doctor: error: cannot write in /proc: " \
+        "No such file or directory"

@@ -229,6 +229,8 @@ def check_destination(path: Path) -> Path:
     target = path.resolve()
     if not target.parent.is_dir():
         raise UsageError(f"folder {path.parent} does not exist")
+    if not os.access(target.parent, os.W_OK | os.X_OK):
+        raise UsageError(f"cannot write in {path.parent}: permission denied")
     if target.is_symlink() or (target.exists() and not target.is_dir()):
         raise UsageError(f"{path} exists and is not a folder; give a new folder name")
     if target.is_dir() and any(target.iterdir()) and not _is_site(target):
@@ -249,8 +251,11 @@ def write_site(destination: Path, pages: Mapping[str, str], feedback: Feedback) 
     """Write ``pages`` (relative POSIX path → text) as the folder ``destination``, atomically:
     built in a temporary folder beside it, then renamed over the old site."""
     target = check_destination(destination)
-    building = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp",
-                                     dir=target.parent))
+    try:
+        building = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp",
+                                         dir=target.parent))
+    except OSError as exc:  # a read-only or virtual file system (/proc)
+        raise UsageError(f"cannot write in {destination.parent}: {exc.strerror or exc}") from None
     old = target.with_name(f".{target.name}.{os.getpid()}.old")
     try:
         with feedback.task("writing the site", total=len(pages)) as task:
