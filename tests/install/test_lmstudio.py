@@ -21,6 +21,7 @@ import pytest
 
 from gptoss_doctor.app import lmstudio as app_lmstudio
 from gptoss_doctor.app.feedback import Silent
+from gptoss_doctor.bench import synth
 from gptoss_doctor.install import lmstudio as lms
 from gptoss_doctor.install.verdict import assess
 from gptoss_doctor.load_settings import LoadSettings
@@ -285,3 +286,28 @@ def test_options_of_the_doctors_own_install_are_refused(fake_lms: Path) -> None:
     done = doctor("install", "--engine", "lmstudio", "--dry-run")
     assert done.returncode == 2 and "--dry-run" in done.stderr
     assert not (fake_lms / "calls.jsonl").exists()
+
+
+@pytest.mark.server
+def test_through_a_real_engine_behind_the_fake_lms(
+        fake_lms: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """`lms server start` runs llama-cpp-python's server on the tiny synthetic gpt-oss under
+    the loaded identifier: the smoke test and `bench tools --recipe` go through a real
+    engine (random weights: the answers are noise, the run must still complete)."""
+    model = synth.write_synthetic("tiny", tmp_path / "tiny.gguf").path
+    monkeypatch.setenv("FAKE_LMS_BACKEND", "llama-cpp")
+    monkeypatch.setenv("FAKE_LMS_MODEL", str(model))
+    done = doctor("install", "--engine", "lmstudio", "--model", "20b", "--yes", "--json",
+                  "--port", str(_free_port()), "--ctx", "4096")
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert isinstance(out["smoke_test"]["reply"], str)
+    assert out["smoke_test"]["completion_tokens"] > 0
+    results = tmp_path / "tools.json"
+    bench = doctor("bench", "tools", "--recipe", out["recipe"], "--category", "simple",
+                   "--max-tokens", "32", "--timeout", "120", "-o", str(results), timeout=900)
+    assert "Traceback" not in bench.stderr, bench.stderr
+    record = json.loads(results.read_text())
+    assert record["status"] in ("complete", "partial") and record["attempts"]
+    assert record["endpoint"]["model_id"] == "openai/gpt-oss-20b"
+    assert any("message" in turn for a in record["attempts"] for turn in a["turns"])
