@@ -187,8 +187,9 @@ class Sender:
         finally:
             self.in_flight -= 1
         warm = self.is_warmup(index, scheduled_s if scheduled_s >= 0 else sent)
+        sent_tokens = shape.prompt_tokens + (getattr(shape, "prefix_tokens", 0) or 0)
         self.done.append(to_request(stream, index, replica, scheduled_s, sent,
-                                    shape.prompt_tokens, warm))
+                                    sent_tokens, warm))
         if self.progress is not None:
             self.progress()
 

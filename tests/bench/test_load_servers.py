@@ -255,7 +255,8 @@ def test_open_loop_against_llama_cpp_pythons_server(tmp_path: Path,
     # llama-cpp-python's server has no /metrics: said, not an error
     assert level["server"][0]["available"] is False
     samples = [s for s in level["samples"] if s["error"] is None]
-    assert samples and all(s["prompt_tokens"] > 32 for s in samples)
+    assert samples, level["samples"]
+    assert all(s["prompt_tokens"] > 32 for s in samples), samples
 
 
 def test_a_shared_prefix_is_the_same_text_in_every_request_and_the_rest_is_fresh(
