@@ -311,3 +311,21 @@ def test_through_a_real_engine_behind_the_fake_lms(
     assert record["status"] in ("complete", "partial") and record["attempts"]
     assert record["endpoint"]["model_id"] == "openai/gpt-oss-20b"
     assert any("message" in turn for a in record["attempts"] for turn in a["turns"])
+
+
+@pytest.mark.llama
+def test_bench_speed_takes_an_in_process_recipe_too(tmp_path: Path) -> None:
+    """`bench speed --recipe` of the doctor's own install: the recipe's model and engine."""
+    model = synth.write_synthetic("tiny", tmp_path / "tiny.gguf").path
+    recipe = tmp_path / "recipe.json"
+    recipe.write_text(json.dumps({"kind": "gptoss-doctor/recipe", "schema_version": 1,
+                                  "engine": "llama.cpp", "model_path": str(model),
+                                  "load_settings": {"n_ctx": 2048}}))
+    out = tmp_path / "speed.json"
+    done = doctor("bench", "speed", "--recipe", str(recipe), "--tests", "pp16,tg4", "--reps",
+                  "1", "--no-chat", "-o", str(out))
+    assert done.returncode == 0, done.stderr
+    record = json.loads(out.read_text())
+    assert record["model"]["path"] == str(model) and record["config"]["engine"] == "llama.cpp"
+    both = doctor("bench", "speed", "--recipe", str(recipe), "--synthetic", "tiny")
+    assert both.returncode == 2 and "exactly one of" in both.stderr
