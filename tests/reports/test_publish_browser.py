@@ -146,3 +146,21 @@ def test_screenshots_of_the_index_and_one_chart(site: Path, tmp_path: Path) -> N
                          "--hide-scrollbars", source.as_uri())
         assert done.returncode == 0 and _problems(done.stderr) == [], done.stderr[-2000:]
         assert shot.stat().st_size > 10_000
+
+
+def test_the_browser_check_catches_overlapping_and_clipped_text(tmp_path: Path) -> None:
+    """The measuring page itself: text drawn on top of other text, or past the edge, fails."""
+    page = tmp_path / "bad.html"
+    page.write_text(
+        f'<!DOCTYPE html><html><head><meta http-equiv="Content-Security-Policy" '
+        f'content="{POLICY}"></head><body><svg xmlns="http://www.w3.org/2000/svg" '
+        'class="chart" aria-label="bad" width="200" height="60" viewBox="0 0 200 60">'
+        '<text x="10" y="20">pp64 31.0</text><text x="14" y="24">pp64 29</text>'
+        '<text x="180" y="50">tg16 13</text></svg></body></html>', encoding="utf-8")
+    charts = _geometry(page, tmp_path)
+    assert len(charts) == 1 and len(charts[0]["boxes"]) == 3
+    boxes = charts[0]["boxes"]
+    with pytest.raises(AssertionError, match="pp64 29"):  # on top of "pp64 31.0"
+        _assert_readable({**charts[0], "boxes": boxes[:2]})
+    with pytest.raises(AssertionError, match="tg16 13"):  # past the right edge
+        _assert_readable({**charts[0], "boxes": boxes[2:]})
