@@ -175,3 +175,17 @@ def test_the_chart_json_of_a_record_does_not_leak_into_the_svg() -> None:
     record["tests"][0]["name"] = "<img src=x onerror=alert(1)>"
     for chart in figures.depth_charts(record):
         assert "<img" not in chart.svg
+
+
+def test_the_geometry_check_catches_what_the_old_depth_chart_did() -> None:
+    """The old chart's labels: "pp64 31.0" on top of "pp64 29", "tg16 13" past the edge."""
+    overlapping = charts.Chart("old", '<svg xmlns="http://www.w3.org/2000/svg" '
+                               'viewBox="0 0 640 260"><text x="500" y="60">pp64 31.0</text>'
+                               '<text x="510" y="64">pp64 29</text></svg>', 640, 260)
+    with pytest.raises(AssertionError, match="overlaps"):
+        assert_readable(overlapping)
+    clipped = charts.Chart("old", '<svg xmlns="http://www.w3.org/2000/svg" '
+                           'viewBox="0 0 640 260"><text x="595" y="90">tg16 13</text></svg>',
+                           640, 260)
+    with pytest.raises(AssertionError, match="leaves the picture"):
+        assert_readable(clipped)
