@@ -279,3 +279,16 @@ def test_a_chat_workload_draws_its_lengths_per_request(tmp_path: Path) -> None:
         assert done.returncode == 0, done.stderr
         asked = [b["max_tokens"] for b in zero.state.bodies[1:]]
     assert len(asked) == 12 and len(set(asked)) > 1
+
+
+def test_the_load_seed_names_the_schedule(tmp_path: Path) -> None:
+    runs = []
+    for seed in ("0", "0", "1"):
+        out = tmp_path / f"seed{len(runs)}.json"
+        with running(ZeroConfig(tokens=1)) as (url, _zero):
+            done = bench("--endpoint", url, "--rate", "100", "--requests", "8",
+                         "--load-seed", seed, "-o", str(out))
+        assert done.returncode == 0, done.stderr
+        level = _load(out)["load"]["levels"][0]
+        runs.append([s["scheduled_s"] for s in level["samples"]])
+    assert runs[0] == runs[1] and runs[0] != runs[2]

@@ -15,7 +15,7 @@ from gptoss_doctor.bench import speed
 from gptoss_doctor.errors import UsageError
 
 ENDPOINT_ONLY = ("api_key_env", "concurrency", "api", "rate", "arrivals", "duration_s",
-                 "requests", "warmup", "sweep", "slo", "workload")
+                 "requests", "warmup", "sweep", "slo", "workload", "load_seed")
 # Options that choose or load a model in this process: an endpoint serves its own model
 # with its own settings.
 IN_PROCESS_SOURCES = ("synthetic", "protocol", "depths", "recipe", "regrade")

@@ -72,7 +72,7 @@ def _replicas(ctx: click.Context, urls: tuple[str, ...]) -> str | None:
 
 
 LOAD_FLAGS = ("rate", "arrivals", "duration_s", "requests", "warmup", "sweep", "slo",
-              "workload")
+              "workload", "load_seed")
 LOAD = _options(
     click.option("--rate", default=None, help="With --endpoint: open loop, requests/s per "
                  "level, e.g. 1,2,4 (sent on schedule however far the server falls behind)."),
@@ -89,7 +89,10 @@ LOAD = _options(
     click.option("--slo", default=None, help="e.g. ttft_p95=2s,itl_p95=100ms (ttft, itl, "
                  "tpot, e2e at pNN or mean; ms or s): goodput counts requests meeting all."),
     click.option("--workload", default=None, help="fixed (the --tests shapes), chat or "
-                 "prefix:<N> (a shared N-token system prompt)."))
+                 "prefix:<N> (a shared N-token system prompt)."),
+    click.option("--load-seed", type=click.IntRange(min=0), default=None,
+                 help="Seed of the load run's arrival schedule, prompts and workload shapes "
+                 "(default 0: the same run every time)."))
 
 
 def _load(raw: dict[str, Any]) -> options.LoadOptions | None:
@@ -100,7 +103,8 @@ def _load(raw: dict[str, Any]) -> options.LoadOptions | None:
         return None
     return options.LoadOptions(replicas, raw["rate"], raw["concurrency"], raw["arrivals"],
                                raw["duration_s"], raw["requests"], raw["warmup"],
-                               raw["sweep"], raw["slo"], raw["workload"])
+                               raw["sweep"], raw["slo"], raw["workload"],
+                               raw["load_seed"] or 0)
 
 
 @click.group("bench")
