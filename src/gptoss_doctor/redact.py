@@ -67,10 +67,10 @@ MIN_NAME = 3  # shorter names would replace parts of ordinary words
 
 _NAME = r"[^\\/\s\"'<>:|?*]+"
 _SPACED_NAME = rf"{_NAME}(?: {_NAME})*(?=\\|/)|{_NAME}"  # "John Smith" only before a separator
-_SEP = r"(?:\\*/|\\+)"
+_SEP = r"(?:\\{0,4}/|\\{1,4})"  # bounded: a run of 100,000 backslashes must not backtrack
 _HOME = re.compile(
     rf"(?i:(?:\b[a-z]:|/mnt/[a-z])?{_SEP}users{_SEP}(?P<win>{_SPACED_NAME}))"
-    rf"|(?:/var)?\\*/home\\*/(?P<posix>[^\\/\s\"'<>]+)"
+    rf"|(?:/var)?\\{{0,2}}/home\\{{0,2}}/(?P<posix>[^\\/\s\"'<>]+)"
     r"|(?<![\w.~-])/root(?=[\\/\s\"']|$)"
     r"|(?<![\w~])~(?P<tilde>[A-Za-z_][\w.-]{0,31})(?=[\\/])")
 _URL = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]{0,15})://(?P<auth>[^\s/?#\"'<>\\]+)")
@@ -89,15 +89,19 @@ _MAC = re.compile(r"(?i)(?<![\w:-])(?:[0-9a-f]{2}([:-]))(?:[0-9a-f]{2}\1){4}[0-9
                   r"(?![\w:-])")
 _UUID = re.compile(r"(?i)\b(?:MIG-)?(?:GPU-)?[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}"
                    r"-[0-9a-f]{12}\b")
-_SERIAL = re.compile(r"(?i)\b(?P<label>serial(?:[ _-]?(?:number|no\.?|num))?|s/n|sn(?=\s*[:=#]))"
-                     r"(?P<sep>\s*[:=#]?\s*)(?P<value>[A-Za-z0-9][A-Za-z0-9-]{3,})")
-_EMAIL = re.compile(r"(?i)\b[a-z0-9._%+-]+@[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}\b")
+_SERIAL = re.compile(r"(?i)\b(?P<label>serial(?:[ _-]?(?:number|no\.?|num))?|s/n"
+                     r"|sn(?=\s{0,4}[:=#]))(?P<sep>\s{0,4}[:=#]?\s{0,4})"
+                     r"(?P<value>[A-Za-z0-9][A-Za-z0-9-]{3,})")
+# Every repetition that may start anywhere is bounded (RFC 5321: a local part of at most 64
+# characters, labels of at most 63): unbounded, "a-a-a-…" of a megabyte takes hours.
+_EMAIL = re.compile(r"(?i)(?<![\w.%+-])[a-z0-9._%+-]{1,64}@[a-z0-9-]{1,63}"
+                    r"(?:\.[a-z0-9-]{1,63}){0,8}\.[a-z]{2,24}\b")
 # "alice@10.0.0.5", "alice@gpu1.lan" (ssh's user@host): the user goes with the host
 _USER_AT_HOST = re.compile(r"(?i)(?<![\w.%+-])[a-z0-9._%+-]+@(?=<(?:host|loopback|private-ip|ip)>)")
 _SECRET_KEYWORD = (r"(?:api[_-]?key|apikey|access[_-]?key(?:[_-]id)?|secret(?:[_-]?key)?|token"
                    r"|passw(?:or)?d|pwd|credentials?|auth)")
 _KEY_VALUE = re.compile(  # the key ends with the keyword: "max_tokens", "tokenizer" are not
-    rf"(?i)(?P<key>\b[\w.-]*{_SECRET_KEYWORD})(?P<sep>\"?\s*[:=]\s*[\"']?)"
+    rf"(?i)(?P<key>{_SECRET_KEYWORD})(?P<sep>\"?\s*[:=]\s*[\"']?)"
     r"(?P<value>[^\s\"'&,;<>]{8,})")
 _SECRET_KEY = re.compile(
     r"(?i)(?:^|[_-])(?:api[_-]?key|apikey|token|secret|client[_-]?secret|password|passwd"
