@@ -440,7 +440,7 @@ def bars(title: str, categories: Sequence[str], series: Sequence[tuple[str, Sequ
             value = vs[c] if c < len(vs) else math.nan
             if not (math.isfinite(value) and value >= 0):
                 continue
-            length = plot.x(xa, value * scale) - left
+            length = max(plot.x(xa, value * scale) - left, 1.5)  # a 0 shows, unlike a gap
             tip = escape(plain(f"{categories[c]}, {series_name}: "
                                + (f"{value * scale:.1f}%" if percent else f"{value:g}")))
             canvas.parts.append(
