@@ -422,28 +422,29 @@ async def _read_events(pieces: AsyncIterator[bytes], result: Stream, start: floa
 def _take(lines: list[str], result: Stream, texts: tuple[list[str], list[str]], now: float
           ) -> bool:
     """Apply complete SSE lines received at ``now``; True at ``[DONE]`` (lines after it are
-    ignored). The events of one read are parsed together (``sse.parse_events``)."""
-    datas: list[str] = []
-    done = False
-    for line in lines:
-        if line.startswith("data:"):  # not blank separators, ": ping" comments, "event:"
-            data = line[5:].strip()
-            if data == "[DONE]":
-                done = True
-                break
-            datas.append(data)
+    ignored). The events of one read are parsed together (``sse.parse_events``) and share
+    its arrival time."""
+    # not blank separators, ": ping" comments, "event:" names
+    datas = [line[5:].strip() for line in lines if line.startswith("data:")]
+    done = "[DONE]" in datas
+    if done:
+        del datas[datas.index("[DONE]"):]
+    arrived = 0
     for chunk in sse.parse_events(datas):
         content, reasoning, finish = sse.delta_text(chunk)
         if content or reasoning:
-            result.chunks += 1
-            result.first_s = now if result.first_s is None else result.first_s
-            result.last_s = now
-            result.chunk_s.append(now)
+            arrived += 1
             texts[0].append(content)
             texts[1].append(reasoning)
         result.finish_reason = finish or result.finish_reason
-        if isinstance(chunk.get("usage"), dict):
-            result.usage = chunk["usage"]
+        usage = chunk.get("usage")
+        if isinstance(usage, dict):
+            result.usage = usage
+    if arrived:
+        result.chunks += arrived
+        result.first_s = now if result.first_s is None else result.first_s
+        result.last_s = now
+        result.chunk_s.extend([now] * arrived)
     return done
 
 
