@@ -15,15 +15,17 @@ OpenAI-compatible endpoints, with the client watching itself.
   pool; figures come per replica and in total.
 - The client watches itself: a ticker task wakes every ``LAG_TICK_S`` and records how late
   it woke (event-loop lag), and the process's CPU time over the level's wall time gives its
-  CPU share. A level whose lag p99 passes ``LAG_P99_LIMIT_S`` or whose CPU share passes
-  ``CPU_SHARE_LIMIT`` is marked ``client_bound``: its latencies include the client's own
-  delays and say less about the server.
+  CPU share. A level whose lag p99 passes ``LAG_P99_LIMIT_S``, whose CPU share passes
+  ``CPU_SHARE_LIMIT`` or (open loop) whose sends fell ``SEND_LAG_P99_LIMIT_S`` behind the
+  schedule (p99) is marked ``client_bound``: its latencies include the client's own delays
+  and say less about the server.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import itertools
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -50,6 +52,7 @@ MAX_OUTSTANDING = 1024  # requests in flight at once per level (open loop); past
 LAG_TICK_S = 0.01  # the lag ticker's period
 LAG_P99_LIMIT_S = 0.02  # event-loop lag p99 past this: the level is client-bound
 CPU_SHARE_LIMIT = 0.9  # this process's CPU share past this (of one core): client-bound
+SEND_LAG_P99_LIMIT_S = 0.05  # open loop: sends this late (p99) against the schedule: bound
 PREFIX_SEED = 777_777_777  # the shared prefix's words: the same text in every request
 LoadMode = Literal["rate", "concurrency"]
 
@@ -331,18 +334,25 @@ def summarize(run: LevelRun, profile: Profile, endpoints: Sequence[Endpoint],
                                                                   strict=True))
            if slos else None)
     lags = [r.sent_s - r.scheduled_s for r in measured if r.scheduled_s >= 0]
+    send_lag = latency.percentile(lags, 99)
+    client = run.client
+    if send_lag is not None and send_lag > SEND_LAG_P99_LIMIT_S:
+        behind = (f"sends {send_lag * 1000:.0f} ms behind the schedule (p99) > "
+                  f"{SEND_LAG_P99_LIMIT_S * 1000:g} ms")
+        client = dataclasses.replace(client, client_bound=True, reason="; ".join(
+            filter(None, (client.reason, behind))))
     return LoadLevel(
         mode="rate" if rate is not None else "concurrency", requested_rate=rate,
         concurrency=streams, arrivals=profile.arrivals.name if rate is not None else None,
         seed=profile.seed, wall_s=round(wall, 6), sent=len(measured), warmup=warm,
         dropped=len(run.dropped), max_outstanding=run.max_in_flight,
         achieved_rate=round((len(sends) - 1) / span, 4) if span > 0 else None,
-        send_lag_p99_s=_r(latency.percentile(lags, 99)), slo_met=met, slo_values=slo_values,
+        send_lag_p99_s=_r(send_lag), slo_met=met, slo_values=slo_values,
         total=latency.figures(measured, wall, None, slos),
         replicas=tuple(latency.figures([r for r in measured if r.replica == i], wall,
                                        e.base_url, slos) for i, e in enumerate(endpoints))
         if len(endpoints) > 1 else (),
-        client=run.client, server=run.server,
+        client=client, server=run.server,
         samples=tuple(_sample(r) for r in measured))
 
 

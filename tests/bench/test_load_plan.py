@@ -189,3 +189,23 @@ def test_client_load_names_the_threshold_it_passed() -> None:
     busy = load.client_load([0.001] * 90 + [0.05] * 10, cpu_s=0.95, wall_s=1.0)
     assert busy.client_bound and "lag p99" in (busy.reason or "")
     assert "CPU 95%" in (busy.reason or "")
+
+
+def _sent(index: int, scheduled: float, sent: float) -> Request:
+    return Request(index=index, replica=0, scheduled_s=scheduled, sent_s=sent, ttft_s=0.1,
+                   e2e_s=0.2, chunk_s=(0.1, 0.2), output_tokens=2, prompt_tokens=8)
+
+
+def test_sends_behind_the_schedule_mark_the_level_client_bound() -> None:
+    profile = load.Profile("rate", Arrivals("constant"), 0, requests=4)
+    endpoints = [load.Endpoint("http://127.0.0.1:9/v1")]
+    calm = load.client_load([0.001] * 10, 0.1, 1.0)
+    on_time = load.LevelRun([_sent(i, i * 0.5, i * 0.5 + 0.001) for i in range(4)], [], 0, 4,
+                            calm)
+    level = load.summarize(on_time, profile, endpoints, (), rate=2.0, streams=None)
+    assert not level.client.client_bound and level.achieved_rate == pytest.approx(2.0)
+    late = load.LevelRun([_sent(i, i * 0.5, i * 0.5 + 0.2 * i) for i in range(4)], [], 0, 4,
+                         calm)
+    level = load.summarize(late, profile, endpoints, (), rate=2.0, streams=None)
+    assert level.client.client_bound and "behind the schedule" in (level.client.reason or "")
+    assert level.achieved_rate == round(3 / 2.1, 4)  # 3 gaps over 2.1 s of sends
