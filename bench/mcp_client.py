@@ -179,7 +179,7 @@ class Live:
     portal: BlockingPortal
     clients: dict[str, Client]
     functions: tuple[Function, ...]
-    timeout_s: float
+    timeouts: dict[str, float]  # server -> seconds for each call
     errlogs: dict[str, Path]
     calls: list[dict[str, Any]] = field(default_factory=list)
 
@@ -205,19 +205,19 @@ class Live:
         function = self.function(name)
         if function is None:
             return {"error": f"no tool named {name[:60]!r}"}
-        started = time.perf_counter()
+        started, timeout_s = time.perf_counter(), self.timeouts[function.server]
         entry: dict[str, Any] = {"server": function.server, "tool": function.tool,
                                  "function": name, "seconds": None, "error": None}
         self.calls.append(entry)
         try:
             result = self.portal.call(_call, self.clients[function.server], function.tool,
-                                      arguments, self.timeout_s)
+                                      arguments, timeout_s)
             answer = as_result(result)
         except Exception as exc:
             what = f"answered {function.tool!r} with what the MCP SDK cannot read" \
                 if _malformed(exc) else f"failed on {function.tool!r}"
             if isinstance(exc, TimeoutError):
-                what = f"did not answer {function.tool!r} within {self.timeout_s:g} s"
+                what = f"did not answer {function.tool!r} within {timeout_s:g} s"
             entry["error"] = self.failure(function.server, what, exc).message
             raise McpFailure(entry["error"]) from None
         finally:
@@ -337,14 +337,17 @@ def _functions(listed: dict[str, list[Any]], keep: dict[str, frozenset[str]] | N
 def connect(specs: Sequence[ServerSpec], timeout_s: float = TIMEOUT_S,
             keep: dict[str, frozenset[str]] | None = None) -> Iterator[Live]:
     """Start (or reach) every server in ``specs``, list their tools, and yield them as one
-    ``Live``; every server is stopped on the way out, whatever happened."""
+    ``Live``; every server is stopped on the way out, whatever happened. Each server waits
+    ``timeout_s`` at most (its own ``ServerSpec.timeout_s`` when it has one)."""
     # The portal outlives the stack: every client is left through it.
     with tempfile.TemporaryDirectory(prefix="gptoss-mcp-logs-") as logs, \
             start_blocking_portal() as portal, ExitStack() as stack:
         clients: dict[str, Client] = {}
         errlogs: dict[str, Path] = {}
         listed: dict[str, list[Any]] = {}
+        timeouts = {spec.name: spec.timeout_s or timeout_s for spec in specs}
         for index, spec in enumerate(specs):
+            timeout_s = timeouts[spec.name]
             errlogs[spec.name] = Path(logs) / f"{index}.log"
             errlog = stack.enter_context(errlogs[spec.name].open("w", encoding="utf-8"))
             try:
@@ -358,7 +361,7 @@ def connect(specs: Sequence[ServerSpec], timeout_s: float = TIMEOUT_S,
                 if isinstance(exc, TimeoutError):
                     what += f" within {timeout_s:g} s"
                 raise failure(spec.name, what, exc, errlogs[spec.name]) from None
-        yield Live(portal, clients, _functions(listed, keep), timeout_s, errlogs)
+        yield Live(portal, clients, _functions(listed, keep), timeouts, errlogs)
 
 
 @contextmanager

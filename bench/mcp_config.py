@@ -54,6 +54,7 @@ class ServerSpec:
     cwd: str | None = None
     url: str | None = None
     headers: tuple[tuple[str, str], ...] = ()
+    timeout_s: float | None = None  # None: the run's --mcp-timeout
 
     @property
     def transport(self) -> str:

@@ -18,6 +18,7 @@ import json
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,10 @@ from gptoss_doctor.errors import DoctorError, UsageError
 from gptoss_doctor.files import write_text
 
 TIMEOUT_S = 30.0  # as mcp_client.TIMEOUT_S, which cannot be imported without the SDK
+REFERENCE_TIMEOUT_S = 30.0
+"""The reference server's bound whatever ``timeout_s`` says: it is ours and answers in
+milliseconds, but starting Python with the SDK can take seconds on a busy machine, and a
+short ``--mcp-timeout`` is meant for the user's servers."""
 
 
 class McpToolbox:
@@ -44,7 +49,9 @@ class McpToolbox:
 
         with tempfile.TemporaryDirectory(prefix="gptoss-mcp-") as folder:
             setup = write_text(Path(folder) / "setup.json", json.dumps(case.setup or {}))
-            servers = [reference(setup, Path(folder) / "work"), *self.servers]
+            own = replace(reference(setup, Path(folder) / "work"),
+                          timeout_s=max(self.timeout_s, REFERENCE_TIMEOUT_S))
+            servers = [own, *self.servers]
             keep = {REFERENCE: frozenset(t.name for t in case.tools)}
             try:
                 with mcp_client.connect(servers, self.timeout_s, keep) as live:
