@@ -13,9 +13,10 @@ A tiny synthetic model writes random tokens, so left alone it never writes the h
 check needs. Requests are therefore *forced* where the server allows it (llama.cpp's
 extensions, ignored by servers without them): a GBNF ``grammar`` with token-id literals
 (``<[200005]>`` is ``<|channel|>``) makes the model write an exact analysis + final
-answer, and for calls, where llama.cpp refuses a custom grammar beside ``tools``,
-``tool_choice: "required"`` (the server's own call grammar, which writes the recipient in
-the role header) plus a ``logit_bias`` on the call's tokens picks the exact call. A server
+answer, and for calls a grammar writes the call with its recipient in the role header;
+where a server refuses a custom grammar beside ``tools`` (llama.cpp),
+``tool_choice: "required"`` (its own call grammar, which writes the recipient in the role
+header too) plus a ``logit_bias`` on the call's tokens picks the exact call. A server
 that does not follow the forcing gets "not_checked" for what the model then did not write,
 never a pass. Where the server shows the prompt it rendered (llama.cpp's
 ``/apply-template``), the effort and tool-result checks read it: that is the server's chat
@@ -55,6 +56,9 @@ TOOL_OUTPUT = '{"temperature_c": 21, "sky": "clear"}'
 # GBNF with token-id literals: exactly an analysis message, then the final answer.
 REASON_GRAMMAR = (f'root ::= <[{CHANNEL}]> "analysis" <[{MESSAGE}]> "{ANALYSIS}" <[{END}]> '
                   f'<[{START}]> "assistant" <[{CHANNEL}]> "final" <[{MESSAGE}]> "{FINAL}"')
+# Exactly a call with the recipient in the role header (the prompt ends "<|start|>assistant").
+CALL_GRAMMAR = (f'root ::= " to=functions.{TOOL_NAME}" <[{CHANNEL}]> "commentary json" '
+                f'<[{MESSAGE}]> "{{\\"location\\": \\"Paris\\"}}"')
 # The call's own tokens (o200k): "comment" "ary" " json" <|message|> '{"' "location" '":'
 # ' "' "Paris" '"}' <|call|>; the server's grammar writes " to=functions.get_weather".
 CALL_BIAS = {str(t): 60 for t in (12606, 815, 5701, MESSAGE, 10848, 7693, 1243, 392, 72782,
@@ -222,11 +226,13 @@ def run_probes(endpoint: ep.Endpoint, model: str,
     reason = post(endpoint, f"{base}/chat/completions", _chat(model, hello, **forced))
     reason_stream = stream(endpoint, _chat(model, hello, **forced))
     progress("tool call")
-    called = post(endpoint, f"{base}/chat/completions", _chat(model, _call_messages(), **call))
-    call_stream = stream(endpoint, _chat(model, _call_messages(), **call))
+    called = _forced_call(endpoint, _chat(model, _call_messages(), **call))
+    call_stream = stream(endpoint, {**_chat(model, _call_messages(), **call),
+                                    "grammar": CALL_GRAMMAR})
+    if 400 <= call_stream.status < 500:
+        call_stream = stream(endpoint, _chat(model, _call_messages(), **call))
     progress("tool result")
-    back = post(endpoint, f"{base}/chat/completions",
-                _chat(model, _tool_result_messages(), **call))
+    back = _forced_call(endpoint, _chat(model, _tool_result_messages(), **call))
     rendered_back = post(endpoint, f"{root}/apply-template",
                          {"messages": _tool_result_messages(), "tools": [TOOL]})
     rendered = rendered_back.status == 200 and isinstance(
@@ -248,6 +254,15 @@ def run_probes(endpoint: ep.Endpoint, model: str,
             **forced})
     return Probes(reason, reason_stream, called, call_stream, back,
                   rendered_back if rendered else None, effort, rendered)
+
+
+def _forced_call(endpoint: ep.Endpoint, body: dict[str, Any]) -> Answer:
+    """The call forced by ``CALL_GRAMMAR``; a server that refuses a grammar beside tools
+    (llama.cpp) is asked again without it: its own call grammar writes the recipient in
+    the role header, and ``CALL_BIAS`` picks the rest."""
+    url = f"{endpoint.base_url}/chat/completions"
+    answer = post(endpoint, url, {**body, "grammar": CALL_GRAMMAR})
+    return post(endpoint, url, body) if 400 <= answer.status < 500 else answer
 
 
 @dataclass(frozen=True, slots=True)
@@ -379,7 +394,7 @@ def _is_call(name: str, arguments: str) -> bool:
     return name == TOOL_NAME and isinstance(parsed, dict)
 
 
-CALL_METHOD = "forced (tool_choice required + logit_bias)"
+CALL_METHOD = "forced (call grammar, or tool_choice required + logit_bias)"
 
 
 def _call_parsed(answer: Answer) -> Verdict:

@@ -3,6 +3,8 @@ command against the misbehaving test server (tests/openai_server.py) for failure
 servers do not produce on demand, and llama.cpp's own server (xllamacpp, mark
 ``xllamacpp``) on the tiny synthetic gpt-oss, forced to write exact harmony.
 
+llama-cpp-python's own server (marks ``llama`` and ``server``) is checked the same way.
+
 The constructed answers are written here in the shapes the OpenAI Chat Completions API
 documents (``message.tool_calls``, ``delta.reasoning_content`` as llama.cpp sends it); the
 leaked-markup answer is what llama.cpp's server (xllamacpp 2026.10.11549) returned here for
@@ -12,8 +14,11 @@ a call the model wrote on the analysis channel.
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -238,3 +243,59 @@ def test_llama_cpps_own_server_forced_to_write_harmony(tmp_path: Path) -> None:
     assert status["reasoning_sent_back"] == "fail"
     assert record["endpoint"]["served"]["engine"] == "llama-server"
     assert done.returncode == (1 if "fail" in status.values() else 0), done.stderr
+
+
+@pytest.fixture(scope="module")
+def llama_cpp_python_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """llama-cpp-python's own server (``python -m llama_cpp.server``) on the tiny model."""
+    import httpx
+
+    from gptoss_doctor.bench import synth
+
+    folder = tmp_path_factory.mktemp("lcp")
+    model = synth.write_synthetic("tiny", folder / "tiny.gguf").path
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    with (folder / "server.log").open("w") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host",
+             "127.0.0.1", "--port", str(port), "--n_ctx", "4096", "--n_threads", "2",
+             "--interrupt_requests", "False", "--verbose", "False"],
+            stdout=sink, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/v1"
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and process.poll() is None:
+            try:
+                if httpx.get(f"{url}/models", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.3)
+        else:
+            pytest.fail("llama_cpp.server did not start: "
+                        + (folder / "server.log").read_text()[-1000:])
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+@pytest.mark.llama
+@pytest.mark.server
+def test_llama_cpp_pythons_server_passes_harmony_through_as_text(
+        tmp_path: Path, llama_cpp_python_server: str) -> None:
+    out = tmp_path / "conformance.json"
+    done = bench("conformance", "--endpoint", llama_cpp_python_server, "-o", str(out))
+    assert done.returncode == 1, done.stderr  # checks fail: it does not parse harmony
+    checks = {v["check"]: v for v in results.load(out)["conformance"]["checks"]}
+    status = {name: v["status"] for name, v in checks.items()}
+    # the forced, well-formed harmony comes back verbatim in content (llama-cpp-python
+    # 0.3.36 has no gpt-oss chat handler): reasoning and calls are not separated
+    assert status["reasoning_field"] == status["reasoning_streamed"] == "fail"
+    assert "<|channel|>analysis<|message|>" in checks["reasoning_field"]["evidence"]
+    assert status["header_call_parsed"] == status["call_streamed"] == "fail"
+    assert "came back as text" in checks["header_call_parsed"]["evidence"]
+    assert status["no_markup"] == "fail"
+    assert status["tool_result_accepted"] == "pass"
+    assert status["effort_responses"] == "not_checked"  # it has no Responses API
