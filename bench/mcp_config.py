@@ -9,9 +9,9 @@ a server out; ``icon`` and ``description`` are labels and ignored. Anything else
 key, a value of the wrong type, a server with neither or both of ``command`` and ``url``,
 an SSE-only server — is refused with one line naming the server and the key.
 
-Header values, and environment values whose names say key, token, secret, password,
-auth or credential, are registered with ``secrets`` so that no message or results file
-ever shows them.
+Header values, environment values whose names say key, token, secret, password, auth or
+credential, and a URL's password and query string are registered with ``secrets``, so
+that no message or results file ever shows them.
 
 Nothing here starts a server (``bench.mcp_client`` does, and only when asked) or imports
 the MCP SDK, so a broken file is reported before anything runs.
@@ -25,6 +25,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from gptoss_doctor import secrets
 from gptoss_doctor.errors import UsageError
@@ -125,6 +126,9 @@ def _server(path: Path, name: str, entry: Any) -> ServerSpec | None:
                           _pairs(where, "env", entry.get("env", {})), cwd)
     if not isinstance(url, str) or not _URL.match(url):
         raise UsageError(f"{where}: \"url\" must be an http:// or https:// address")
+    parts = urlsplit(url)  # a token in the address: user:password@ or ?key=...
+    for secret in (parts.password, parts.query):
+        secrets.register(secret)
     return ServerSpec(name, str(path), url=url,
                       headers=_pairs(where, "headers", entry.get("headers", {})))
 

@@ -31,9 +31,11 @@ def test_stdio_and_http_servers_as_lm_studio_documents_them(tmp_path: Path) -> N
         "memory": {"command": "npx", "args": ["-y", "@modelcontextprotocol/server-memory"],
                    "env": {"MEMORY_FILE_PATH": "/tmp/memory.json", "API_KEY": "k-123456"},
                    "icon": "x"},
-        "off": {"command": "npx", "disabled": True}}})
+        "off": {"command": "npx", "disabled": True},
+        "remote": {"url": "https://u:pw-987654@mcp.example/mcp?token=tk-24680"}}})
     try:
-        hf, memory = mcp_config.read_config(path)
+        hf, memory, remote = mcp_config.read_config(path)
+        assert remote.url == "https://u:pw-987654@mcp.example/mcp?token=tk-24680"
         assert (hf.name, hf.transport, hf.url) == ("hf-mcp-server", "streamable-http",
                                                    "https://huggingface.co/mcp")
         assert dict(hf.headers) == {"Authorization": "Bearer hf_abcdefgh"}
@@ -41,8 +43,10 @@ def test_stdio_and_http_servers_as_lm_studio_documents_them(tmp_path: Path) -> N
             "stdio", "npx", ("-y", "@modelcontextprotocol/server-memory"))
         assert memory.source == str(path)
         # header values and secret-named env values are scrubbed; other env values are not
-        said = secrets.scrub("Bearer hf_abcdefgh k-123456 /tmp/memory.json")
+        said = secrets.scrub("Bearer hf_abcdefgh k-123456 /tmp/memory.json "
+                             f"{remote.url}")
         assert "hf_abcdefgh" not in said and "k-123456" not in said
+        assert "pw-987654" not in said and "tk-24680" not in said
         assert "/tmp/memory.json" in said
     finally:
         secrets.forget_all()
