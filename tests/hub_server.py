@@ -21,7 +21,8 @@ entries linked by a ``Link: rel="next"`` header, as the Hub paginates), ``POST
 /api/datasets/{repo}/preupload/{rev}`` (every file "regular", with the ``oid`` of the file
 already there so the client skips unchanged ones), ``POST /api/datasets/{repo}/commit/{rev}``
 (NDJSON: a header, then base64 ``file`` entries; ``lfsFile`` is refused) and ``GET``/``HEAD
-/datasets/{repo}/resolve/{rev}/{path}``. A commit is what a later listing and download see.
+/datasets/{repo}/resolve/{rev}/{path}`` (``Dataset.lfs`` names files listed as LFS, with
+their sha256). A commit is what a later listing and download see.
 Tokens (``HubState.tokens``: token -> "read" or "write") gate it as the Hub does: an unknown
 token is 401 everywhere, a commit without a token 401 and with a read token 403. Every POST
 body is kept (``bodies``) and every committed file decoded (``uploads``), for tests that check
@@ -66,6 +67,7 @@ class Dataset:
     # Listed as given in every tree listing whatever folder was asked for (hostile
     # listings): path -> (size listed, content served)
     listed: dict[str, tuple[int, bytes]] = field(default_factory=dict)
+    lfs: frozenset[str] = frozenset()  # paths listed as LFS files (with their sha256)
 
     @property
     def commit(self) -> str:
@@ -244,7 +246,12 @@ class _Handler(BaseHTTPRequestHandler):
              "path": f} for f in folders]
         for name in names:
             size, data = dataset.entries()[name]
-            items.append({"type": "file", "oid": git_sha1(data), "size": size, "path": name})
+            item: dict[str, object] = {"type": "file", "oid": git_sha1(data), "size": size,
+                                       "path": name}
+            if name in dataset.lfs:
+                item["lfs"] = {"oid": hashlib.sha256(data).hexdigest(), "size": size,
+                               "pointerSize": 134}
+            items.append(item)
         start = int(query.get("cursor", ["0"])[0])
         page = items[start:start + self.state.tree_page]
         body = json.dumps(page).encode()

@@ -267,6 +267,18 @@ def test_listings_are_followed_across_pages(hub: HubState, tmp_path: Path) -> No
     assert sum("cursor=" in r for r in hub.requests) >= 2
 
 
+def test_runs_stored_in_lfs_are_fetched_and_checked_by_their_sha256(
+        hub: HubState, tmp_path: Path) -> None:
+    """On the Hub a run over 10 MB (a tools run keeps every completion) is an LFS file,
+    listed with its sha256 instead of a git object id."""
+    shared = _share(TOOLS).runs[0].path
+    hub.datasets[REPO].lfs = frozenset({shared})
+    fetched = share.fetch_collection(SPEC, tmp_path / "c")
+    assert [p.name for p in fetched] == [shared[5:]]
+    assert fetched[0].read_bytes() == hub.datasets[REPO].files[shared]
+    assert hub.ranges == ["bytes=0-"]  # the resumable LFS download, not the small-file one
+
+
 def test_an_empty_collection_fetches_nothing(hub: HubState, tmp_path: Path) -> None:
     assert share.fetch_collection(SPEC, tmp_path / "c") == []
 
