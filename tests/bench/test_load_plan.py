@@ -7,6 +7,7 @@ the seeds fixed), so they hold on every machine and never flake.
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import itertools
 import math
@@ -15,9 +16,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from gptoss_doctor.bench import latency, load, load_plan
+from gptoss_doctor.bench import latency, load, load_plan, records, results
 from gptoss_doctor.bench.latency import Request
-from gptoss_doctor.bench.load_plan import Arrivals, Slo
+from gptoss_doctor.bench.load_plan import Arrivals, Slo, SweepResult
 from gptoss_doctor.errors import UsageError
 
 
@@ -209,3 +210,19 @@ def test_sends_behind_the_schedule_mark_the_level_client_bound() -> None:
     level = load.summarize(late, profile, endpoints, (), rate=2.0, streams=None)
     assert level.client.client_bound and "behind the schedule" in (level.client.reason or "")
     assert level.achieved_rate == round(3 / 2.1, 4)  # 3 gaps over 2.1 s of sends
+
+
+@pytest.mark.parametrize(("record", "name"), [
+    (records.LoadRun, "load_run"), (records.LoadLevel, "load_level"),
+    (records.LevelFigures, "level_figures"), (records.Distribution, "distribution"),
+    (records.ClientLoad, "client_load")])
+def test_load_records_have_exactly_the_schemas_properties(record: type, name: str) -> None:
+    schema = results.schema()["$defs"][name]
+    fields = {f.name for f in dataclasses.fields(record)}
+    assert schema["additionalProperties"] is False
+    assert set(schema["properties"]) == fields == set(schema["required"])
+
+
+def test_the_sweep_record_has_exactly_the_schemas_properties() -> None:
+    sweep = results.schema()["$defs"]["load_run"]["properties"]["sweep"]["oneOf"][1]
+    assert set(sweep["properties"]) == {f.name for f in dataclasses.fields(SweepResult)}

@@ -113,6 +113,8 @@ def test_a_request_past_its_deadline_is_counted_as_timed_out() -> None:
     (("--rate", "0"), "--rate"),
     (("--sweep",), "--sweep needs --slo"),
     (("--rate", "1", "--concurrency", "2"), "give one"),
+    (("--sweep", "--slo", "ttft_p95=1s", "--concurrency", "2"), "give one"),
+    (("--duration", "5", "--requests", "3"), "not both"),
     (("--arrivals", "bursty", "--rate", "1"), "--arrivals"),
     (("--warmup", "soon", "--rate", "1"), "--warmup"),
     (("--workload", "nope", "--rate", "1"), "workload"),

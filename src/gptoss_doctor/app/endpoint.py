@@ -249,9 +249,9 @@ class LoadPlan:
 
 def plan_load(given: LoadOptions) -> LoadPlan:
     """Every load flag parsed, or one usage line (before any server is asked)."""
-    if given.rate and given.concurrency:
-        raise UsageError("--rate (open loop) and --concurrency (closed loop) are two runs; "
-                         "give one")
+    if (given.rate or given.sweep) and given.concurrency:
+        raise UsageError("--rate/--sweep (open loop) and --concurrency (closed loop) are two "
+                         "runs; give one")
     if given.duration_s is not None and given.requests is not None:
         raise UsageError("give --duration or --requests, not both")
     if given.sweep and not given.slo:
