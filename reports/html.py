@@ -66,6 +66,10 @@ class Run:
         return bool(self.record["suite"] == "tools")
 
     @property
+    def is_conformance(self) -> bool:
+        return bool(self.record["suite"] == "conformance")
+
+    @property
     def is_endpoint(self) -> bool:
         return "endpoint" in self.record
 
@@ -85,7 +89,7 @@ def unclean(record: dict[str, Any]) -> tuple[str, ...]:
 def label_for(record: dict[str, Any], index: int) -> str:
     machine = record["machine"]
     gpu = ", ".join(g["name"] for g in machine["gpus"]) or machine["cpu"]["brand"] or "CPU"
-    suite = " · tool use" if record["suite"] == "tools" else ""
+    suite = {"tools": " · tool use", "conformance": " · conformance"}.get(record["suite"], "")
     endpoint = record.get("endpoint")
     if endpoint:
         where = gpu if endpoint["host_class"] == "local" else urlsplit(endpoint["url"]).netloc
@@ -210,7 +214,28 @@ def tool_cases(record: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+def _conformance_command(record: dict[str, Any]) -> str:
+    served = record["endpoint"].get("served")
+    if served:  # the server was started by gptoss-doctor itself
+        return (f"gptoss-doctor bench conformance --engine {served['engine']} "
+                f"{_model_source(record['model'])}")
+    return f"gptoss-doctor bench conformance {_endpoint_source(record)}"
+
+
+def conformance_rows(runs: list[Run]) -> list[dict[str, Any]]:
+    """One row per check over the conformance runs: (title, each run's verdict or None)."""
+    titles: dict[str, str] = {}
+    for run in runs:
+        for check in run.record["conformance"]["checks"]:
+            titles.setdefault(check["check"], check["title"])
+    return [{"title": title, "verdicts": [next(
+        (c for c in run.record["conformance"]["checks"] if c["check"] == name), None)
+        for run in runs]} for name, title in titles.items()]
+
+
 def reproduce_command(record: dict[str, Any]) -> str:
+    if record["suite"] == "conformance":
+        return _conformance_command(record)
     config = record["config"]
     endpoint = "endpoint" in record
     source = _endpoint_source(record) if endpoint else _model_source(record["model"])
@@ -290,7 +315,8 @@ def render(records: list[dict[str, Any]], baseline: int = 0,
     """The HTML page for ``records`` (one: full report; several: comparison); ``links``
     (text, relative URL) head the page, as on a published site's run pages."""
     runs = [Run(label_for(r, i), r) for i, r in enumerate(records)]
-    grouped = groups([run for run in runs if not run.is_tools])
+    grouped = groups([run for run in runs if not run.is_tools and not run.is_conformance])
+    conformance = [run for run in runs if run.is_conformance]
     tool_runs = [run for run in runs if run.is_tools]
     tool_groups = groups(tool_runs) if len(tool_runs) > 1 else []  # one run has its own table
     # Bars only ever put comparable runs side by side.
@@ -299,7 +325,8 @@ def render(records: list[dict[str, Any]], baseline: int = 0,
     return render_template(
         "report.html.j2", runs=runs, single=len(runs) == 1, groups=grouped,
         baseline=baseline, speedups=speedups(runs, baseline), tool_groups=tool_groups,
-        differences=differences, links=links,
+        differences=differences, links=links, conformance_runs=conformance,
+        conformance_rows=conformance_rows(conformance),
         tool_cases={run.label: tool_cases(run.record) for run in runs if run.is_tools},
         depth_charts={run.label: depth_charts(run.record) for run in runs},
         run_charts={run.label: _run_charts(run) for run in runs},
