@@ -26,6 +26,7 @@ from gptoss_doctor.app.options import (
     EndpointOptions,
     EngineFlags,
     SpeedOptions,
+    refuse,
     refuse_for_engine,
 )
 from gptoss_doctor.app.tools import DEFAULT_CTX, ToolsOptions
@@ -89,6 +90,10 @@ def speed(options: SpeedOptions, concurrency: str, feedback: Feedback) -> Endpoi
     if options.protocol or any(t.depth for t in options.tests):
         raise UsageError("--depths/--protocol: a served model is measured with requests, "
                          "which have no KV depth setting")
+    refuse({"no_chat": not options.chat}, ("no_chat",), "does not apply to a served model: "
+           "every request's TTFT is measured, there is no separate chat test to leave out")
+    refuse({"cooldown_s": options.cooldown_s}, ("cooldown_s",), "does not apply to a served "
+           "model: its tests run as one request sweep, without pauses between them")
     levels = endpoint_speed.parse_levels(concurrency)
     shapes = endpoint_speed.shapes_for(options.tests)
     per_slot = max(s.prompt_tokens + s.max_tokens for s in shapes) + SLOT_MARGIN
