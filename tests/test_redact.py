@@ -274,6 +274,17 @@ def test_long_hostile_texts_are_read_in_one_pass(text: str) -> None:
     assert redacted == text or redacted.startswith("<home>")
 
 
+@pytest.mark.parametrize("name", ["doctor", "gptoss", "local"])
+def test_a_user_named_like_a_schema_word_leaves_results_loadable(name: str,
+                                                                  tmp_path: Path) -> None:
+    context = Context(users=(name,), homes=(f"/home/{name}",), hostnames=(name,))
+    redacted = redact(results.load(FIXTURES / "results" / "endpoint-lmstudio-fake.json"),
+                      context).document
+    target = tmp_path / "run.json"
+    target.write_text(json.dumps(redacted), encoding="utf-8")
+    assert results.load(target)["kind"] == "gptoss-doctor/results"
+
+
 def test_the_input_is_not_changed() -> None:
     document = {"a": ["/home/alice/x"]}
     redact(document, NOBODY)

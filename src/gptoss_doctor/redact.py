@@ -62,7 +62,8 @@ GENERIC_NAMES = frozenset({
     "dev", "server", "desktop", "laptop", "workstation", "main", "model", "models", "gpt",
     "oss", "openai", "llama", "cpp", "mlx", "lmstudio", "ollama", "vllm", "cuda", "metal",
     "vulkan", "rocm", "cpu", "gpu", "nvidia", "amd", "intel", "apple", "geforce", "radeon",
-    "rtx", "gguf", "mxfp4", "endpoint", "speed", "tools"})
+    "rtx", "gguf", "mxfp4", "endpoint", "speed", "tools", "gptoss", "doctor", "results",
+    "bench", "local", "remote", "private", "partial", "complete", "usage", "chat"})
 MIN_NAME = 3  # shorter names would replace parts of ordinary words
 
 _NAME = r"[^\\/\s\"'<>:|?*]+"
