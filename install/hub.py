@@ -268,6 +268,9 @@ def _dataset_errors(repo: str, endpoint: str | None, doing: str) -> Iterator[Non
     except errors.OfflineModeIsEnabled:
         raise HubError(f"HF_HUB_OFFLINE is set: cannot {doing} dataset {repo}",
                        "unset HF_HUB_OFFLINE") from None
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:  # a malformed answer
+        raise HubError(f"{where} answered about dataset {repo} in a form the client cannot "
+                       f"read ({type(exc).__name__})", _LISTING_HINT) from None
     except errors.HfHubHTTPError as exc:
         status = exc.response.status_code if exc.response is not None else None
         if status in (401, 403):

@@ -68,6 +68,7 @@ class Dataset:
     # listings): path -> (size listed, content served)
     listed: dict[str, tuple[int, bytes]] = field(default_factory=dict)
     lfs: frozenset[str] = frozenset()  # paths listed as LFS files (with their sha256)
+    malformed: object = None  # answered instead of every tree listing and preupload, if set
 
     @property
     def commit(self) -> str:
@@ -229,6 +230,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._dataset_file(dataset, urllib.parse.unquote(match["path"]), send_body)
 
     def _tree(self, dataset: Dataset, match: re.Match[str]) -> None:
+        if dataset.malformed is not None:
+            self._json(dataset.malformed)
+            return
         folder = urllib.parse.unquote(match["path"] or "").strip("/")
         query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
         prefix = folder + "/" if folder else ""
@@ -307,6 +311,9 @@ class _Handler(BaseHTTPRequestHandler):
         if dataset is None:
             return
         if match["op"] == "preupload":
+            if dataset.malformed is not None:
+                self._json(dataset.malformed)
+                return
             files = json.loads(body)["files"]
             self._json({"files": [
                 {"path": f["path"], "uploadMode": "regular", "shouldIgnore": False,

@@ -193,6 +193,22 @@ def test_network_down_is_one_line(monkeypatch: pytest.MonkeyPatch,
     assert "cannot reach" in _error_line(err) and WRITE not in err
 
 
+@pytest.mark.parametrize("answer", [
+    pytest.param({"files": "none"}, id="an object"),
+    pytest.param([{"type": "file"}], id="entries without names"),
+    pytest.param([{"type": "file", "path": "runs/x.json", "size": "big", "oid": "z"}],
+                 id="a size that is not a number"),
+])
+def test_a_malformed_answer_from_the_hub_is_one_line(
+        hub: HubState, capsys: pytest.CaptureFixture[str], answer: object) -> None:
+    hub.datasets[REPO].malformed = answer
+    code, out, err = _cli(capsys, str(CPU), "--to", SPEC)
+    assert (code, out) == (1, "")
+    line = _error_line(err)
+    assert "form the client cannot read" in line or "impossible size" in line
+    assert hub.uploads == []
+
+
 def test_a_newer_schema_version_is_refused_with_one_line(
         hub: HubState, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     record = json.loads(CPU.read_text())
