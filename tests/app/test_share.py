@@ -119,6 +119,15 @@ def test_no_redact_uploads_paths_but_never_the_token(hub: HubState, tmp_path: Pa
     assert "/home/zqbob/" in stored and WRITE not in stored and shared.runs[0].removed == ()
 
 
+@pytest.mark.parametrize(("endpoint", "url"), [
+    pytest.param(None, f"https://huggingface.co/datasets/{REPO}", id="the Hub"),
+    pytest.param("https://u:pw@mirror.example/hub/", f"https://mirror.example/hub/datasets/{REPO}",
+                 id="a mirror with credentials and a trailing slash"),
+])
+def test_the_dataset_url_shown_holds_no_credentials(endpoint: str | None, url: str) -> None:
+    assert share.dataset_url(endpoint, REPO) == url
+
+
 def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
     with pytest.raises(SystemExit) as exited:
         main(["share", *args])

@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from gptoss_doctor import secrets, settings
 from gptoss_doctor.app.feedback import Feedback
@@ -147,9 +148,16 @@ def share(options: ShareOptions, feedback: Feedback) -> Shared:
         message = f"Add {len(new)} gptoss-doctor run{'s' if len(new) > 1 else ''}"
         with feedback.task(f"uploading {len(new)} run(s) to {repo}"):
             commit = hub.commit_files(repo, new, message, endpoint=endpoint, token=token)
-    return Shared(repo, f"{endpoint or 'https://huggingface.co'}/datasets/{repo}",
-                  options.redact, tuple(SharedRun(str(path), name, removed, name in new)
-                                        for path, name, removed in runs), commit)
+    shared = tuple(SharedRun(str(path), name, removed, name in new)
+                   for path, name, removed in runs)
+    return Shared(repo, dataset_url(endpoint, repo), options.redact, shared, commit)
+
+
+def dataset_url(endpoint: str | None, repo: str) -> str:
+    """The dataset's page, without any credentials a mirror's ``HF_ENDPOINT`` may carry."""
+    parts = urlsplit(endpoint or "https://huggingface.co")
+    host = parts.netloc.rpartition("@")[2]
+    return f"{parts.scheme}://{host}{parts.path.rstrip('/')}/datasets/{repo}"
 
 
 def fetch_collection(spec: str, folder: Path,
