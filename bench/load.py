@@ -27,6 +27,7 @@ import asyncio
 import contextlib
 import dataclasses
 import itertools
+import math
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
@@ -328,7 +329,9 @@ def summarize(run: LevelRun, profile: Profile, endpoints: Sequence[Endpoint],
         wall = 0.0
     sends = sorted(r.sent_s for r in measured)
     span = sends[-1] - sends[0] if len(sends) > 1 else 0.0
-    slo_values = {s.name: _r(latency.level_value(measured, s, len(run.dropped)))
+    # An SLO figure that failed requests made infinite is written as None (JSON has no
+    # infinity) and misses the SLO like any other.
+    slo_values = {s.name: _finite(latency.level_value(measured, s, len(run.dropped)))
                   for s in slos}
     met = (all(v is not None and v <= s.limit_s for s, v in zip(slos, slo_values.values(),
                                                                   strict=True))
@@ -358,6 +361,10 @@ def summarize(run: LevelRun, profile: Profile, endpoints: Sequence[Endpoint],
 
 def _r(value: float | None) -> float | None:
     return None if value is None else round(value, 6)
+
+
+def _finite(value: float | None) -> float | None:
+    return None if value is None or not math.isfinite(value) else round(value, 6)
 
 
 def _sample(r: Request) -> dict[str, Any]:

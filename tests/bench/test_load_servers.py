@@ -106,6 +106,7 @@ def test_a_request_past_its_deadline_is_counted_as_timed_out() -> None:
     level = load.summarize(ran, profile, [endpoint], load_plan.parse_slos("e2e_p50=60s"),
                            rate=None, streams=2)
     assert level.total.timed_out == 2 and level.total.ok == 0 and level.slo_met is False
+    assert level.slo_values == {"e2e_p50=60s": None}  # infinite: written as None
 
 
 @pytest.mark.parametrize(("flags", "says"), [
@@ -294,3 +295,15 @@ def test_the_load_seed_names_the_schedule(tmp_path: Path) -> None:
         level = _load(out)["load"]["levels"][0]
         runs.append([s["scheduled_s"] for s in level["samples"]])
     assert runs[0] == runs[1] and runs[0] != runs[2]
+
+
+def test_a_level_whose_requests_all_time_out_is_saved_and_exits_1(tmp_path: Path) -> None:
+    out = tmp_path / "late.json"
+    with running(ZeroConfig(delay_s=0.05)) as (url, zero):  # max_tokens tokens, 50 ms apart
+        done = bench("--endpoint", url, "--rate", "10", "--requests", "3", "--tests",
+                     "pp8,tg30", "--timeout", "0.6", "--slo", "e2e_p50=1s", "-o", str(out))
+        _idle(zero)
+    assert done.returncode == 1 and "3 request(s) failed" in done.stderr
+    level = _load(out)["load"]["levels"][0]
+    assert level["total"]["timed_out"] == 3 and level["total"]["ok"] == 0
+    assert level["slo_met"] is False and level["slo_values"] == {"e2e_p50=1s": None}
