@@ -8,18 +8,23 @@ one after the other and with the same threads:
 - with ``--llama-cpp-server``: llama-cpp-python's own server on loopback, the same sweep
   (``--interrupt_requests False``, else it cuts running streams);
 - with ``--llama-bench PATH``: llama-bench itself, ``-fa on``.
-It prints each engine's pp/tg rates with their basis, the concurrency tables, and
-llama.cpp's own memory breakdown beside the doctor's estimate. Timings on shared machines
-are noisy: compare the ratios measured side by side, not single numbers.
+The engines run in interleaved rounds (``--rounds``, the order reversed every other round),
+each run with the 1-minute load average before and after it; each round's rates are divided
+by the same round's llama-cpp-python rates, so load that drifts between rounds cancels out of
+each ratio. It prints the rates with their basis, the per-round ratios, the concurrency
+tables, and llama.cpp's own memory breakdown beside the doctor's estimate. Timings on shared
+machines are noisy: compare the ratios measured side by side, not single numbers.
 
     python tests/benchmarks/llama_server_vs_llama_cpp.py [--model FILE] [--tests pp64,tg16]
-        [--reps 3] [--threads 2] [--concurrency 1,2,4] [--llama-cpp-server] [--json OUT]
+        [--reps 3] [--threads 2] [--concurrency 1,2,4] [--rounds 2] [--llama-cpp-server]
+        [--llama-bench PATH] [--json OUT]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -110,6 +115,21 @@ def sweep(name: str, record: dict[str, Any]) -> None:
               f"{level.get('ttft_p50_s')} / {level.get('ttft_p95_s')}")
 
 
+def ratios(rounds: list[dict[str, Any]], tests: list[str], base: str
+           ) -> dict[str, dict[str, list[float]]]:
+    """Per engine and test, each round's rate / the same round's ``base`` rate: measured
+    side by side, so load that drifts between rounds cancels out of each ratio."""
+    found: dict[str, dict[str, list[float]]] = {}
+    for measured in rounds:
+        reference = measured["rates"].get(base, {})
+        for name, rates_ in measured["rates"].items():
+            for test in tests:
+                if name != base and test in rates_ and test in reference:
+                    found.setdefault(name, {}).setdefault(test, []).append(
+                        rates_[test][0] / reference[test][0])
+    return found
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path)
@@ -117,8 +137,10 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--concurrency", default="1,2,4")
+    parser.add_argument("--rounds", type=int, default=2,
+                        help="interleaved rounds: every engine once per round, in turn")
     parser.add_argument("--llama-cpp-server", action="store_true",
-                        help="also sweep llama-cpp-python's own server")
+                        help="also sweep llama-cpp-python's own server (first round)")
     parser.add_argument("--llama-bench", type=Path, help="also run this llama-bench binary")
     parser.add_argument("--json", type=Path, help="also write every record here")
     args = parser.parse_args()
@@ -129,20 +151,40 @@ def main() -> None:
     tests = args.tests.split(",")
     common = ("--model", str(model), "--tests", args.tests, "--reps", str(args.reps),
               "--threads", str(args.threads))
-    records = {"llama-cpp-python (in-process)": bench(*common, "--engine", "llama.cpp",
-                                                      "--no-chat"),
-               "llama-server (xllamacpp)": bench(*common, "--engine", "llama-server",
-                                                 "--concurrency", args.concurrency)}
-    if args.llama_cpp_server:
-        streams = max(int(n) for n in args.concurrency.split(","))
-        records["llama-cpp-python server"] = llama_cpp_server(
-            model, args.threads, streams, args.tests, args.reps, args.concurrency)
-    runs = {name: rates(record) for name, record in records.items()}
-    if args.llama_bench:
-        runs["llama-bench"] = llama_bench(args.llama_bench, model, tests, args.reps,
-                                          args.threads)
-    print(f"\n{model.name}, {args.threads} threads, {args.reps} repetitions")
-    show(runs, tests)
+    base = "llama-cpp-python (in-process)"
+    engines: dict[str, Any] = {
+        base: lambda: bench(*common, "--engine", "llama.cpp", "--no-chat"),
+        "llama-server (xllamacpp)": lambda: bench(*common, "--engine", "llama-server",
+                                                  "--concurrency", args.concurrency)}
+    rounds: list[dict[str, Any]] = []
+    records: dict[str, dict[str, Any]] = {}
+    for index in range(args.rounds):
+        order = list(engines) if index % 2 == 0 else list(reversed(engines))
+        measured: dict[str, Any] = {"rates": {}, "load": {}}
+        for name in order:
+            load = os.getloadavg()[0]
+            records[name] = engines[name]()
+            measured["rates"][name] = rates(records[name])
+            measured["load"][name] = (round(load, 2), round(os.getloadavg()[0], 2))
+        if args.llama_bench:
+            load = os.getloadavg()[0]
+            measured["rates"]["llama-bench"] = llama_bench(args.llama_bench, model, tests,
+                                                           args.reps, args.threads)
+            measured["load"]["llama-bench"] = (round(load, 2), round(os.getloadavg()[0], 2))
+        if args.llama_cpp_server and index == 0:
+            streams = max(int(n) for n in args.concurrency.split(","))
+            records["llama-cpp-python server"] = llama_cpp_server(
+                model, args.threads, streams, args.tests, args.reps, args.concurrency)
+        rounds.append(measured)
+        print(f"\nround {index + 1} (1-minute load average before, after each run: "
+              f"{measured['load']})")
+        show(measured["rates"], tests)
+    print(f"\n{model.name}, {args.threads} threads, {args.reps} repetitions, "
+          f"{args.rounds} interleaved rounds; ratios to {base}, per round:")
+    for name, per_test in ratios(rounds, tests, base).items():
+        print(f"  {name}: " + "; ".join(
+            f"{test} {', '.join(f'{r:.2f}' for r in values)}"
+            for test, values in per_test.items()))
     for name, record in records.items():
         if "concurrency" in record:
             sweep(name, record)
@@ -151,7 +193,8 @@ def main() -> None:
           json.dumps({"llama.cpp": {k: fit["llama_cpp"][k] for k in ("host", "gpu")},
                       "doctor": fit["doctor"], "disagreements": fit["disagreements"]}))
     if args.json:
-        args.json.write_text(json.dumps(records, indent=2))
+        args.json.write_text(json.dumps({"records": records, "rounds": rounds,
+                                         "ratios": ratios(rounds, tests, base)}, indent=2))
 
 
 if __name__ == "__main__":
