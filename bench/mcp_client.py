@@ -2,9 +2,10 @@
 
 The tool loop is synchronous; the SDK is async. ``connect`` runs the SDK in a blocking
 portal (an event loop on a thread of its own): each server's ``Client`` is entered and left
-by one task there (stdio servers: the SDK starts and ends the process, its stderr going to
-a file, not the terminal), and every list and call waits at most ``timeout_s``. Leaving
-``connect`` — normally, on an error, or on Ctrl-C — stops every server it started.
+by one task there (stdio servers: the SDK starts and ends the process; its stderr goes to
+a pipe of which only the last lines are kept, never to the terminal), and every list and
+call waits at most ``timeout_s``. Leaving ``connect`` — normally, on an error, or on
+Ctrl-C — stops every server it started.
 
 Each server's tools become harmony functions (``functions``): the name made safe
 (``[A-Za-z0-9_]``, at most ``MAX_NAME`` characters) and unique (a later server's clash
@@ -27,13 +28,13 @@ This module and ``bench.mcp_reference`` are the only ones that import ``mcp``.
 from __future__ import annotations
 
 import json
+import os
 import re
-import tempfile
+import threading
 import time
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import ExitStack, asynccontextmanager, contextmanager, suppress
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, TextIO
 
 import anyio
@@ -57,6 +58,8 @@ MAX_DESCRIPTION = 1024
 MAX_SCHEMA_BYTES = 16 << 10
 MAX_SCHEMA_DEPTH = 8
 MAX_ERROR_CHARS = 300
+MAX_STDERR_TAIL = 4096
+"""Bytes of a server's stderr kept, for the last line an error shows."""
 _KEEP = ("type", "description", "enum", "default", "minimum", "maximum", "minLength",
          "maxLength", "format", "pattern", "minItems", "maxItems")
 _UNSAFE = re.compile(r"[^A-Za-z0-9_]+")
@@ -180,7 +183,7 @@ class Live:
     clients: dict[str, Client]
     functions: tuple[Function, ...]
     timeouts: dict[str, float]  # server -> seconds for each call
-    errlogs: dict[str, Path]
+    stderr: dict[str, StderrTail]
     calls: list[dict[str, Any]] = field(default_factory=list)
 
     def prompt_tools(self) -> list[dict[str, Any]]:
@@ -227,7 +230,7 @@ class Live:
         return answer
 
     def failure(self, server: str, what: str, exc: BaseException | None) -> McpFailure:
-        return failure(server, what, exc, self.errlogs.get(server))
+        return failure(server, what, exc, self.stderr.get(server))
 
     def record(self) -> dict[str, Any]:
         """What the results keep of this attempt's servers and calls."""
@@ -239,11 +242,11 @@ class Live:
                 "calls": list(self.calls), "calls_by_server": counts}
 
 
-def failure(server: str, what: str, exc: BaseException | None, errlog: Path | None
+def failure(server: str, what: str, exc: BaseException | None, stderr: StderrTail | None
             ) -> McpFailure:
     """One line: the server, what failed, why, and the last line it wrote on stderr."""
     reason = _reason(exc) if exc is not None else ""
-    said = _last_line(errlog)
+    said = stderr.last_line() if stderr is not None else ""
     text = f"MCP server {server[:60]!r} {what}" + (f": {reason}" if reason else "") \
         + (f" (its last words: {said})" if said else "")
     return McpFailure(text[:600], "check the server's command in the MCP configuration")
@@ -261,13 +264,34 @@ def _malformed(exc: BaseException) -> bool:
     return type(exc).__name__ == "ValidationError"
 
 
-def _last_line(path: Path | None) -> str:
-    if path is None or not path.is_file():
-        return ""
-    with path.open("rb") as handle:
-        handle.seek(max(0, path.stat().st_size - 4096))
-        lines = handle.read().decode("utf-8", "replace").strip().splitlines()
-    return lines[-1].strip()[:200] if lines else ""
+class StderrTail:
+    """Where a server's stderr goes: a pipe that a thread drains, keeping only the last
+    ``MAX_STDERR_TAIL`` bytes (a server may write without end: nothing of it reaches the
+    terminal or the disk)."""
+
+    def __init__(self) -> None:
+        read, write = os.pipe()
+        self.writer: TextIO = os.fdopen(write, "w", encoding="utf-8", errors="replace")
+        self._tail = b""
+        self._thread = threading.Thread(target=self._drain, args=(read,), daemon=True)
+        self._thread.start()
+
+    def _drain(self, fd: int) -> None:
+        with os.fdopen(fd, "rb", buffering=0) as pipe:
+            while chunk := pipe.read(1 << 16):
+                self._tail = (self._tail + chunk)[-MAX_STDERR_TAIL:]
+
+    def close(self) -> None:
+        """Close our end (the server keeps its own until it exits)."""
+        self.writer.close()
+
+    def last_line(self, wait_s: float = 0.5) -> str:
+        """The last line written so far: our end closed, a server that has exited gives
+        end of file at once, one still running gets ``wait_s`` to be read."""
+        self.close()
+        self._thread.join(wait_s)
+        lines = self._tail.decode("utf-8", "replace").strip().splitlines()
+        return lines[-1].strip()[:200] if lines else ""
 
 
 async def _call(client: Client, tool: str, arguments: dict[str, Any], timeout_s: float
@@ -340,28 +364,26 @@ def connect(specs: Sequence[ServerSpec], timeout_s: float = TIMEOUT_S,
     ``Live``; every server is stopped on the way out, whatever happened. Each server waits
     ``timeout_s`` at most (its own ``ServerSpec.timeout_s`` when it has one)."""
     # The portal outlives the stack: every client is left through it.
-    with tempfile.TemporaryDirectory(prefix="gptoss-mcp-logs-") as logs, \
-            start_blocking_portal() as portal, ExitStack() as stack:
+    with start_blocking_portal() as portal, ExitStack() as stack:
         clients: dict[str, Client] = {}
-        errlogs: dict[str, Path] = {}
+        stderr: dict[str, StderrTail] = {}
         listed: dict[str, list[Any]] = {}
         timeouts = {spec.name: spec.timeout_s or timeout_s for spec in specs}
-        for index, spec in enumerate(specs):
+        for spec in specs:
             timeout_s = timeouts[spec.name]
-            errlogs[spec.name] = Path(logs) / f"{index}.log"
-            errlog = stack.enter_context(errlogs[spec.name].open("w", encoding="utf-8"))
+            stderr[spec.name] = StderrTail()
+            stack.callback(stderr[spec.name].close)
             try:
                 clients[spec.name] = stack.enter_context(
                     _quiet_exit(portal.wrap_async_context_manager(
-                        _session(spec, timeout_s, errlog))))
+                        _session(spec, timeout_s, stderr[spec.name].writer))))
                 listed[spec.name] = portal.call(_tools, clients[spec.name], timeout_s)
             except Exception as exc:
-                errlog.flush()
                 what = "did not start" if spec.name not in clients else "did not list its tools"
                 if isinstance(exc, TimeoutError):
                     what += f" within {timeout_s:g} s"
-                raise failure(spec.name, what, exc, errlogs[spec.name]) from None
-        yield Live(portal, clients, _functions(listed, keep), timeouts, errlogs)
+                raise failure(spec.name, what, exc, stderr[spec.name]) from None
+        yield Live(portal, clients, _functions(listed, keep), timeouts, stderr)
 
 
 @contextmanager
