@@ -18,8 +18,10 @@ import math
 import statistics
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
+from typing import cast
 
 from gptoss_doctor.catalog import CATALOG
+from gptoss_doctor.install.bandwidth import Bandwidth
 from gptoss_doctor.install.predict import (
     PCIE_BYTES_PER_S,
     UBATCH,
@@ -30,6 +32,16 @@ from gptoss_doctor.install.predict import (
     token_seconds,
     tokens_per_expert,
 )
+from gptoss_doctor.install.resources import (
+    GPU_MARGIN_BYTES,
+    MACOS_RESERVE_BYTES,
+    MACOS_RESERVE_SHARE,
+    OS_RESERVE_BYTES,
+    RAM_MARGIN_BYTES,
+    Resources,
+)
+from gptoss_doctor.probe.apple import ratio_budget
+from gptoss_doctor.types import Backend
 
 GB = 1e9
 SWEEPS = 12
@@ -60,6 +72,8 @@ class Measurement:
     use: str
     source_url: str
     pp_tokens: int | None = None  # the prompt length of the pp figure
+    vram_gib: float | None = None  # the GPU's memory (discrete cards)
+    ram_gib: float | None = None  # host RAM, or the unified memory of a Mac or an APU
 
     @property
     def unified(self) -> bool:
@@ -87,7 +101,8 @@ def parse(text: str) -> tuple[Measurement, ...]:
             n_cpu_moe=int(r["n_cpu_moe"] or 0), tg_tps=_num(r["tg_tps"]),
             pp_tps=_num(r["pp_tps"]), device_tflops=_num(r["device_tflops"]),
             use=r["use"], source_url=r["source_url"],
-            pp_tokens=int(r["pp_test"].removeprefix("pp")) if r["pp_test"] else None))
+            pp_tokens=int(r["pp_test"].removeprefix("pp")) if r["pp_test"] else None,
+            vram_gib=_num(r.get("vram_gib") or ""), ram_gib=_num(r.get("ram_gib") or "")))
     return tuple(rows)
 
 
@@ -107,6 +122,49 @@ def workload(m: Measurement) -> Workload:
     return Workload(m.backend, active - cpu_share, device_bps, cpu_share, host_bps,
                     shape.active_params, flops, offloaded_expert_bytes=offloaded,
                     offloaded_layers=m.n_cpu_moe, unified=m.unified, tokens_per_expert=per_expert)
+
+
+GIB = 1024**3
+
+
+def machine(m: Measurement) -> Resources | None:
+    """The machine of a measured run as the planner sees it (budgets as
+    ``install.resources`` derives them on Linux), or None when the source does not give the
+    memory the plan depends on: VRAM for a discrete card, RAM for a CPU-only run, the
+    unified memory of a Mac or an APU."""
+    ram = int(m.ram_gib * GIB) if m.ram_gib else None
+    host = Bandwidth(m.host_gbps * GB, "host RAM, from the dataset") if m.host_gbps else \
+        Bandwidth(51.2 * GB, "assumed")
+    device = Bandwidth(m.device_gbps * GB, m.device) if m.device_gbps else None
+    flops = m.device_tflops * 1e12 if m.device_tflops else None
+    ram_budget = max(0, ram - OS_RESERVE_BYTES - RAM_MARGIN_BYTES) if ram else None
+    if m.placement == "cpu":
+        if ram_budget is None:
+            return None
+        return Resources("CPU", (), None, ram_budget, None, False, None, host, None, False,
+                         m.threads, (), cpu_flops=flops)
+    if m.hw_class.startswith("Apple"):
+        if ram is None:
+            return None
+        working_set = ratio_budget(ram)
+        mac_ram = max(0, ram - max(MACOS_RESERVE_BYTES, ram // MACOS_RESERVE_SHARE))
+        return Resources("Metal", (m.device,), max(0, working_set - GPU_MARGIN_BYTES), mac_ram,
+                         None, True, device, device or host, working_set, False, None, (),
+                         gpu_flops=flops)
+    backend = cast(Backend, m.backend)
+    if m.unified:  # GB10 shares host RAM; an AMD APU allocates it through GTT
+        if ram_budget is None or ram is None:
+            return None
+        gtt = backend in ("ROCm", "Vulkan")
+        budget = min(ram_budget, ram // 2) if gtt else ram_budget
+        return Resources(backend, (m.device,), budget, ram_budget, None, True, device,
+                         device or host, None, False, None, (), gpu_flops=flops,
+                         gtt_limited=gtt and budget < ram_budget)
+    if m.vram_gib is None:
+        return None
+    return Resources(backend, (m.device,), max(0, int(m.vram_gib * GIB) - GPU_MARGIN_BYTES),
+                     ram_budget, None, False, device, host, None, False, None, (),
+                     gpu_flops=flops)
 
 
 def predicted_tg(m: Measurement, c: SpeedConstants) -> float:

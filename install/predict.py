@@ -77,9 +77,9 @@ def overhead_key(backend: str) -> str:
 
 # Fitted by `nox -s calibration` (install.calibrate.fit) on the dataset's `use=fit` rows.
 CONSTANTS = SpeedConstants(
-    device_efficiency=0.493, host_efficiency=0.639, unified_efficiency=0.749,
-    pp_moe_exponent=0.511, offload_layer_ms=0.468,
-    overhead_ms={"CPU": 8.47, "CUDA": 0.18, "MLX": 3.75, "ROCm": 2.85, "Vulkan": 1.21},
+    device_efficiency=0.504, host_efficiency=0.64, unified_efficiency=0.735,
+    pp_moe_exponent=0.511, offload_layer_ms=0.475,
+    overhead_ms={"CPU": 8.49, "CUDA": 0.27, "MLX": 3.21, "ROCm": 2.95, "Vulkan": 0.19},
     pp_efficiency={"CPU": 0.505, "CUDA": 0.238, "MLX": 0.423, "ROCm": 0.232, "Vulkan": 0.133})
 
 

@@ -3,7 +3,7 @@
 For every model the planner tries placements from fastest to slowest and keeps the first
 that fits, with the largest context that still fits with margin:
 
-1. MLX on Apple Silicon, when the model fits 0.9 x Metal working set - 3 GiB;
+1. MLX on Apple Silicon, when the model fits 0.9 x the Metal working set;
 2. every layer on the GPU (llama.cpp CUDA/ROCm/Metal);
 3. expert offload: attention, router and KV on the GPU, the experts of the first
    ``n_cpu_moe`` layers in host RAM (llama.cpp ``--n-cpu-moe``);
@@ -33,8 +33,10 @@ from gptoss_doctor.load_settings import LoadSettings
 from gptoss_doctor.probe.model import HardwareSnapshot
 from gptoss_doctor.types import Backend, EngineName, Placement, VerdictStatus
 
+# mlx-lm wires the weights into the Metal working set and warns above 90 % of it; people run
+# 20b on MLX on 24 GB Macs (docs/calibration.md, "Placement"), which a further 3 GiB reserve
+# refused.
 MLX_BUDGET_FACTOR = 0.9
-MLX_RESERVE_BYTES = 3 * GIB
 MLX_RUNTIME_BYTES = 1 * GIB  # prefill activations and the Python process
 # What a model wholly on a discrete GPU still needs in host RAM (token embeddings and the
 # process) when the RAM itself cannot be read: any machine with a GPU this size has it.
@@ -164,7 +166,7 @@ def _ttft(rate: predict.Rate) -> tuple[Ttft, ...]:
 def _try_mlx(entry: ModelEntry, res: Resources) -> ModelVerdict | None:
     if res.apple_budget_bytes is None:
         return None
-    limit = int(MLX_BUDGET_FACTOR * res.apple_budget_bytes) - MLX_RESERVE_BYTES
+    limit = int(MLX_BUDGET_FACTOR * res.apple_budget_bytes)
     shape = entry.shape
     for ctx in CONTEXT_CHOICES:
         kv = shape.n_full_layers * ctx * 2 * shape.kv_embd * 2  # sliding layers rotate at 128
@@ -179,7 +181,7 @@ def _try_mlx(entry: ModelEntry, res: Resources) -> ModelVerdict | None:
                 speed_basis=rate.basis, predicted_prompt_tokens_per_s=rate.pp_tokens_per_s,
                 predicted_ttft=_ttft(rate),
                 load_settings=LoadSettings(n_ctx=ctx),
-                reasons=(f"MLX: {_gib(need)} fits 0.9 x Metal working set - 3 GiB = "
+                reasons=(f"MLX: {_gib(need)} fits 0.9 x Metal working set = "
                          f"{_gib(limit)} at {ctx} context",),
                 install_command=f"gptoss-doctor install --model {entry.key} --engine mlx")
     return None
