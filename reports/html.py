@@ -311,7 +311,8 @@ def render_template(name: str, **context: Any) -> str:
 
 def render(records: list[dict[str, Any]], baseline: int = 0,
            verdicts: list[list[dict[str, Any]]] | None = None,
-           links: tuple[tuple[str, str], ...] = ()) -> str:
+           links: tuple[tuple[str, str], ...] = (),
+           effort: list[dict[str, Any]] | None = None) -> str:
     """The HTML page for ``records`` (one: full report; several: comparison); ``links``
     (text, relative URL) head the page, as on a published site's run pages."""
     runs = [Run(label_for(r, i), r) for i, r in enumerate(records)]
@@ -326,6 +327,7 @@ def render(records: list[dict[str, Any]], baseline: int = 0,
         "report.html.j2", runs=runs, single=len(runs) == 1, groups=grouped,
         baseline=baseline, speedups=speedups(runs, baseline), tool_groups=tool_groups,
         differences=differences, links=links, conformance_runs=conformance,
+        effort=effort or [],
         conformance_rows=conformance_rows(conformance),
         tool_cases={run.label: tool_cases(run.record) for run in runs if run.is_tools},
         depth_charts={run.label: depth_charts(run.record) for run in runs},

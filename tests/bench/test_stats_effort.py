@@ -151,3 +151,22 @@ def test_the_command_on_the_recorded_tiny_run_says_not_measurable(tmp_path: Path
     assert group["verdict"] == effort.NOT_MEASURABLE and group["synthetic"] is True
     done = bench("effort", str(FIXTURES / "synthetic-tiny-cpu.json"))
     assert done.returncode == 2 and "not tool-use results" in done.stderr
+
+
+def test_the_report_shows_the_effort_comparison(tmp_path: Path) -> None:
+    rng = random.Random(1)
+    files = []
+    for effort_name, low, high in (("low", 5, 15), ("high", 50, 90)):
+        path = tmp_path / f"{effort_name}.json"
+        results.save(_run(effort_name, [rng.randint(low, high) for _ in range(10)]), path)
+        files.append(str(path))
+    page = tmp_path / "report.html"
+    done = subprocess.run([sys.executable, "-m", "gptoss_doctor", "report", *files, "-o",
+                           str(page)], capture_output=True, text=True, timeout=300,
+                          check=False)
+    assert done.returncode == 0, done.stderr
+    text = page.read_text()
+    assert "<h2>Reasoning effort</h2>" in text
+    assert "honoured: each higher effort reasons longer" in text
+    assert "high &gt; low: one-sided Mann–Whitney p = " in text or \
+        "high > low: one-sided Mann–Whitney p = " in text

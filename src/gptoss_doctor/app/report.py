@@ -1,5 +1,6 @@
-"""The ``report`` service: load results files, add the doctor's verdict for each machine,
-and hand the records to the HTML renderer.
+"""The ``report`` service: load results files, add the doctor's verdict for each machine
+and, for tool-use runs of one model at several reasoning efforts, the effort comparison
+(``bench.effort``), and hand the records to the HTML renderer.
 
 Input is validated before anything is written; the page is written atomically.
 """
@@ -10,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gptoss_doctor.bench import results
+from gptoss_doctor.bench import effort, results
 from gptoss_doctor.errors import SnapshotError, UsageError
 from gptoss_doctor.install.verdict import assess
 from gptoss_doctor.probe.serialize import from_dict
@@ -22,6 +23,7 @@ class ReportInput:
     records: tuple[dict[str, Any], ...]
     baseline: int
     verdicts: tuple[list[dict[str, Any]], ...]
+    effort: tuple[dict[str, Any], ...] = ()  # bench.effort groups of two efforts or more
 
 
 def verdicts_for(record: dict[str, Any]) -> list[dict[str, Any]]:
@@ -49,4 +51,6 @@ def load(files: tuple[Path, ...], baseline: Path | None) -> ReportInput:
         if baseline.resolve() not in resolved:
             raise UsageError(f"--baseline {baseline} is not one of the results files given")
         index = resolved.index(baseline.resolve())
-    return ReportInput(records, index, tuple(verdicts_for(r) for r in records))
+    tools = [r for r in records if r["suite"] == "tools"]
+    compared = tuple(g for g in effort.compare(tools) if len(g["efforts"]) > 1)
+    return ReportInput(records, index, tuple(verdicts_for(r) for r in records), compared)

@@ -27,7 +27,7 @@ def report_command(results_files: tuple[Path, ...], destination: Path, baseline:
         check_target(destination)
     loaded = report.load(results_files, baseline)
     page = render(list(loaded.records), baseline=loaded.baseline,
-                  verdicts=list(loaded.verdicts))
+                  verdicts=list(loaded.verdicts), effort=list(loaded.effort))
     if destination == STDOUT:
         click.echo(page)
         return
