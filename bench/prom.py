@@ -205,12 +205,22 @@ def server_of(text: str) -> str | None:
 
 
 def value_of(page: Exposition, known: Known) -> tuple[str, float] | None:
-    """(the name found, its value over label sets) for the first of ``known.names`` present."""
+    """(the name found, its value over label sets) for the first of ``known.names`` present
+    (a sum that overflows a float counts as absent: JSON has no infinity)."""
     for name in known.names:
         values = [v for v in page.values(name) if math.isfinite(v)]
         if values:
-            return name, (sum(values) / len(values) if known.mean else sum(values))
+            value = sum(v / len(values) for v in values) if known.mean else sum(values)
+            return (name, value) if math.isfinite(value) else None
     return None
+
+
+def compact(page: Exposition) -> Exposition:
+    """What ``summarize`` reads of a page: one sample per ``KNOWN`` quantity, so that a run
+    of many scrapes of a page of 100,000 label sets keeps a few values per scrape."""
+    found = [value_of(page, known) for known in KNOWN]
+    return Exposition(tuple(Sample(name, (), value) for name, value in filter(None, found)),
+                      {}, page.skipped, page.truncated)
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,7 +272,8 @@ def summarize(url: str, pages: list[Exposition], failed: int, reason: str | None
         delta = (after - before if known.kind == "counter" and before is not None
                  and after is not None and after >= before else None)
         series.append(SeriesSummary(known.key, metric, known.kind, before, after,
-                                    max(points), sum(points) / len(points), delta))
+                                    max(points), sum(p / len(points) for p in points),
+                                    delta if delta is None or math.isfinite(delta) else None))
     return ServerMetrics(True, None, url, server, len(pages), failed,
                          sum(page.skipped for page in pages), tuple(series))
 
@@ -301,7 +312,7 @@ class Watch:
             self.reason = f"{self.url} did not answer Prometheus metrics"
             return False
         self.server = self.server or server_of(text)
-        self.pages.append(page)
+        self.pages.append(compact(page))
         self.times.append(self._clock())
         return True
 
