@@ -12,6 +12,7 @@ recorded fake ``lms`` the tests put on PATH (tests/fixtures/lms/lms.py).
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import shutil
@@ -177,7 +178,8 @@ def parse_size(text: str) -> int | None:
         value = float(match.group(1).replace(",", ""))
     except ValueError:
         return None
-    return int(value * UNITS[match.group(2).lower()])
+    size = value * UNITS[match.group(2).lower()]
+    return int(size) if math.isfinite(size) else None  # "999…9 GiB" is no figure
 
 
 def classify(ran: Ran, step: str, port: int | None = None) -> LmsError:
@@ -255,7 +257,7 @@ def parse_server_status(text: str) -> tuple[bool, int | None]:
     src/subcommands/server.ts); anything else is one line."""
     try:
         body: Any = json.loads(text.strip().splitlines()[-1]) if text.strip() else None
-    except (json.JSONDecodeError, RecursionError):
+    except (ValueError, RecursionError):  # ValueError: also a 5,000-digit integer
         body = None
     if not isinstance(body, dict) or not isinstance(body.get("running"), bool):
         raise LmsError("unreadable", "`lms server status --json` did not answer "
@@ -271,7 +273,7 @@ def downloaded(text: str, key: str, mlx: bool) -> bool:
     format. An answer of another shape is "no": ``lms get`` then decides."""
     try:
         body: Any = json.loads(text) if text.strip() else None
-    except (json.JSONDecodeError, RecursionError):
+    except (ValueError, RecursionError):  # ValueError: also a 5,000-digit integer
         return False
     wanted = ("mlx", "safetensors") if mlx else ("gguf",)
     return any(isinstance(item, dict) and item.get("modelKey") == model_key(key)

@@ -166,7 +166,7 @@ def _loaded(text: str, identifier: str) -> dict[str, Any] | None:
     """The instance ``lms ps --json`` lists under ``identifier`` (a few known fields)."""
     try:
         body = json.loads(text)
-    except (json.JSONDecodeError, RecursionError):
+    except (ValueError, RecursionError):  # ValueError: also a 5,000-digit integer
         return None
     for item in body if isinstance(body, list) else []:
         if isinstance(item, dict) and identifier in (item.get("identifier"),
