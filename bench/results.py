@@ -136,9 +136,20 @@ def key_properties(record: dict[str, Any]) -> dict[str, Any]:
         return {**common, "renderer": config["renderer"], "reasoning": config["reasoning"],
                 "sampling": config["sampling"], "max_tokens": config["max_tokens"],
                 "suite_sha256": config["suite"]["sha256"],
-                "reasoning_back": config.get("reasoning_back", True),
+                "reasoning_back": reasoning_back(record),
                 "tests": sorted({a["case"] for a in record["attempts"]})}
     return {**common, "tests": [t["name"] for t in record["tests"]]}
+
+
+def reasoning_back(record: dict[str, Any]) -> bool:
+    """Whether a tool-use run kept each turn's reasoning between tool calls: its config
+    says so (in-process), else its turns do (over HTTP: a turn with reasoning that was not
+    sent back)."""
+    if "reasoning_back" in record["config"]:
+        return bool(record["config"]["reasoning_back"])
+    return not any(turn.get("reasoning_sent_back") is False
+                   and (turn.get("message") or {}).get("reasoning")
+                   for attempt in record["attempts"] for turn in attempt.get("turns") or ())
 
 
 def save(record: dict[str, Any], path: Path) -> None:

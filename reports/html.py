@@ -250,7 +250,7 @@ def reproduce_command(record: dict[str, Any]) -> str:
                  f"--seed {sampling['seed']}", *threads]
         if config.get("categories") and len(config["categories"]) < 5:
             parts.append(f"--category {','.join(config['categories'])}")
-        if config.get("reasoning_back") is False:
+        if record["key_properties"].get("reasoning_back") is False:
             parts.append("--no-reasoning-back")
         return " ".join(parts)
     tests = sorted({f"{t['kind']}{t['n_tokens']}" for t in record["tests"]})

@@ -14,7 +14,15 @@ from typing import Any
 import numpy as np
 import pytest
 
-from gptoss_doctor.bench import endpoint, endpoint_tools, grade, harmony, tool_run, tool_suite
+from gptoss_doctor.bench import (
+    endpoint,
+    endpoint_tools,
+    grade,
+    harmony,
+    results,
+    tool_run,
+    tool_suite,
+)
 from tests.openai_server import ServerState, serve
 
 THOUGHT = "Paris first, then Tokyo."
@@ -116,3 +124,18 @@ def test_the_responses_api_sends_a_reasoning_item_back() -> None:
         {"type": "reasoning_text", "text": "Look up Paris."}]}
     assert [i["type"] for i in shape.replies(message, [call], ["c1"], [{}], False)] == [
         "function_call", "function_call_output"]
+
+
+def test_an_endpoint_run_without_reasoning_back_is_known_by_its_turns() -> None:
+    said = {"content": "", "reasoning": "Look up Paris.", "tool_calls": []}
+    record: dict[str, Any] = {"config": {}, "attempts": [{"turns": [
+        {"message": said, "reasoning_sent_back": False}, {"message": said}]}]}
+    assert results.reasoning_back(record) is False
+    record["attempts"][0]["turns"][0]["reasoning_sent_back"] = True
+    assert results.reasoning_back(record) is True
+    # nothing to send: whatever the setting, nothing was dropped
+    quiet = {**said, "reasoning": ""}
+    assert results.reasoning_back({"config": {}, "attempts": [{"turns": [
+        {"message": quiet, "reasoning_sent_back": False}]}]}) is True
+    assert results.reasoning_back({"config": {"reasoning_back": False}, "attempts": []}) \
+        is False
