@@ -134,14 +134,22 @@ def count_completion(text: str, count: Callable[[str], int] = harmony.count_toke
             "the rest at their rate")
 
 
+def usage_count(usage: dict[str, Any] | None, key: str) -> int | None:
+    """A token count from a server's ``usage``, or None where it is no plausible count (not
+    an integer, a bool, negative, or past 2**53: 10**400 tokens overflow every rate)."""
+    value = (usage or {}).get(key)
+    ok = isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**53
+    return value if ok else None
+
+
 def sample(stream: Stream, shape: Shape, streams: int, index: int, rep: int
            ) -> dict[str, Any]:
     """One request's numbers from its stream (None where the stream did not get that far)."""
-    usage = stream.usage or {}
-    counted = not isinstance(usage.get("completion_tokens"), int)
-    completion, estimate = (count_completion(stream.reasoning + stream.content) if counted
-                            else (int(usage["completion_tokens"]), None))
-    prompt = usage.get("prompt_tokens") if isinstance(usage.get("prompt_tokens"), int) else None
+    told = usage_count(stream.usage, "completion_tokens")
+    counted = told is None
+    completion, estimate = (count_completion(stream.reasoning + stream.content) if told is None
+                            else (told, None))
+    prompt = usage_count(stream.usage, "prompt_tokens")
     decode_s = (stream.last_s - stream.first_s
                 if stream.first_s is not None and stream.last_s is not None else None)
     ttft = stream.first_s

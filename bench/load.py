@@ -35,7 +35,12 @@ from typing import Any, Literal, Protocol
 
 from gptoss_doctor.bench import latency, prom
 from gptoss_doctor.bench.endpoint import Endpoint, Stream, async_client, stream_chat
-from gptoss_doctor.bench.endpoint_speed import count_completion, prompt_text, unreadable
+from gptoss_doctor.bench.endpoint_speed import (
+    count_completion,
+    prompt_text,
+    unreadable,
+    usage_count,
+)
 from gptoss_doctor.bench.latency import Request
 from gptoss_doctor.bench.load_plan import (
     SWEEP_STEP,
@@ -96,17 +101,16 @@ def body_for(model: str, shape: Shaped, seed: int) -> dict[str, Any]:
 def to_request(stream: Stream, index: int, replica: int, scheduled_s: float, sent_s: float,
                prompt_tokens: int, warmup: bool) -> Request:
     """One request's timings; tokens from ``usage``, counted only when a server sends none."""
-    usage = stream.usage or {}
-    completion = usage.get("completion_tokens")
+    completion = usage_count(stream.usage, "completion_tokens")
     source = "usage"
-    if not isinstance(completion, int) or completion < 0:
+    if completion is None:
         completion, _ = count_completion(stream.reasoning + stream.content)
         source = "counted"
-    prompt = usage.get("prompt_tokens")
+    prompt = usage_count(stream.usage, "prompt_tokens")
     return Request(index=index, replica=replica, scheduled_s=scheduled_s, sent_s=sent_s,
                    ttft_s=stream.first_s, e2e_s=stream.end_s, chunk_s=tuple(stream.chunk_s),
                    output_tokens=completion,
-                   prompt_tokens=prompt if isinstance(prompt, int) else prompt_tokens,
+                   prompt_tokens=prompt_tokens if prompt is None else prompt,
                    error=stream.error, timed_out=stream.timed_out, warmup=warmup,
                    token_source=source)
 

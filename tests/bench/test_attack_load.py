@@ -1,0 +1,69 @@
+"""A server's ``usage`` is hostile: token counts that are not plausible integers (a bool, a
+negative, or one too large for a float) are not taken from it; the request's tokens are
+counted from its text instead, and the level's figures are numbers, never an OverflowError.
+Also the ITL/TPOT edge cases: no token, one token, one chunk, duplicate arrival times."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from gptoss_doctor.bench import endpoint_speed, latency
+from gptoss_doctor.bench.endpoint import Stream
+from gptoss_doctor.bench.load import to_request
+from gptoss_doctor.bench.load_plan import parse_slos
+from gptoss_doctor.serde import to_json
+
+
+def _stream(usage: dict[str, object] | None, chunks: int = 3) -> Stream:
+    return Stream(first_s=0.1, last_s=0.1 + 0.01 * (chunks - 1), end_s=0.2, chunks=chunks,
+                  content="one two three", usage=usage,
+                  finish_reason="stop", chunk_s=[0.1 + 0.01 * i for i in range(chunks)])
+
+
+@pytest.mark.parametrize("completion", [10**400, 2**64, True, -5])
+def test_an_implausible_completion_count_is_counted_from_the_text(completion: object) -> None:
+    request = to_request(_stream({"completion_tokens": completion, "prompt_tokens": 10**400}),
+                         0, 0, 0.0, 0.0, prompt_tokens=7, warmup=False)
+    assert request.token_source == "counted" and 0 < request.output_tokens < 10
+    assert request.prompt_tokens == 7
+    figures = latency.figures([request], 1.0, None, parse_slos("itl_p95=1s,tpot_p50=1s"))
+    json.dumps(to_json(figures), allow_nan=False)
+    assert figures.output_tokens == request.output_tokens
+
+
+def test_a_plausible_usage_is_taken() -> None:
+    request = to_request(_stream({"completion_tokens": 5, "prompt_tokens": 11}), 0, 0, 0.0,
+                         0.0, prompt_tokens=7, warmup=False)
+    assert (request.output_tokens, request.prompt_tokens, request.token_source) == (5, 11,
+                                                                                    "usage")
+
+
+@pytest.mark.parametrize(("tokens", "chunk_s", "tpot", "itl"), [
+    (0, (), None, ()),  # nothing came
+    (1, (0.5,), None, ()),  # one token: no gap, no TPOT
+    (2, (0.5, 0.5), 0.4, (0.0,)),  # two chunks in one read: one gap of 0
+    (5, (0.5, 0.9), 0.1, (0.1, 0.1, 0.1, 0.1)),  # one gap carrying 4 tokens
+])
+def test_itl_and_tpot_edges(tokens: int, chunk_s: tuple[float, ...], tpot: float | None,
+                            itl: tuple[float, ...]) -> None:
+    request = latency.Request(0, 0, 0.0, 0.0, chunk_s[0] if chunk_s else None, 0.9,
+                              chunk_s, tokens, 3)
+    assert request.tpot_s == (None if tpot is None else pytest.approx(tpot))
+    values, weights = latency.values([request], "itl")
+    expanded = [v for v, w in zip(values, weights, strict=True) for _ in range(round(w))]
+    assert expanded == pytest.approx(list(itl))
+    dist = latency.distribution(values, weights)
+    assert dist.n == len(values) and (dist.p50 is None) == (not itl)
+
+
+@pytest.mark.parametrize("completion", [10**400, True, -5])
+def test_bench_speed_over_an_endpoint_counts_past_an_implausible_usage(
+        completion: object) -> None:
+    row = endpoint_speed.sample(_stream({"completion_tokens": completion,
+                                         "prompt_tokens": 10**400}),
+                                endpoint_speed.Shape(16, 8), 1, 0, 0)
+    assert row["token_source"] == "counted" and 0 < row["completion_tokens"] < 10
+    assert row["prompt_tokens_source"] == "sent" and row["prompt_tokens"] == 16
+    json.dumps(row, allow_nan=False)
