@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from gptoss_doctor.errors import DoctorError
 
@@ -71,7 +72,7 @@ def _model_info(repo: str, revision: str, endpoint: str | None) -> Any:
     from huggingface_hub import errors
 
     api = huggingface_hub.HfApi(endpoint=endpoint)
-    where = endpoint or "huggingface.co"
+    where = shown_endpoint(endpoint) or "huggingface.co"
     try:
         return api.model_info(repo, revision=revision, files_metadata=True)
     except errors.GatedRepoError:
@@ -94,6 +95,15 @@ def _model_info(repo: str, revision: str, endpoint: str | None) -> Any:
                            "check the connection, or set HF_HUB_OFFLINE=1 to use files "
                            "already on disk") from None
         raise
+
+
+def shown_endpoint(endpoint: str | None) -> str | None:
+    """``HF_ENDPOINT`` as messages may show it: without the ``user:password@`` a mirror's
+    URL may carry (never printed), the query and a trailing slash."""
+    if not endpoint:
+        return None
+    parts = urlsplit(endpoint)
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{parts.path.rstrip('/')}"
 
 
 def _remote_file(repo: str, commit: str, sibling: Any) -> RemoteFile:
@@ -258,7 +268,7 @@ def _dataset_errors(repo: str, endpoint: str | None, doing: str) -> Iterator[Non
     never appears: the client's messages are not repeated)."""
     from huggingface_hub import errors
 
-    where = endpoint or "https://huggingface.co"
+    where = shown_endpoint(endpoint) or "https://huggingface.co"
     try:
         yield
     except errors.RepositoryNotFoundError:
