@@ -67,3 +67,18 @@ def test_bench_speed_over_an_endpoint_counts_past_an_implausible_usage(
     assert row["token_source"] == "counted" and 0 < row["completion_tokens"] < 10
     assert row["prompt_tokens_source"] == "sent" and row["prompt_tokens"] == 16
     json.dumps(row, allow_nan=False)
+
+
+def test_a_one_token_answer_meets_tpot_and_itl_slos_as_vllm_counts_it() -> None:
+    """vllm bench serve (benchmarks/serve.py, calculate_metrics): "if output_len <= 1, we
+    regard tpot as 0 for goodput". A one-token answer has no TPOT and no gap: it must not
+    lower goodput, while a slow two-token answer still misses."""
+    slos = parse_slos("tpot_p50=10ms,itl_p95=10ms,ttft_p95=1s")
+    one = latency.Request(0, 0, 0.0, 0.0, 0.2, 0.3, (0.2,), 1, 3)
+    slow = latency.Request(1, 0, 0.0, 0.0, 0.2, 0.9, (0.2, 0.9), 2, 3)
+    assert latency.request_meets(one, slos)
+    assert not latency.request_meets(slow, slos)
+    no_text = latency.Request(2, 0, 0.0, 0.0, None, 0.3, (), 0, 3)
+    assert not latency.request_meets(no_text, slos)  # no first token: no TTFT to meet
+    figures = latency.figures([one, slow], 1.0, None, slos)
+    assert figures.goodput_rps == 1.0 and figures.completed_rps == 2.0
