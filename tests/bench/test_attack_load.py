@@ -9,10 +9,10 @@ import json
 
 import pytest
 
-from gptoss_doctor.bench import endpoint_speed, latency
-from gptoss_doctor.bench.endpoint import Stream
+from gptoss_doctor.bench import endpoint_speed, latency, load, results
+from gptoss_doctor.bench.endpoint import Endpoint, Stream
 from gptoss_doctor.bench.load import to_request
-from gptoss_doctor.bench.load_plan import parse_slos
+from gptoss_doctor.bench.load_plan import SWEEP_MAX_LEVELS, Arrivals, parse_slos
 from gptoss_doctor.serde import to_json
 
 
@@ -82,3 +82,24 @@ def test_a_one_token_answer_meets_tpot_and_itl_slos_as_vllm_counts_it() -> None:
     assert not latency.request_meets(no_text, slos)  # no first token: no TTFT to meet
     figures = latency.figures([one, slow], 1.0, None, slos)
     assert figures.goodput_rps == 1.0 and figures.completed_rps == 2.0
+
+
+def test_a_long_level_writes_samples_a_results_file_can_hold() -> None:
+    """A 1000/s level of 150 s (150,000 requests; --requests allows 1,000,000) kept one
+    sample per request: 16 such levels of a sweep made a results file far past the 64 MiB
+    that report, publish and share read. Samples are now at most MAX_SAMPLES per level,
+    spread over it (first and last kept); ``sent`` and every figure still count them all."""
+    count = 150_000
+    requests = [latency.Request(index=i, replica=0, scheduled_s=i / 1000, sent_s=i / 1000,
+                                ttft_s=0.1, e2e_s=0.2, chunk_s=(0.1, 0.2), output_tokens=2,
+                                prompt_tokens=8, error=None if i % 7 else "x" * 200)
+                for i in range(count)]
+    ran = load.LevelRun(requests, [], 0, 10, load.client_load([0.001], 0.1, 1.0))
+    profile = load.Profile("rate", Arrivals("constant"), 0, requests=count)
+    level = load.summarize(ran, profile, [Endpoint("http://127.0.0.1:9/v1")], (),
+                           rate=1000.0, streams=None)
+    assert level.sent == count and level.total.requests == count
+    indexes = [s["index"] for s in level.samples]
+    assert indexes[0] == 0 and indexes[-1] == count - 1 and indexes == sorted(set(indexes))
+    written = len(json.dumps(to_json(level.samples), indent=2).encode())
+    assert written * SWEEP_MAX_LEVELS < results.LIMITS.max_bytes // 2
