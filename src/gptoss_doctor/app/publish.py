@@ -136,10 +136,11 @@ def _collect(files: tuple[Path, ...], redacting: bool, feedback: Feedback) -> Co
 
 
 def _without_tokens(value: Any) -> Any:
-    """``value`` with every credential-shaped string (``secrets.TOKEN_PATTERNS``) replaced:
-    ``--no-redact`` publishes paths and hosts as recorded, never an access token."""
+    """``value`` with every credential-shaped string (``secrets.TOKEN_PATTERNS``) replaced,
+    keys included (a level's ``errors`` is keyed by the server's messages): ``--no-redact``
+    publishes paths and hosts as recorded, never an access token."""
     if isinstance(value, dict):
-        return {key: _without_tokens(item) for key, item in value.items()}
+        return {_without_tokens(key): _without_tokens(item) for key, item in value.items()}
     if isinstance(value, list):
         return [_without_tokens(item) for item in value]
     if isinstance(value, str):
