@@ -306,7 +306,9 @@ class Watch:
             self.failed += 1
             self.reason = exc.message
             return False
-        page = parse(text, KNOWN_NAMES)
+        # off the event loop: a 4 MiB page takes a good part of a second to parse, and the
+        # streams being measured share the loop
+        page = await asyncio.to_thread(parse, text, KNOWN_NAMES)
         if not (page.samples or page.types or parse(text[:MAX_LINE_CHARS]).samples):
             self.failed += 1
             self.reason = f"{self.url} did not answer Prometheus metrics"

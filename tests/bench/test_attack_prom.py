@@ -58,3 +58,40 @@ def test_values_that_sum_past_a_float_are_not_infinite_in_the_results(
     for series in summary.series:
         for value in (series.before, series.after, series.peak, series.mean, series.delta):
             assert value is None or math.isfinite(value)
+
+
+def test_the_event_loop_runs_while_a_large_page_is_parsed(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The watcher shares the event loop with the streams it measures: a 4 MiB page of known
+    names with long labels took about half a second to parse, during which no stream's
+    chunk could be timestamped. The parse runs off the loop; a task that yields in a loop
+    must get turns while it does."""
+    line = ("vllm:num_requests_running{" + ",".join(f'l{i}="{"x" * 50}"' for i in range(100))
+            + "} 1\n")
+    text = line * (prom.MAX_TEXT_CHARS // len(line))
+
+    async def get_text(_client: Any, _url: str, _limit: int, _timeout: float = 10.0) -> str:
+        return text
+
+    monkeypatch.setattr(endpoint, "get_text", get_text)
+
+    async def scrape_beside_a_ticker() -> tuple[bool, int]:
+        turns = 0
+        done = False
+
+        async def ticker() -> None:
+            nonlocal turns
+            while not done:
+                turns += 1
+                await asyncio.sleep(0)
+
+        task = asyncio.create_task(ticker())
+        await asyncio.sleep(0)
+        before = turns
+        ok = await prom.Watch("http://127.0.0.1:1/v1", None, lambda: 0.0).scrape()
+        done = True
+        await task
+        return ok, turns - before
+
+    ok, turns = asyncio.run(scrape_beside_a_ticker())
+    assert ok and turns > 0
