@@ -13,7 +13,8 @@ Removed
   ``<user>``; URL hosts and ports (loopback → ``<loopback>``, private, link-local, CGNAT
   and unique-local addresses → ``<private-ip>``, other addresses → ``<ip>``, names →
   ``<host>``), the same outside URLs (``host:port``, bare IP addresses, names under
-  private suffixes such as ``.lan`` or ``.internal``, this machine's host name); MAC
+  private suffixes such as ``.lan`` or ``.internal``, this machine's host name, a Windows
+  network path's server ``\\\\nas01\\share``); MAC
   addresses; UUIDs including GPU and MIG ids → ``<uuid>``; serial numbers given as
   ``serial: X`` or under a serial key → ``<serial>``; e-mail addresses → ``<email>``;
   secrets (``secrets.TOKEN_PATTERNS``, ``Bearer``/``Basic`` credentials, URL passwords,
@@ -75,6 +76,10 @@ _HOME = re.compile(
     r"|(?<![\w.~-])/root(?=[\\/\s\"']|$)"
     r"|(?<![\w~])~(?P<tilde>[A-Za-z_][\w.-]{0,31})(?=[\\/])")
 _URL = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]{0,15})://(?P<auth>[^\s/?#\"'<>\\]+)")
+# a Windows network path's server: \\server\share (or JSON-escaped, four backslashes each);
+# "\\?\" and "\\.\" are device paths and have none
+_UNC = re.compile(r"(?<![\w\\])(?P<lead>(?:\\\\){1,2})(?P<host>[A-Za-z0-9][A-Za-z0-9.-]{0,252})"
+                  r"(?=\\)")
 _IPV4 = r"(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)"
 _BARE_IP = re.compile(
     rf"(?<![\w.])(?P<ip>{_IPV4})(?!\.?\d)(?::(?P<port>\d{{1,5}})\b)?(?![\w-])"
@@ -327,6 +332,11 @@ def _authority(match: re.Match[str]) -> str:
     return f"{match['scheme']}://{'<secret>@' if at else ''}{shown}"
 
 
+def _unc(match: re.Match[str]) -> str:
+    placeholder = _host(match["host"])
+    return match.group(0) if placeholder is None else f"{match['lead']}{placeholder}"
+
+
 def _bare_address(match: re.Match[str]) -> str:
     text = match["ip"] or match["ip6"]
     if text.startswith("0.") or not any(c.isalnum() for c in text):
@@ -394,6 +404,7 @@ _RULES: tuple[tuple[str, tuple[str, ...], Callable[[str, _Pass], str]], ...] = (
     ("secret", (), _registered),
     ("secret", (), _sub(_TOKENS, _token)),
     ("host name and port", ("://",), _sub(_URL, _authority)),
+    ("host name", ("\\\\",), _sub(_UNC, _unc)),
     ("secret", (":", "="), _sub(_KEY_VALUE, _key_value)),
     ("e-mail address", ("@",), _sub(_EMAIL, lambda m: "<email>")),
     ("UUID", ("-",), _sub(_UUID, lambda m: "<uuid>")),

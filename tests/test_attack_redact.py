@@ -1,0 +1,32 @@
+"""Redaction leaks found by reading the rules as an attacker: a Windows network path names
+its file server (``\\\\fs01\\models\\…``), which says as much about who shared a run as a
+URL's host does. Paths as Windows writes them for a model on a network share."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from gptoss_doctor.redact import Context, redact
+
+CONTEXT = Context(users=("alice",), homes=("/home/alice",), hostnames=("alicebox",))
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("\\\\acme-nas01\\models\\gpt-oss-20b.gguf", "\\\\<host>\\models\\gpt-oss-20b.gguf"),
+    ("\\\\10.1.2.3\\share\\x.gguf", "\\\\<private-ip>\\share\\x.gguf"),
+    ("loaded from \\\\FS01.corp\\m\\x", "loaded from \\\\<host>\\m\\x"),
+    ("\\\\?\\C:\\models\\x.gguf", "\\\\?\\C:\\models\\x.gguf"),  # a device path, no host
+    ("\\\\.\\pipe\\llama", "\\\\.\\pipe\\llama"),
+])
+def test_a_unc_paths_server_is_removed(text: str, expected: str) -> None:
+    redaction = redact({"model": {"path": text}}, CONTEXT)
+    assert redaction.document["model"]["path"] == expected
+    assert redact(redaction.document, CONTEXT).removed == ()  # idempotent
+
+
+def test_a_unc_path_inside_json_text_is_removed_too() -> None:
+    inner = json.dumps({"path": "\\\\acme-nas01\\models\\x.gguf"})  # backslashes doubled
+    document = redact({"error": f"server said {inner}"}, CONTEXT).document
+    assert "acme-nas01" not in json.dumps(document)
