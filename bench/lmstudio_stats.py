@@ -44,11 +44,13 @@ class Figures:
 
     @property
     def lmstudio_latency_s(self) -> float | None:
-        """LM Studio's own account: first token, then the rest at its rate."""
+        """LM Studio's own account: first token, then the rest at its rate (None where that
+        is no finite time: a rate of 1e-320 tokens/s)."""
         if self.time_to_first_token_s is None or not self.tokens_per_second \
                 or self.output_tokens is None:
             return None
-        return self.time_to_first_token_s + self.output_tokens / self.tokens_per_second
+        latency = self.time_to_first_token_s + self.output_tokens / self.tokens_per_second
+        return latency if math.isfinite(latency) else None
 
 
 def _number(value: Any) -> float | None:
