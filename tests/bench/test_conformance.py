@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 
 from gptoss_doctor.bench import conformance as c
+from gptoss_doctor.bench import conformance_probes as probe
 from gptoss_doctor.bench import results
 from tests.openai_server import ServerState, serve
 
@@ -36,21 +37,21 @@ GOOD_CALL = {"role": "assistant", "content": "", "tool_calls": [
 LEAKED = " to=functions.get_weather<|channel|>analysisaryary"  # recorded from llama.cpp
 
 
-def answer(message: dict[str, Any], status: int = 200) -> c.Answer:
-    return c.Answer(status, {"choices": [{"index": 0, "message": message,
+def answer(message: dict[str, Any], status: int = 200) -> probe.Answer:
+    return probe.Answer(status, {"choices": [{"index": 0, "message": message,
                                           "finish_reason": "stop"}]})
 
 
 def streamed(reasoning: list[str], content: list[str],
-             calls: dict[int, dict[str, str]] | None = None) -> c.Streamed:
-    return c.Streamed(200, content, reasoning, calls or {}, len(calls or {}), "stop")
+             calls: dict[int, dict[str, str]] | None = None) -> probe.Streamed:
+    return probe.Streamed(200, content, reasoning, calls or {}, len(calls or {}), "stop")
 
 
-def rendered(effort: str) -> c.Answer:
-    return c.Answer(200, {"prompt": f"<|start|>system<|message|>Reasoning: {effort}<|end|>"})
+def rendered(effort: str) -> probe.Answer:
+    return probe.Answer(200, {"prompt": f"<|start|>system<|message|>Reasoning: {effort}<|end|>"})
 
 
-def probes(**changes: Any) -> c.Probes:
+def probes(**changes: Any) -> probe.Probes:
     fields: dict[str, Any] = {
         "reason": answer(GOOD_REASON),
         "reason_stream": streamed(["Think", " about", " it."], ["Hello", " there."]),
@@ -59,14 +60,14 @@ def probes(**changes: Any) -> c.Probes:
                                              "arguments": '{"location": "Paris"}'}}),
         "tool_result": answer({"role": "assistant", "content": "It is 21 C in Paris."}),
         "rendered_tool_result": None,
-        "effort": {api: {e: c.Answer(200, {"choices": []}) for e in c.EFFORTS}
+        "effort": {api: {e: probe.Answer(200, {"choices": []}) for e in probe.EFFORTS}
                    for api in ("reasoning_effort", "template_kwargs", "responses")},
         "rendered": False}
     fields.update(changes)
-    return c.Probes(**fields)
+    return probe.Probes(**fields)
 
 
-def verdicts(p: c.Probes) -> dict[str, str]:
+def verdicts(p: probe.Probes) -> dict[str, str]:
     return {v.check: v.status for v in c.evaluate(p)}
 
 
@@ -120,40 +121,40 @@ def test_markup_in_tool_names_and_calls_left_as_text_fail() -> None:
 
 
 def test_a_refused_tool_result_fails_and_a_server_error_is_not_checked() -> None:
-    assert verdicts(probes(tool_result=c.Answer(400, None, "bad tool message"))
+    assert verdicts(probes(tool_result=probe.Answer(400, None, "bad tool message"))
                     )["tool_result_accepted"] == "fail"
-    assert verdicts(probes(tool_result=c.Answer(500, None, "output does not parse"))
+    assert verdicts(probes(tool_result=probe.Answer(500, None, "output does not parse"))
                     )["tool_result_accepted"] == "not_checked"
 
 
 def test_rendered_prompts_show_whether_effort_and_reasoning_reach_the_template() -> None:
-    honoured = {e: rendered(e) for e in c.EFFORTS}
-    ignored = {e: rendered("medium") for e in c.EFFORTS}
-    back = c.Answer(200, {"prompt": f"...{c.REASONING_BACK}...temperature_c..."})
+    honoured = {e: rendered(e) for e in probe.EFFORTS}
+    ignored = {e: rendered("medium") for e in probe.EFFORTS}
+    back = probe.Answer(200, {"prompt": f"...{probe.REASONING_BACK}...temperature_c..."})
     found = verdicts(probes(rendered=True, rendered_tool_result=back, effort={
         "reasoning_effort": honoured, "template_kwargs": ignored,
-        "responses": {e: c.Answer(404, None, "not found") for e in c.EFFORTS}}))
+        "responses": {e: probe.Answer(404, None, "not found") for e in probe.EFFORTS}}))
     assert found["effort_reasoning_effort"] == "pass"
     assert found["effort_template_kwargs"] == "fail"
     assert found["effort_responses"] == "not_checked"  # no Responses API
     assert found["reasoning_sent_back"] == "pass"
-    dropped = c.Answer(200, {"prompt": "...temperature_c..."})
+    dropped = probe.Answer(200, {"prompt": "...temperature_c..."})
     assert verdicts(probes(rendered=True, rendered_tool_result=dropped, effort={
         "reasoning_effort": honoured, "template_kwargs": honoured,
         "responses": honoured}))["reasoning_sent_back"] == "fail"
-    lost = c.Answer(200, {"prompt": "no tool output here"})
+    lost = probe.Answer(200, {"prompt": "no tool output here"})
     assert verdicts(probes(rendered_tool_result=lost))["tool_result_accepted"] == "fail"
 
 
 def test_an_effort_the_server_refuses_fails() -> None:
-    refused = {e: c.Answer(400, None, "unknown field reasoning_effort") for e in c.EFFORTS}
+    refused = {e: probe.Answer(400, None, "unknown field reasoning_effort") for e in probe.EFFORTS}
     found = verdicts(probes(effort={"reasoning_effort": refused, "template_kwargs": refused,
                                     "responses": refused}))
     assert found["effort_reasoning_effort"] == "fail"
 
 
 def test_evidence_is_bounded_and_markup_is_found_anywhere() -> None:
-    assert len(c.cut("x " * 5000)) <= c.EVIDENCE_CHARS + 1
+    assert len(probe.cut("x " * 5000)) <= probe.EVIDENCE_CHARS + 1
     assert c.leak("fine text") is None
     assert c.leak("a" * 500 + "assistant<|channel|>analysis") is not None
 
@@ -191,13 +192,13 @@ def test_the_command_against_a_well_behaved_scripted_server(tmp_path: Path) -> N
     assert record["key_properties"]["tests"] == list(c.CHECKS)
     # the probes asked what the checks claim: forced grammar, required call, effort per API
     bodies = state.bodies
-    assert bodies[0]["grammar"] == c.REASON_GRAMMAR
+    assert bodies[0]["grammar"] == probe.REASON_GRAMMAR
     assert any(b.get("tool_choice") == "required" for b in bodies)
-    assert {b.get("reasoning_effort") for b in bodies} >= set(c.EFFORTS)
+    assert {b.get("reasoning_effort") for b in bodies} >= set(probe.EFFORTS)
     assert any(b.get("chat_template_kwargs") == {"reasoning_effort": "high"} for b in bodies)
     assert any(b.get("reasoning") == {"effort": "low"} for b in bodies)
     back = next(b for b in bodies if any(m["role"] == "tool" for m in b.get("messages", [])))
-    assert back["messages"][-1]["content"] == c.TOOL_OUTPUT
+    assert back["messages"][-1]["content"] == probe.TOOL_OUTPUT
 
 
 def test_the_command_against_a_leaking_server_exits_1_with_the_failure(tmp_path: Path) -> None:

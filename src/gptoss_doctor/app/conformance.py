@@ -17,7 +17,7 @@ from gptoss_doctor.app.endpoint import EndpointRun, connect
 from gptoss_doctor.app.feedback import Feedback
 from gptoss_doctor.app.options import EndpointOptions
 from gptoss_doctor.app.records import now
-from gptoss_doctor.bench import conformance, results
+from gptoss_doctor.bench import conformance, conformance_probes, results
 from gptoss_doctor.bench import endpoint as ep
 from gptoss_doctor.bench.records import EngineConfig, ModelFacts
 from gptoss_doctor.probe import snapshot as take_snapshot
@@ -43,7 +43,7 @@ def run(options: EndpointOptions, feedback: Feedback, facts: ModelFacts | None =
     feedback.note(f"{endpoint.base_url} ({info.host_class}) serves {model_id}; "
                   "probing its harmony handling")
     with feedback.task("conformance", 4) as task:
-        probes = conformance.run_probes(endpoint, model_id, lambda label: task.update(
+        probes = conformance_probes.run_probes(endpoint, model_id, lambda label: task.update(
             description=label, advance=1))
     verdicts = conformance.evaluate(probes)
     snap = take_snapshot()
