@@ -114,11 +114,14 @@ async def _stream(endpoint: ep.Endpoint, body: dict[str, Any]) -> Streamed:
             result.error = cut(sse.error_text(endpoint.redact(said.decode("utf-8", "replace"))))
             return result
         lines = sse.LineSplitter()
-        async for data in response.aiter_bytes():
-            for line in lines.feed(data):
+        try:
+            async for data in response.aiter_bytes():
+                for line in lines.feed(data):
+                    _take(line, result)
+            for line in lines.close():
                 _take(line, result)
-        for line in lines.close():
-            _take(line, result)
+        except sse.EventStreamError as exc:  # kept with the status it came under
+            result.error = cut(endpoint.redact(exc.message))
     return result
 
 

@@ -219,6 +219,19 @@ def test_the_command_against_a_leaking_server_exits_1_with_the_failure(tmp_path:
     assert checks["effort_responses"] == "not_checked"  # this server has no Responses API
 
 
+def test_an_error_mid_stream_is_kept_with_its_status(tmp_path: Path) -> None:
+    state = ServerState(script=[GOOD_REASON], events=[
+        json.dumps({"choices": [{"index": 0, "delta": {"reasoning_content": "Thi"}}]}),
+        json.dumps({"error": {"message": "grammar stack empty"}})])
+    out = tmp_path / "conformance.json"
+    with serve(state) as url:
+        bench("conformance", "--endpoint", url, "-o", str(out))
+    checks = {v["check"]: v for v in results.load(out)["conformance"]["checks"]}
+    assert checks["reasoning_streamed"]["status"] == "not_checked"
+    assert checks["reasoning_streamed"]["evidence"].startswith("HTTP 200: ")
+    assert "grammar stack empty" in checks["reasoning_streamed"]["evidence"]
+
+
 def test_without_an_endpoint_or_a_serving_engine_it_is_a_usage_error() -> None:
     done = bench("conformance", "--model", "x.gguf")
     assert done.returncode == 2
