@@ -30,6 +30,7 @@ from gptoss_doctor.bench.load_plan import Slo, SloMetric
 from gptoss_doctor.bench.records import Distribution, LevelFigures
 
 PERCENTILES = (50, 90, 95, 99)
+MAX_ERRORS = 20  # distinct error messages kept per level; the rest are counted together
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,8 +192,18 @@ def figures(requests: Sequence[Request], wall_s: float, url: str | None,
         url=url, requests=len(requests), ok=len(ok),
         failed=sum(1 for r in requests if not r.ok and not r.timed_out),
         timed_out=sum(1 for r in requests if r.timed_out),
-        errors=dict(Counter(r.error for r in requests if r.error)),
+        errors=_errors(Counter(r.error for r in requests if r.error)),
         output_tokens=output, output_tps=per_s(output) if ok else None,
         completed_rps=per_s(len(ok)),
         goodput_rps=per_s(sum(1 for r in ok if request_meets(r, slos))) if slos else None,
         ttft_s=dists["ttft"], itl_s=dists["itl"], tpot_s=dists["tpot"], e2e_s=dists["e2e"])
+
+
+def _errors(counts: Counter[str]) -> dict[str, int]:
+    """The ``MAX_ERRORS`` most common messages, and how many requests failed otherwise (a
+    server may word every refusal differently: one entry per request is no table)."""
+    kept = dict(counts.most_common(MAX_ERRORS))
+    rest = counts.total() - sum(kept.values())
+    if rest:
+        kept[f"{rest} more failed with {len(counts) - len(kept)} other messages"] = rest
+    return kept

@@ -5,6 +5,7 @@ Also the ITL/TPOT edge cases: no token, one token, one chunk, duplicate arrival 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -103,3 +104,19 @@ def test_a_long_level_writes_samples_a_results_file_can_hold() -> None:
     assert indexes[0] == 0 and indexes[-1] == count - 1 and indexes == sorted(set(indexes))
     written = len(json.dumps(to_json(level.samples), indent=2).encode())
     assert written * SWEEP_MAX_LEVELS < results.LIMITS.max_bytes // 2
+
+
+def test_a_server_that_words_every_error_differently_keeps_a_bounded_error_table() -> None:
+    """``errors`` maps each message to its count, and the terminal caption prints one line
+    per message: a server whose every refusal names its request ("request 17 rejected")
+    made one entry per request (a million at most). The most common are kept, the rest
+    counted under one entry; the counts still add up to every failed request."""
+    requests = [latency.Request(index=i, replica=0, scheduled_s=0.0, sent_s=0.0, ttft_s=None,
+                                e2e_s=0.1, chunk_s=(), output_tokens=0, prompt_tokens=8,
+                                error=f"HTTP 503: request {i} rejected")
+                for i in range(5_000)]
+    requests += [dataclasses.replace(requests[0], index=5_000 + i, error="HTTP 429: busy")
+                 for i in range(10)]
+    errors = latency.figures(requests, 1.0, None).errors
+    assert len(errors) <= latency.MAX_ERRORS + 1
+    assert sum(errors.values()) == len(requests) and errors["HTTP 429: busy"] == 10
