@@ -182,52 +182,52 @@ def _is_call(name: str, arguments: str) -> bool:
 CALL_METHOD = "forced (call grammar, or tool_choice required + logit_bias)"
 
 
-def _call_parsed(answer: Answer) -> Verdict:
+def _call_parsed(answer: Answer, method: str) -> Verdict:
     if answer.body is None:
-        return Verdict("header_call_parsed", "not_checked", CALL_METHOD, _failed(answer))
+        return Verdict("header_call_parsed", "not_checked", method, _failed(answer))
     message = message_of(answer)
     calls, content = calls_of(message), content_of(message)
     if any(_is_call(name, arguments) for name, arguments in calls):
-        return Verdict("header_call_parsed", "pass", CALL_METHOD, cut(f"tool_calls {calls}"))
+        return Verdict("header_call_parsed", "pass", method, cut(f"tool_calls {calls}"))
     if calls:
-        return Verdict("header_call_parsed", "fail", CALL_METHOD,
+        return Verdict("header_call_parsed", "fail", method,
                        cut(f"tool_calls that are not the declared call: {calls}"))
     if leak(content) is not None:
-        return Verdict("header_call_parsed", "fail", CALL_METHOD,
+        return Verdict("header_call_parsed", "fail", method,
                        cut(f"the call came back as text: {content!r}"))
-    return Verdict("header_call_parsed", "not_checked", CALL_METHOD,
+    return Verdict("header_call_parsed", "not_checked", method,
                    cut(f"the model wrote no call: tool_calls {calls}, content {content!r}"))
 
 
-def _call_streamed(streamed: Streamed) -> Verdict:
+def _call_streamed(streamed: Streamed, method: str) -> Verdict:
     if streamed.error:
-        return Verdict("call_streamed", "not_checked", CALL_METHOD,
+        return Verdict("call_streamed", "not_checked", method,
                        f"HTTP {streamed.status}: {streamed.error}")
     calls = [(c["name"], c["arguments"]) for _, c in sorted(streamed.calls.items())]
     content = "".join(streamed.content)
     if any(_is_call(name, arguments) for name, arguments in calls):
-        return Verdict("call_streamed", "pass", CALL_METHOD,
+        return Verdict("call_streamed", "pass", method,
                        cut(f"{streamed.call_deltas} tool_calls deltas: {calls}"))
     if calls:
-        return Verdict("call_streamed", "fail", CALL_METHOD,
+        return Verdict("call_streamed", "fail", method,
                        cut(f"tool_calls deltas that are not the declared call: {calls}"))
     if leak(content) is not None:
-        return Verdict("call_streamed", "fail", CALL_METHOD,
+        return Verdict("call_streamed", "fail", method,
                        cut(f"the call streamed as text: {content!r}"))
-    return Verdict("call_streamed", "not_checked", CALL_METHOD,
+    return Verdict("call_streamed", "not_checked", method,
                    cut(f"the model wrote no call: content {content!r}"))
 
 
-def _names_clean(probes: Probes) -> Verdict:
+def _names_clean(probes: Probes, method: str) -> Verdict:
     names = [name for name, _ in calls_of(message_of(probes.call))]
     names += [c["name"] for c in probes.call_stream.calls.values()]
     if not names:
-        return Verdict("tool_names_clean", "not_checked", CALL_METHOD, "no call came back")
+        return Verdict("tool_names_clean", "not_checked", method, "no call came back")
     bad = [name for name in names if name != TOOL_NAME]
     if bad:
-        return Verdict("tool_names_clean", "fail", CALL_METHOD,
+        return Verdict("tool_names_clean", "fail", method,
                        cut(f"declared {TOOL_NAME!r}, got {bad[0]!r}"))
-    return Verdict("tool_names_clean", "pass", CALL_METHOD, f"{len(names)} call names exact")
+    return Verdict("tool_names_clean", "pass", method, f"{len(names)} call names exact")
 
 
 RENDERED = "rendered prompt (/apply-template)"
@@ -288,9 +288,11 @@ def _effort(check: str, answers: dict[str, Answer], rendered: bool) -> Verdict:
 
 def evaluate(probes: Probes) -> list[Verdict]:
     """One verdict per ``CHECKS`` entry, in its order."""
+    how = CALL_METHOD if probes.forced else "model output"
     return [_reasoning_field(probes.reason), _reasoning_streamed(probes.reason_stream),
-            _no_markup(probes), _call_parsed(probes.call), _call_streamed(probes.call_stream),
-            _names_clean(probes), _tool_result(probes), _reasoning_back(probes),
+            _no_markup(probes), _call_parsed(probes.call, how),
+            _call_streamed(probes.call_stream, how), _names_clean(probes, how),
+            _tool_result(probes), _reasoning_back(probes),
             _effort("effort_reasoning_effort", probes.effort["reasoning_effort"],
                     probes.rendered),
             _effort("effort_template_kwargs", probes.effort["template_kwargs"],

@@ -170,6 +170,7 @@ class Probes:
     rendered_tool_result: Answer | None  # /apply-template, where the server has it
     effort: dict[str, dict[str, Answer]]  # api -> effort -> answer (rendered or plain)
     rendered: bool  # effort answers are rendered prompts (else plain completions)
+    forced: bool = True  # the requests forced what the model wrote (False: --unforced)
 
 
 def _chat(model: str, messages: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
@@ -192,23 +193,28 @@ def _tool_result_messages() -> list[dict[str, Any]]:
 
 
 def run_probes(endpoint: ep.Endpoint, model: str,
-               progress: Callable[[str], None] = lambda _: None) -> Probes:
-    """Ask the server everything the checks need (about 16 small requests)."""
+               progress: Callable[[str], None] = lambda _: None, force: bool = True
+               ) -> Probes:
+    """Ask the server everything the checks need (about 16 small requests); ``force``
+    False sends plain requests, for a real model on a server that would apply the logit
+    bias but not the grammar (it would bend the model's own writing)."""
     base, root = endpoint.base_url, endpoint.root
     hello = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": "Say hello."}]
-    forced = {"grammar": REASON_GRAMMAR, "logit_bias": {str(RETURN): 60}}
-    call = {"tools": [TOOL], "tool_choice": "required", "logit_bias": CALL_BIAS}
+    forced: dict[str, Any] = {"grammar": REASON_GRAMMAR, "logit_bias": {str(RETURN): 60}} \
+        if force else {}
+    call: dict[str, Any] = {"tools": [TOOL], "tool_choice": "required",
+                            "logit_bias": CALL_BIAS} if force else {"tools": [TOOL]}
     progress("reasoning")
     reason = post(endpoint, f"{base}/chat/completions", _chat(model, hello, **forced))
     reason_stream = stream(endpoint, _chat(model, hello, **forced))
     progress("tool call")
-    called = _forced_call(endpoint, _chat(model, _call_messages(), **call))
-    call_stream = stream(endpoint, {**_chat(model, _call_messages(), **call),
-                                    "grammar": CALL_GRAMMAR})
-    if 400 <= call_stream.status < 500:
+    grammar = {"grammar": CALL_GRAMMAR} if force else {}
+    called = _forced_call(endpoint, _chat(model, _call_messages(), **call), grammar)
+    call_stream = stream(endpoint, {**_chat(model, _call_messages(), **call), **grammar})
+    if 400 <= call_stream.status < 500 and grammar:
         call_stream = stream(endpoint, _chat(model, _call_messages(), **call))
     progress("tool result")
-    back = _forced_call(endpoint, _chat(model, _tool_result_messages(), **call))
+    back = _forced_call(endpoint, _chat(model, _tool_result_messages(), **call), grammar)
     rendered_back = post(endpoint, f"{root}/apply-template",
                          {"messages": _tool_result_messages(), "tools": [TOOL]})
     rendered = rendered_back.status == 200 and isinstance(
@@ -229,15 +235,16 @@ def run_probes(endpoint: ep.Endpoint, model: str,
             "max_output_tokens": 64, "reasoning": {"effort": level}, "store": False,
             **forced})
     return Probes(reason, reason_stream, called, call_stream, back,
-                  rendered_back if rendered else None, effort, rendered)
+                  rendered_back if rendered else None, effort, rendered, force)
 
 
-def _forced_call(endpoint: ep.Endpoint, body: dict[str, Any]) -> Answer:
+def _forced_call(endpoint: ep.Endpoint, body: dict[str, Any], grammar: dict[str, Any]
+                 ) -> Answer:
     """The call forced by ``CALL_GRAMMAR``; a server that refuses a grammar beside tools
     (llama.cpp) is asked again without it: its own call grammar writes the recipient in
     the role header, and ``CALL_BIAS`` picks the rest."""
     url = f"{endpoint.base_url}/chat/completions"
-    answer = post(endpoint, url, {**body, "grammar": CALL_GRAMMAR})
-    return post(endpoint, url, body) if 400 <= answer.status < 500 else answer
+    answer = post(endpoint, url, {**body, **grammar})
+    return post(endpoint, url, body) if 400 <= answer.status < 500 and grammar else answer
 
 

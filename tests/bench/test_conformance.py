@@ -313,3 +313,17 @@ def test_llama_cpp_pythons_server_passes_harmony_through_as_text(
     assert status["no_markup"] == "fail"
     assert status["tool_result_accepted"] == "pass"
     assert status["effort_responses"] == "not_checked"  # it has no Responses API
+
+
+def test_unforced_requests_carry_no_grammar_and_no_bias(tmp_path: Path) -> None:
+    state = ServerState(script=[GOOD_REASON, GOOD_CALL], responses=[])
+    out = tmp_path / "conformance.json"
+    with serve(state) as url:
+        bench("conformance", "--endpoint", url, "--unforced", "-o", str(out))
+    assert not any("grammar" in b or "logit_bias" in b for b in state.bodies)
+    assert all(b.get("tool_choice") in (None, "auto") for b in state.bodies)
+    record = results.load(out)
+    assert record["conformance"]["forced"] is False
+    checks = {v["check"]: v for v in record["conformance"]["checks"]}
+    assert checks["header_call_parsed"]["method"] == "model output"
+    assert checks["header_call_parsed"]["status"] == "pass"

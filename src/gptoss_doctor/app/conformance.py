@@ -36,15 +36,16 @@ def _model(model_id: str, facts: ModelFacts | None) -> dict[str, Any]:
             "gpt_oss": catalog.match_name(model_id)}
 
 
-def run(options: EndpointOptions, feedback: Feedback, facts: ModelFacts | None = None
-        ) -> EndpointRun:
-    """Every probe against the server, every check judged; the results record."""
+def run(options: EndpointOptions, feedback: Feedback, facts: ModelFacts | None = None,
+        force: bool = True) -> EndpointRun:
+    """Every probe against the server, every check judged; the results record. ``force``
+    False: plain requests (``--unforced``, for a real model)."""
     endpoint, info, model_id, key = connect(options)
     feedback.note(f"{endpoint.base_url} ({info.host_class}) serves {model_id}; "
                   "probing its harmony handling")
     with feedback.task("conformance", 4) as task:
         probes = conformance_probes.run_probes(endpoint, model_id, lambda label: task.update(
-            description=label, advance=1))
+            description=label, advance=1), force)
     verdicts = conformance.evaluate(probes)
     snap = take_snapshot()
     record: dict[str, Any] = {
@@ -64,7 +65,7 @@ def run(options: EndpointOptions, feedback: Feedback, facts: ModelFacts | None =
                    "timeout_s": options.timeout_s, "checks": list(conformance.CHECKS)},
         "conformance": {"checks": [v.as_json() for v in verdicts],
                         "counts": conformance.counts(verdicts),
-                        "rendered_prompt": probes.rendered}}
+                        "rendered_prompt": probes.rendered, "forced": probes.forced}}
     record["key_properties"] = results.key_properties(record)
     failed = [v for v in verdicts if v.status == "fail"]
     return EndpointRun(record, "complete", len(failed),

@@ -126,12 +126,12 @@ def tools(options: ToolsOptions, cases: Sequence[tool_suite.Case], api: str,
 
 
 def conformance(engine: str, model: Path | None, synthetic: str | None, flags: EngineFlags,
-                timeout_s: float, feedback: Feedback) -> EndpointRun:
+                timeout_s: float, feedback: Feedback, force: bool = True) -> EndpointRun:
     """``bench conformance`` against the model served with llama.cpp's own chat parsing."""
     ready = _prepare(engine, model, synthetic, flags, DEFAULT_CTX, False, feedback)
     with ready.server.serve(ready.path, ready.settings) as served:
         ran = checks.run(EndpointOptions(served.url, served.model_id, None, timeout_s),
-                         feedback, ready.facts)
+                         feedback, ready.facts, force)
     return _amended(ran, ready, served)
 
 

@@ -333,6 +333,9 @@ def _regrade(source: Path, destination: Path | None, as_json: bool) -> None:
 @ENDPOINT
 @click.option("--timeout", "timeout_s", type=click.FloatRange(min=0, min_open=True),
               default=120.0, show_default=True, help="Seconds per request.")
+@click.option("--unforced", is_flag=True, help="Plain requests: no grammar or logit bias "
+              "forcing what the model writes (for a real model on a server without "
+              "llama.cpp's grammar).")
 @OUTPUT
 def conformance_command(**raw: Any) -> None:
     """Does a server speak gpt-oss's harmony format correctly? Reasoning in its own field
@@ -345,13 +348,13 @@ def conformance_command(**raw: Any) -> None:
     target = output.results_target("conformance", raw["output"])
     server = _endpoint(raw)
     if server is not None:
-        ran = conformance.run(server, output.feedback())
+        ran = conformance.run(server, output.feedback(), None, not raw["unforced"])
     elif served.serves(raw["engine_name"]):
         options.one_model_source(model=raw["model_arg"], synthetic=raw["synthetic"])
         ran = served.conformance(raw["engine_name"],
                                  Path(raw["model_arg"]) if raw["model_arg"] else None,
                                  raw["synthetic"], EngineFlags(None, None, None),
-                                 raw["timeout_s"], output.feedback())
+                                 raw["timeout_s"], output.feedback(), not raw["unforced"])
     else:
         raise click.UsageError("give --endpoint URL, or --engine llama-server with --model "
                                "or --synthetic")
