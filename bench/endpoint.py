@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import json
+import math
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -39,6 +40,8 @@ CONNECT_TIMEOUT_S = 10.0
 MAX_BODY_BYTES = 8 << 20  # a JSON answer: a model list, one tool-call turn
 MAX_ERROR_BYTES = 64 << 10  # an error body: only its first 200 characters are ever shown
 MAX_HEADER_CHARS = 200  # an identity header as stored in results
+MAX_ID_CHARS = 512  # a model id a server lists (it goes into every request and results file)
+MAX_CONFIG_KEYS = 64  # settings of LM Studio's loaded config kept
 DEADLINE_HINT = "the server hangs, trickles or is overloaded; raise --timeout if it is slow"
 
 
@@ -255,32 +258,62 @@ async def get_text(client: httpx.AsyncClient, url: str, limit_bytes: int,
 
 
 def parse_models(body: Any) -> tuple[str, ...]:
-    """Model ids from an OpenAI ``/v1/models`` body."""
+    """Model ids from an OpenAI ``/v1/models`` body (strings of at most ``MAX_ID_CHARS``:
+    an id goes into every request and results file)."""
     if not isinstance(body, dict) or not isinstance(body.get("data"), list):
         raise EndpointError("/v1/models did not answer an OpenAI model list")
-    return tuple(str(m["id"]) for m in body["data"] if isinstance(m, dict) and "id" in m)
+    return tuple(m["id"] for m in body["data"] if isinstance(m, dict)
+                 and isinstance(m.get("id"), str) and 0 < len(m["id"]) <= MAX_ID_CHARS)
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _text(value: Any) -> str | None:
+    return value[:MAX_HEADER_CHARS] if isinstance(value, str) else None
+
+
+def _count(value: Any) -> int | None:
+    ok = isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**53
+    return value if ok else None
+
+
+def _flat(value: Any) -> dict[str, Any] | None:
+    """A loaded config's plain settings (``context_length``: 8192), bounded; nothing nested."""
+    if not isinstance(value, dict):
+        return None
+    kept = {str(k)[:MAX_HEADER_CHARS]: (v[:MAX_HEADER_CHARS] if isinstance(v, str) else v)
+            for k, v in value.items()
+            if isinstance(v, str | bool) or _count(v) is not None
+            or (isinstance(v, float) and math.isfinite(v))}
+    return dict(list(kept.items())[:MAX_CONFIG_KEYS])
 
 
 def parse_lmstudio(body: Any, model: str) -> dict[str, Any] | None:
     """LM Studio's native entry for ``model``: v1 (``models[].key``) or v0 (``data[].id``)."""
     if not isinstance(body, dict):
         return None
-    for entry in body.get("models") or []:  # /api/v1/models (LM Studio 0.4+)
-        if isinstance(entry, dict) and model in (entry.get("key"), *(
-                i.get("id") for i in entry.get("loaded_instances") or [])):
-            instances = entry.get("loaded_instances") or []
-            quant = entry.get("quantization") or {}
-            return {"api": "v1", "key": entry.get("key"), "format": entry.get("format"),
-                    "quantization": quant.get("name") if isinstance(quant, dict) else quant,
-                    "loaded": bool(instances), "size_bytes": entry.get("size_bytes"),
-                    "max_context_length": entry.get("max_context_length"),
-                    "loaded_config": instances[0].get("config") if instances else None}
-    for entry in body.get("data") or []:  # /api/v0/models (LM Studio 0.3.6+)
+    for entry in _list(body.get("models")):  # /api/v1/models (LM Studio 0.4+)
+        if not isinstance(entry, dict):
+            continue
+        instances = [i for i in _list(entry.get("loaded_instances")) if isinstance(i, dict)]
+        if model in (entry.get("key"), *(i.get("id") for i in instances)):
+            quant = entry.get("quantization")
+            return {"api": "v1", "key": _text(entry.get("key")),
+                    "format": _text(entry.get("format")),
+                    "quantization": _text(quant.get("name") if isinstance(quant, dict)
+                                          else quant),
+                    "loaded": bool(instances), "size_bytes": _count(entry.get("size_bytes")),
+                    "max_context_length": _count(entry.get("max_context_length")),
+                    "loaded_config": _flat(instances[0].get("config")) if instances else None}
+    for entry in _list(body.get("data")):  # /api/v0/models (LM Studio 0.3.6+)
         if isinstance(entry, dict) and entry.get("id") == model:
-            return {"api": "v0", "key": entry.get("id"), "format":
-                    entry.get("compatibility_type"), "quantization": entry.get("quantization"),
+            return {"api": "v0", "key": _text(entry.get("id")),
+                    "format": _text(entry.get("compatibility_type")),
+                    "quantization": _text(entry.get("quantization")),
                     "loaded": entry.get("state") == "loaded", "size_bytes": None,
-                    "max_context_length": entry.get("max_context_length"),
+                    "max_context_length": _count(entry.get("max_context_length")),
                     "loaded_config": None}
     return None
 

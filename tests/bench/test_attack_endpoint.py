@@ -1,0 +1,59 @@
+"""A server's model lists are hostile: LM Studio's native /api/v1/models and /api/v0/models
+entries (shapes as tests/bench/test_endpoint.py's recorded LMSTUDIO_V1 and LMSTUDIO_V0) with
+fields of the wrong type raised TypeError or AttributeError out of ``discover``, and values
+of any size or depth went into the results file as they came, where a 2 MiB string or a
+config nested 100 deep makes a file that report, publish and share refuse to read."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from gptoss_doctor.bench import endpoint as ep
+from gptoss_doctor.bench import results
+from gptoss_doctor.jsonin import MIB
+
+
+def _deep(depth: int) -> Any:
+    value: Any = 1
+    for _ in range(depth):
+        value = {"a": value}
+    return value
+
+
+@pytest.mark.parametrize("body", [
+    {"models": 5}, {"models": "m"}, {"data": 3}, {"models": [7, None]},
+    {"models": [{"key": "m", "loaded_instances": 7}]},
+    {"models": [{"key": "m", "loaded_instances": ["x", 3]}]},
+    {"models": [{"key": "x", "loaded_instances": "abc"}]},
+    {"models": [{"key": "m", "loaded_instances": [{"id": "m", "config": [1, 2]}]}]},
+])
+def test_misshapen_lmstudio_lists_are_not_a_crash(body: dict[str, Any]) -> None:
+    entry = ep.parse_lmstudio(body, "m")
+    assert entry is None or isinstance(entry["loaded_config"], dict | None)
+
+
+def test_lmstudio_values_are_typed_and_bounded() -> None:
+    body = {"models": [{"key": "m", "format": "g" * (2 * MIB), "quantization": {"name": [1]},
+                        "size_bytes": "12 GB", "max_context_length": 10**30,
+                        "loaded_instances": [{"id": "m", "config": {
+                            "context_length": 4096, "flash_attention": True,
+                            "nested": _deep(100), "name": "n" * (2 * MIB)}}]}]}
+    entry = ep.parse_lmstudio(body, "m")
+    assert entry is not None
+    assert entry["format"] is not None and len(entry["format"]) <= ep.MAX_HEADER_CHARS
+    assert entry["quantization"] is None and entry["size_bytes"] is None
+    assert entry["max_context_length"] is None
+    assert entry["loaded_config"]["context_length"] == 4096
+    assert entry["loaded_config"]["flash_attention"] is True
+    assert "nested" not in entry["loaded_config"]
+    assert len(json.dumps(entry)) < 4096
+
+
+def test_model_ids_are_strings_of_a_bounded_length() -> None:
+    body = {"data": [{"id": "openai/gpt-oss-20b"}, {"id": "x" * (2 * MIB)}, {"id": _deep(50)},
+                     {"id": 12}]}
+    assert ep.parse_models(body) == ("openai/gpt-oss-20b",)
+    assert results.LIMITS.max_text > ep.MAX_ID_CHARS
