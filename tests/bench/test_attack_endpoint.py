@@ -7,6 +7,9 @@ config nested 100 deep makes a file that report, publish and share refuse to rea
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,6 +17,8 @@ import pytest
 from gptoss_doctor.bench import endpoint as ep
 from gptoss_doctor.bench import results
 from gptoss_doctor.jsonin import MIB
+
+from openai_server import ServerState, serve
 
 
 def _deep(depth: int) -> Any:
@@ -57,3 +62,26 @@ def test_model_ids_are_strings_of_a_bounded_length() -> None:
                      {"id": 12}]}
     assert ep.parse_models(body) == ("openai/gpt-oss-20b",)
     assert results.LIMITS.max_text > ep.MAX_ID_CHARS
+
+
+def test_a_hostile_lmstudio_entry_still_gives_a_results_file_that_loads(
+        tmp_path: Path) -> None:
+    """End to end against tests/openai_server.py posing as LM Studio: settings of the wrong
+    type in its loaded config (a string context length, a number for flash attention) went
+    into the run's config as they came; the file must load again."""
+    native = {"models": [{"key": "openai/gpt-oss-20b", "format": "gguf",
+                          "quantization": {"name": "MXFP4"}, "size_bytes": "12 GB",
+                          "max_context_length": "lots", "loaded_instances": [{
+                              "id": "openai/gpt-oss-20b", "config": {
+                                  "context_length": "8192", "eval_batch_size": 1.5,
+                                  "flash_attention": 7}}]}]}
+    out = tmp_path / "speed.json"
+    with serve(ServerState(lmstudio=native)) as url:
+        done = subprocess.run([sys.executable, "-m", "gptoss_doctor", "bench", "speed",
+                               "--endpoint", url, "--tests", "pp16,tg4", "--reps", "1",
+                               "-o", str(out)], capture_output=True, text=True, timeout=300,
+                              check=False)
+    assert done.returncode == 0, done.stderr
+    record = results.load(out)
+    assert record["endpoint"]["is_lmstudio"]
+    assert record["config"]["n_ctx"] is None and record["config"]["flash_attn"] is None

@@ -124,10 +124,16 @@ def _envelope(suite: str, status: str, conn: Connection, feedback: Feedback,
 def _server_config(info: ep.ServerInfo) -> dict[str, Any]:
     """The load settings the client can know: LM Studio's loaded config, else unknown."""
     loaded = (info.lmstudio or {}).get("loaded_config") or {}
+
+    def count(key: str) -> int | None:  # the server's word: a count only if it is one
+        value = loaded.get(key)
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+    flash = loaded.get("flash_attention")
     return {**to_json(EngineConfig(engine="endpoint", settings_source=SERVER_SETTINGS,
-                                   n_ctx=loaded.get("context_length"),
-                                   n_batch=loaded.get("eval_batch_size"),
-                                   flash_attn=loaded.get("flash_attention")))}
+                                   n_ctx=count("context_length"),
+                                   n_batch=count("eval_batch_size"),
+                                   flash_attn=flash if isinstance(flash, bool) else None))}
 
 
 @dataclass(frozen=True, slots=True)
