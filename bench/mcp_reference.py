@@ -26,7 +26,7 @@ import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
@@ -53,7 +53,8 @@ def build(sandbox: Sandbox) -> MCPServer:
                                   "one working folder.", log_level="WARNING")
 
     def tool(description: str) -> Callable[[Callable[..., str]], Callable[..., str]]:
-        return server.tool(description=description, structured_output=False)
+        return cast(Callable[[Callable[..., str]], Callable[..., str]],
+                    server.tool(description=description, structured_output=False))
 
     @tool("Create or overwrite a text file in the working folder.")
     def create_file(path: str, content: str) -> str:

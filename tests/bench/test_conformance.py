@@ -27,7 +27,8 @@ import pytest
 from gptoss_doctor.bench import conformance as c
 from gptoss_doctor.bench import conformance_probes as probe
 from gptoss_doctor.bench import results
-from tests.openai_server import ServerState, serve
+
+from openai_server import ServerState, serve
 
 GOOD_REASON = {"role": "assistant", "content": "Hello there.",
                "reasoning_content": "Think about it."}

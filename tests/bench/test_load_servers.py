@@ -22,7 +22,8 @@ import pytest
 from gptoss_doctor.bench import load, load_plan, results, synth
 from gptoss_doctor.bench.endpoint import Endpoint
 from gptoss_doctor.bench.endpoint_speed import Shape
-from tests.zero_server import ZeroConfig, running
+
+from zero_server import ZeroConfig, running
 
 
 def bench(*args: str) -> subprocess.CompletedProcess[str]:

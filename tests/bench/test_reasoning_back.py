@@ -23,7 +23,8 @@ from gptoss_doctor.bench import (
     tool_run,
     tool_suite,
 )
-from tests.openai_server import ServerState, serve
+
+from openai_server import ServerState, serve
 
 THOUGHT = "Paris first, then Tokyo."
 TURNS = (

@@ -18,7 +18,8 @@ import pytest
 
 from gptoss_doctor.bench import results
 from gptoss_doctor.reports import html
-from tests.openai_server import ServerState, serve
+
+from openai_server import ServerState, serve
 
 GIB = 1024**3
 
