@@ -30,6 +30,9 @@ from gptoss_doctor.errors import UsageError
 ArrivalKind = Literal["constant", "poisson", "gamma"]
 SloMetric = Literal["ttft", "itl", "tpot", "e2e"]
 SLO_METRICS: tuple[SloMetric, ...] = ("ttft", "itl", "tpot", "e2e")
+# one request every 1000 s at least: 1e-320/s has gaps of 1/rate = inf, and the level
+# waited for its second request forever
+MIN_RATE = 0.001
 MAX_RATE = 10_000.0  # requests/s: far past any one client's reach (docs/serving.md)
 MAX_REQUESTS = 1_000_000  # one level's schedule, bounded in memory
 MIN_BURSTINESS = 0.01  # gamma shape below this: gaps of 0 or of hours, not a load profile
@@ -71,8 +74,8 @@ def parse_rates(text: str) -> tuple[float, ...]:
         rates = tuple(sorted({float(part) for part in text.split(",") if part.strip()}))
     except ValueError:
         rates = ()
-    if not rates or not all(math.isfinite(r) and 0 < r <= MAX_RATE for r in rates):
-        raise UsageError(f"bad --rate {text!r}: requests per second above 0 and at most "
+    if not rates or not all(math.isfinite(r) and MIN_RATE <= r <= MAX_RATE for r in rates):
+        raise UsageError(f"bad --rate {text!r}: requests per second from {MIN_RATE:g} to "
                          f"{MAX_RATE:g}, e.g. 1,2,4")
     return rates
 

@@ -7,13 +7,21 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 
 import pytest
 
 from gptoss_doctor.bench import endpoint_speed, latency, load, results
 from gptoss_doctor.bench.endpoint import Endpoint, Stream
 from gptoss_doctor.bench.load import to_request
-from gptoss_doctor.bench.load_plan import SWEEP_MAX_LEVELS, Arrivals, parse_slos
+from gptoss_doctor.bench.load_plan import (
+    MIN_RATE,
+    SWEEP_MAX_LEVELS,
+    Arrivals,
+    parse_rates,
+    parse_slos,
+)
+from gptoss_doctor.errors import UsageError
 from gptoss_doctor.serde import to_json
 
 
@@ -120,3 +128,12 @@ def test_a_server_that_words_every_error_differently_keeps_a_bounded_error_table
     errors = latency.figures(requests, 1.0, None).errors
     assert len(errors) <= latency.MAX_ERRORS + 1
     assert sum(errors.values()) == len(requests) and errors["HTTP 429: busy"] == 10
+
+
+@pytest.mark.parametrize("rate", ["1e-320", "5e-324", "0.0000001"])
+def test_a_rate_whose_gaps_overflow_is_a_usage_error(rate: str) -> None:
+    """1/1e-320 is inf: the schedule's second send was at infinity, and an open-loop level
+    of --requests 2 slept for ever on it."""
+    with pytest.raises(UsageError, match="bad --rate"):
+        parse_rates(rate)
+    assert math.isfinite(1 / MIN_RATE) and parse_rates("0.001") == (0.001,)
