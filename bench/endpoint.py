@@ -42,6 +42,10 @@ MAX_ERROR_BYTES = 64 << 10  # an error body: only its first 200 characters are e
 MAX_HEADER_CHARS = 200  # an identity header as stored in results
 MAX_ID_CHARS = 512  # a model id a server lists (it goes into every request and results file)
 MAX_CONFIG_KEYS = 64  # settings of LM Studio's loaded config kept
+# A streamed answer's text kept: it is only ever counted (when a server sends no usage), and
+# counting reads the first 256 Ki characters and scales by ``Stream.text_chars``. Kept whole,
+# the 1,024 streams an open-loop level may have in flight could hold 8 MiB each.
+MAX_KEPT_CHARS = 1 << 18
 DEADLINE_HINT = "the server hangs, trickles or is overloaded; raise --timeout if it is slow"
 
 
@@ -364,6 +368,7 @@ class Stream:
     content: str = ""
     reasoning: str = ""
     usage: dict[str, Any] | None = None
+    text_chars: int = 0  # of content and reasoning received; text past MAX_KEPT_CHARS is not kept
     finish_reason: str | None = None
     error: str | None = None
     timed_out: bool = False  # the error is the deadline (--timeout)
@@ -467,8 +472,10 @@ def _take(lines: list[str], result: Stream, texts: tuple[list[str], list[str]], 
         content, reasoning, finish = sse.delta_text(chunk)
         if content or reasoning:
             arrived += 1
-            texts[0].append(content)
-            texts[1].append(reasoning)
+            if result.text_chars < MAX_KEPT_CHARS:
+                texts[0].append(content)
+                texts[1].append(reasoning)
+            result.text_chars += len(content) + len(reasoning)
         result.finish_reason = finish or result.finish_reason
         usage = chunk.get("usage")
         if isinstance(usage, dict):

@@ -111,11 +111,13 @@ def count_pieces(text: str, size: int = COUNT_CHUNK_CHARS) -> Iterator[str]:
         start = end
 
 
-def count_completion(text: str, count: Callable[[str], int] = harmony.count_tokens
-                     ) -> tuple[int, str | None]:
+def count_completion(text: str, count: Callable[[str], int] = harmony.count_tokens,
+                     total_chars: int | None = None) -> tuple[int, str | None]:
     """(o200k tokens in ``text``, None) — or (an estimate, how it was made) for a text over
     ``COUNT_LIMIT_CHARS`` or one the tokenizer fails on. The one place endpoint answers are
-    counted: a server's text must never end the run."""
+    counted: a server's text must never end the run. ``total_chars``: the whole answer's
+    length when ``text`` is only its head (``Stream.text_chars``)."""
+    total = len(text) if total_chars is None else max(total_chars, len(text))
     head = text[:COUNT_LIMIT_CHARS]
     try:
         tokens = sum(count(piece) for piece in count_pieces(head))
@@ -125,12 +127,12 @@ def count_completion(text: str, count: Callable[[str], int] = harmony.count_toke
         # exports for importing: it is known by name; Ctrl-C and the rest go on up.
         if type(exc).__name__ != "PanicException":
             raise
-        return (math.ceil(len(text.encode()) / BYTES_PER_TOKEN),
+        return (math.ceil(len(text.encode()) * total / max(len(text), 1) / BYTES_PER_TOKEN),
                 f"estimated as UTF-8 bytes / {BYTES_PER_TOKEN}: the o200k tokenizer failed")
-    if len(head) == len(text):
+    if not head or len(head) == total:
         return tokens, None
-    return (round(tokens * len(text) / len(head)),
-            f"estimated: the first {len(head)} of {len(text)} characters counted, "
+    return (round(tokens * total / len(head)),
+            f"estimated: the first {len(head)} of {total} characters counted, "
             "the rest at their rate")
 
 
@@ -147,8 +149,9 @@ def sample(stream: Stream, shape: Shape, streams: int, index: int, rep: int
     """One request's numbers from its stream (None where the stream did not get that far)."""
     told = usage_count(stream.usage, "completion_tokens")
     counted = told is None
-    completion, estimate = (count_completion(stream.reasoning + stream.content) if told is None
-                            else (told, None))
+    completion, estimate = (count_completion(stream.reasoning + stream.content,
+                                             total_chars=stream.text_chars)
+                            if told is None else (told, None))
     prompt = usage_count(stream.usage, "prompt_tokens")
     decode_s = (stream.last_s - stream.first_s
                 if stream.first_s is not None and stream.last_s is not None else None)

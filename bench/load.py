@@ -107,7 +107,8 @@ def to_request(stream: Stream, index: int, replica: int, scheduled_s: float, sen
     completion = usage_count(stream.usage, "completion_tokens")
     source = "usage"
     if completion is None:
-        completion, _ = count_completion(stream.reasoning + stream.content)
+        completion, _ = count_completion(stream.reasoning + stream.content,
+                                         total_chars=stream.text_chars)
         source = "counted"
     prompt = usage_count(stream.usage, "prompt_tokens")
     return Request(index=index, replica=replica, scheduled_s=scheduled_s, sent_s=sent_s,

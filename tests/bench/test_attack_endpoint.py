@@ -6,6 +6,7 @@ config nested 100 deep makes a file that report, publish and share refuse to rea
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -15,7 +16,7 @@ from typing import Any
 import pytest
 
 from gptoss_doctor.bench import endpoint as ep
-from gptoss_doctor.bench import results
+from gptoss_doctor.bench import endpoint_speed, results
 from gptoss_doctor.jsonin import MIB
 
 from openai_server import ServerState, serve
@@ -85,3 +86,29 @@ def test_a_hostile_lmstudio_entry_still_gives_a_results_file_that_loads(
     record = results.load(out)
     assert record["endpoint"]["is_lmstudio"]
     assert record["config"]["n_ctx"] is None and record["config"]["flash_attn"] is None
+
+
+def _stream(state: ServerState) -> ep.Stream:
+    async def one(url: str) -> ep.Stream:
+        endpoint = ep.Endpoint(url, None, 30)
+        async with ep.async_client(endpoint, 1) as client:
+            return await ep.stream_chat(client, endpoint, {
+                "model": state.model, "max_tokens": 8,
+                "messages": [{"role": "user", "content": "hi"}]})
+
+    with serve(state) as url:
+        return asyncio.run(one(url))
+
+
+def test_a_long_answer_keeps_a_bounded_text_and_is_still_counted_whole() -> None:
+    """An open-loop level has up to 1,024 streams in flight, and each kept its whole text,
+    up to the 8 MiB a stream may be: several GiB from one hostile server. The text is only
+    ever counted (when a server sends no usage), and counting reads its first 256 Ki
+    characters and scales by the length: that head is what is kept, and the length."""
+    state = ServerState(mode="flood", flood_chars=6 << 20, flood_event_chars=4096)
+    stream = _stream(state)
+    assert stream.error is None and stream.text_chars == 6 << 20
+    assert len(stream.reasoning) + len(stream.content) <= ep.MAX_KEPT_CHARS + 4096
+    sample = endpoint_speed.sample(stream, endpoint_speed.Shape(16, 8), 1, 0, 0)
+    assert sample["completion_tokens"] == (6 << 20) // 8  # o200k: eight "a" per token
+    assert f"of {6 << 20} characters" in sample["token_estimate"]
