@@ -33,6 +33,7 @@ from gptoss_doctor import secrets
 from gptoss_doctor.app.feedback import Feedback
 from gptoss_doctor.bench import results
 from gptoss_doctor.errors import UsageError
+from gptoss_doctor.jsonin import MIB, Limits, read_json
 from gptoss_doctor.redact import redact
 
 SITE_KIND = "gptoss-doctor/site"
@@ -40,6 +41,7 @@ SITE_SCHEMA_VERSION = 1
 # Suites the pages can show (the report's templates); a conformance run is left out with a
 # note (exit 0) until the report shows one.
 SHOWN_SUITES = ("speed", "tools")
+INDEX_LIMITS = Limits(max_bytes=256 * MIB, max_depth=8, max_text=MIB)  # a site's index.json
 ID_HEX = 16  # 64 bits of the content hash: unique among any collection people will build
 
 
@@ -241,9 +243,11 @@ def check_destination(path: Path) -> Path:
 
 
 def _is_site(folder: Path) -> bool:
+    """Whether ``folder`` holds our ``index.json`` (read as hostile: a regular file of
+    bounded size; a named pipe there would block a plain read for ever)."""
     try:
-        index = json.loads((folder / "index.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        index = read_json(folder / "index.json", INDEX_LIMITS)
+    except UsageError:
         return False
     return isinstance(index, dict) and index.get("kind") == SITE_KIND
 
