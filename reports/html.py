@@ -16,6 +16,7 @@ what differs (method, server, settings) listed under the table.
 from __future__ import annotations
 
 import json
+import shlex
 from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Any
@@ -179,18 +180,22 @@ def speedups(runs: list[Run], baseline: int) -> dict[str, dict[str, float | None
     return table
 
 
+# The reproduce commands' words from a results file (anyone's, on a published site) are
+# shell-quoted: a model path of "x.gguf; curl … | sh" must stay one word when pasted.
 def _endpoint_source(record: dict[str, Any]) -> str:
     endpoint = record["endpoint"]
-    key = f" --api-key-env {endpoint['api_key_env']}" if endpoint["api_key_env"] else ""
+    key = (f" --api-key-env {shlex.quote(str(endpoint['api_key_env']))}"
+           if endpoint["api_key_env"] else "")
     api = " --api responses" if endpoint["api"] == "responses" else ""
-    return f"--endpoint {endpoint['url']} --model {endpoint['model_id']}{key}{api}"
+    return (f"--endpoint {shlex.quote(str(endpoint['url']))} "
+            f"--model {shlex.quote(str(endpoint['model_id']))}{key}{api}")
 
 
 def _model_source(model: dict[str, Any]) -> str:
     name = model.get("name") or ""
     if model.get("synthetic") and name.startswith("gpt-oss-"):
-        return f"--synthetic {name.split('-')[2].split(' ')[0]}"
-    return f"--model {model['path']}"
+        return f"--synthetic {shlex.quote(name.split('-')[2].split(' ')[0])}"
+    return f"--model {shlex.quote(str(model['path']))}"
 
 
 def tool_cases(record: dict[str, Any]) -> list[dict[str, Any]]:
@@ -217,7 +222,7 @@ def tool_cases(record: dict[str, Any]) -> list[dict[str, Any]]:
 def _conformance_command(record: dict[str, Any]) -> str:
     served = record["endpoint"].get("served")
     if served:  # the server was started by gptoss-doctor itself
-        return (f"gptoss-doctor bench conformance --engine {served['engine']} "
+        return (f"gptoss-doctor bench conformance --engine {shlex.quote(str(served['engine']))} "
                 f"{_model_source(record['model'])}")
     return f"gptoss-doctor bench conformance {_endpoint_source(record)}"
 
@@ -249,7 +254,7 @@ def reproduce_command(record: dict[str, Any]) -> str:
                  f"--temperature {sampling['temperature']}", f"--top-p {sampling['top_p']}",
                  f"--seed {sampling['seed']}", *threads]
         if config.get("categories") and len(config["categories"]) < 5:
-            parts.append(f"--category {','.join(config['categories'])}")
+            parts.append(f"--category {shlex.quote(','.join(map(str, config['categories'])))}")
         if record["key_properties"].get("reasoning_back") is False:
             parts.append("--no-reasoning-back")
         return " ".join(parts)
