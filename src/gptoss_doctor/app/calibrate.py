@@ -38,6 +38,7 @@ STORE_KIND = "gptoss-doctor/calibration"
 STORE_VERSION = 1
 # 50 runs x 3 placements x a few machines fit in well under a MiB.
 STORE_LIMITS = Limits(max_bytes=1 * MIB, max_depth=6, max_text=512)
+MAX_WORDS = 256  # a run's label and date as stored
 RESET_HINT = "`gptoss-doctor calibrate --reset` starts over"
 RUN_KEYS = {"machine": str, "label": str, "placement": str, "model": str, "created_at": str}
 
@@ -111,8 +112,11 @@ def run_of(record: dict[str, Any], path: Path) -> Run | str:
                 _number(roofline.get("predicted_prompt_tokens_per_s")), path)
     if tg is None and pp is None:
         return "no finished depth-0 tg test (or pp test of 512 tokens or more)"
-    return Run(corrections.fingerprint(snap), corrections.label(snap),
-               _placement(roofline, record["config"]), key, str(record["created_at"]), tg, pp)
+    # the store reads texts of at most 512 characters (STORE_LIMITS): a results file's words
+    # are cut to fit, or one long name would break every later calibrate and doctor
+    return Run(corrections.fingerprint(snap), corrections.label(snap)[:MAX_WORDS],
+               _placement(roofline, record["config"]), key,
+               str(record["created_at"])[:MAX_WORDS], tg, pp)
 
 
 def _run_from_json(item: Any, index: int, path: Path) -> Run:
