@@ -43,6 +43,7 @@ from gptoss_doctor.bench.endpoint_speed import (
 )
 from gptoss_doctor.bench.latency import Request
 from gptoss_doctor.bench.load_plan import (
+    MAX_REQUESTS,
     SWEEP_STEP,
     Arrivals,
     Slo,
@@ -294,8 +295,10 @@ async def run_level(endpoints: Sequence[Endpoint], model: str, shapes: Sequence[
                 warm_dropped = sum(1 for i in dropped if i < measured_from)
                 dropped = [i for i in dropped if i >= measured_from]
             else:
+                # bounded like an open-loop schedule: a server that fails at once is
+                # asked again at once, for the whole --duration
                 count = (warm.requests + profile.requests
-                         if profile.requests is not None else None)
+                         if profile.requests is not None else MAX_REQUESTS)
                 until = (warm.seconds + profile.duration_s
                          if profile.duration_s is not None else None)
                 sender.is_warmup = (lambda index, at: index < warm.requests

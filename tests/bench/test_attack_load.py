@@ -5,6 +5,7 @@ Also the ITL/TPOT edge cases: no token, one token, one chunk, duplicate arrival 
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import math
@@ -137,3 +138,17 @@ def test_a_rate_whose_gaps_overflow_is_a_usage_error(rate: str) -> None:
     with pytest.raises(UsageError, match="bad --rate"):
         parse_rates(rate)
     assert math.isfinite(1 / MIN_RATE) and parse_rates("0.001") == (0.001,)
+
+
+def test_a_closed_loop_level_against_a_server_that_fails_at_once_is_bounded(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """An open-loop schedule stops at MAX_REQUESTS; a closed loop with --duration had no
+    bound: against a server that refuses at once, each stream sends again at once, and a
+    600 s level kept millions of requests in memory. Port 9 on loopback refuses."""
+    monkeypatch.setattr(load, "MAX_REQUESTS", 40)
+    profile = load.Profile("concurrency", Arrivals("constant"), 0, duration_s=600.0)
+    shape = endpoint_speed.Shape(16, 8)
+    ran = asyncio.run(load.run_level([Endpoint("http://127.0.0.1:9/v1", None, 5)], "m",
+                                     [shape], profile, streams=4, metrics=False))
+    assert len(ran.requests) == 40
+    assert all(r.error for r in ran.requests)
