@@ -18,7 +18,8 @@ Removed
   addresses; UUIDs including GPU and MIG ids → ``<uuid>``; serial numbers given as
   ``serial: X`` or under a serial key → ``<serial>``; e-mail addresses → ``<email>``;
   secrets (``secrets.TOKEN_PATTERNS``, ``Bearer``/``Basic`` credentials, URL passwords,
-  high-entropy ``key=value`` under a secret-like key, any value under a secret-like key,
+  high-entropy ``key=value`` under a secret-like key, the value of a flag named for a
+  secret (``--api-key X``), any value under a secret-like key,
   secrets registered with ``gptoss_doctor.secrets``) → ``<secret>``.
 
 Kept (``PUBLIC_HOSTS`` and ``GENERIC_NAMES`` below; tests/test_redact.py checks each)
@@ -109,6 +110,11 @@ _SECRET_KEYWORD = (r"(?:api[_-]?key|apikey|access[_-]?key(?:[_-]id)?|secret(?:[_
 _KEY_VALUE = re.compile(  # the key ends with the keyword: "max_tokens", "tokenizer" are not
     rf"(?i)(?P<key>{_SECRET_KEYWORD})(?P<sep>\"?\s*[:=]\s*[\"']?)"
     r"(?P<value>[^\s\"'&,;<>]{8,})")
+# "--api-key VALUE" as a command line writes it (a usage line quoted in an error): any value
+# of a flag named for a secret, whatever its entropy; the next flag is no value
+_FLAG_VALUE = re.compile(
+    rf"(?i)(?P<key>(?<![\w-])--(?:[\w-]{{0,40}}[_-])?{_SECRET_KEYWORD})(?P<sep>[ \t]{{1,8}})"
+    r"(?P<value>[^\s\"'&,;<>-][^\s\"'&,;<>]{3,})")
 _SECRET_KEY = re.compile(
     r"(?i)(?:^|[_-])(?:api[_-]?key|apikey|token|secret|client[_-]?secret|password|passwd"
     r"|authorization|proxy-authorization|cookie|set-cookie|credentials?|private[_-]?key"
@@ -406,6 +412,7 @@ _RULES: tuple[tuple[str, tuple[str, ...], Callable[[str, _Pass], str]], ...] = (
     ("host name and port", ("://",), _sub(_URL, _authority)),
     ("host name", ("\\\\",), _sub(_UNC, _unc)),
     ("secret", (":", "="), _sub(_KEY_VALUE, _key_value)),
+    ("secret", ("--",), _sub(_FLAG_VALUE, lambda m: f"{m['key']}{m['sep']}<secret>")),
     ("e-mail address", ("@",), _sub(_EMAIL, lambda m: "<email>")),
     ("UUID", ("-",), _sub(_UUID, lambda m: "<uuid>")),
     ("serial number", (), _sub(_SERIAL, _serial)),
