@@ -11,12 +11,14 @@ install cannot pass as skips.
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import shutil
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -118,3 +120,19 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if os.environ.get("CI"):
             raise pytest.UsageError(f"CI installs every extra, yet {reasons[0]} ({item.nodeid})")
         item.add_marker(pytest.mark.skip(reason=reasons[0]))
+
+
+def quiet(record: dict[str, Any]) -> dict[str, Any]:
+    """``record`` marked neither throttled nor contended. Tests of how a report groups real
+    runs must not depend on how busy the test machine was: a contended run never sits
+    beside a clean one (the judgement itself is tested in tests/app/test_energy_conditions.py)."""
+    conditions = record.get("conditions")
+    if isinstance(conditions, dict):
+        conditions.update(throttled=False, contended=False)
+    return record
+
+
+def quiet_file(path: Path) -> Path:
+    """The results file at ``path`` rewritten through ``quiet``."""
+    path.write_text(json.dumps(quiet(json.loads(path.read_text()))), encoding="utf-8")
+    return path

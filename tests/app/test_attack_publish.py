@@ -1,7 +1,7 @@
 """``publish --no-redact`` keeps paths and hosts but never publishes an access token
 (docs/sharing.md): that holds for keys too. A load level's ``errors`` maps each server's
 error message to its count, so a message that echoes a token is a key. The record is the
-recorded tests/fixtures/results/endpoint-load-sweep-zero.json with such an error planted."""
+recorded tests/fixtures/results-publish/endpoint-load-sweep-zero.json with such an error planted."""
 
 from __future__ import annotations
 
@@ -22,7 +22,8 @@ TOKEN = "hf_" + "AbCdEfGhIjKlMnOpQrStUvWx12"
 
 
 def test_no_redact_replaces_a_token_in_a_key(tmp_path: Path) -> None:
-    record = json.loads((FIXTURES / "results" / "endpoint-load-sweep-zero.json").read_text())
+    sweep = FIXTURES / "results-publish" / "endpoint-load-sweep-zero.json"
+    record = json.loads(sweep.read_text())
     record["load"]["levels"][0]["total"]["errors"] = {f"401: bad token {TOKEN}": 3}
     path = tmp_path / "run.json"
     path.write_text(json.dumps(record))
@@ -41,7 +42,7 @@ def test_a_destination_whose_index_is_a_named_pipe_is_refused_not_waited_on(
     site = tmp_path / "site"
     site.mkdir()
     os.mkfifo(site / "index.json")
-    run = FIXTURES / "results" / "endpoint-load-sweep-zero.json"
+    run = FIXTURES / "results-publish" / "endpoint-load-sweep-zero.json"
     done = subprocess.run([sys.executable, "-m", "gptoss_doctor", "publish", str(run), "-o",
                            str(site)], capture_output=True, text=True, timeout=120,
                           check=False)

@@ -20,6 +20,8 @@ import pytest
 from gptoss_doctor.bench import grade, results, synth, tool_suite
 from gptoss_doctor.reports import html
 
+from conftest import quiet
+
 # The server is llama-cpp-python's own: both marks, so `-m "not llama"` leaves it out too.
 pytestmark = [pytest.mark.llama, pytest.mark.server]
 
@@ -131,7 +133,7 @@ def test_tool_suite_end_to_end_then_the_report_beside_an_in_process_run(
     done = bench("speed", "--endpoint", tiny_server, "--tests", "pp64,tg16", "--reps", "2",
                  "-o", str(over_http))
     assert done.returncode == 0, done.stderr
-    records = [results.load(p) for p in (in_process, over_http, out)]
+    records = [quiet(results.load(p)) for p in (in_process, over_http, out)]
     page = html.render(records)
     # same file, same tests: one table, with the differences labelled
     [(group, reason)] = html.groups([html.Run(html.label_for(r, i), r)

@@ -20,6 +20,7 @@ from gptoss_doctor.bench import (
     vocab,
 )
 
+from conftest import quiet_file
 from forced import run_kv_to_file
 
 pytestmark = pytest.mark.mlx
@@ -176,8 +177,9 @@ def test_speed_and_tools_on_mlx_then_a_report_beside_llama_cpp(tmp_path: Path) -
                  "-o", str(llama_speed))
     assert done.returncode == 0, done.stderr
     page = tmp_path / "report.html"
-    done = subprocess.run([sys.executable, "-m", "gptoss_doctor", "report", str(llama_speed),
-                           str(mlx_speed), str(mlx_tools), "-o", str(page)],
+    files = [str(quiet_file(p)) for p in (llama_speed, mlx_speed, mlx_tools)]
+    done = subprocess.run([sys.executable, "-m", "gptoss_doctor", "report", *files,
+                           "-o", str(page)],
                           capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr
     html = page.read_text()

@@ -138,14 +138,19 @@ def test_pip_failure_shows_the_last_lines_and_keeps_the_log(tmp_path: Path) -> N
     assert "line 0" in log.read_text() and str(log) in (info.value.hint or "")
 
 
+# The test session's own llama-cpp-python build (noxfile.py); read before any test isolates HOME.
+BUILT_WHEELS = Path.home() / ".cache" / "gptoss-doctor-build"
+
+
 def _cached_llama_wheel() -> Path:
     """The llama-cpp-python wheel pip built (and cached) when the `llama` extra went in."""
-    folders = (Path(PIP_CACHE, "wheels"), Path.home() / ".cache" / "gptoss-doctor-build")
+    folders = (Path(PIP_CACHE, "wheels"), BUILT_WHEELS)
     built = sorted((wheel for folder in folders
                     for wheel in folder.rglob("llama_cpp_python-0.3.36-*.whl")),
                    key=lambda path: path.stat().st_mtime)
     if not built:
-        pytest.skip(f"no llama-cpp-python 0.3.36 wheel in pip's cache ({PIP_CACHE}); "
+        pytest.skip(f"no llama-cpp-python 0.3.36 wheel in pip's cache ({PIP_CACHE}) or in "
+                    f"{BUILT_WHEELS}; "
                     "this test installs that build and never compiles one")
     return built[-1]
 

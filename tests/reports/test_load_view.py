@@ -14,7 +14,8 @@ from rich.console import Console
 from gptoss_doctor.bench import results
 from gptoss_doctor.reports import load_view
 
-FIXTURE = Path(__file__).parents[1] / "fixtures" / "results" / "endpoint-load-sweep-zero.json"
+FIXTURE = (Path(__file__).parents[1] / "fixtures" / "results-publish"
+           / "endpoint-load-sweep-zero.json")
 
 
 def _text(record: dict) -> str:
