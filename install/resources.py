@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 
 from gptoss_doctor.install import bandwidth, compute
 from gptoss_doctor.probe.apple import ratio_budget
-from gptoss_doctor.probe.model import GpuInfo, HardwareSnapshot
+from gptoss_doctor.probe.model import AppleInfo, GpuInfo, HardwareSnapshot
 from gptoss_doctor.types import Backend
 
 GIB = 1024**3
@@ -113,6 +113,19 @@ def _ram_free_now(snap: HardwareSnapshot) -> int | None:
     return max(0, available - RAM_MARGIN_BYTES)
 
 
+@dataclass(frozen=True, slots=True)
+class _GpuSide:
+    """What the GPUs give the plan: a budget, memory kind, speed figures, devices."""
+
+    budget: int | None = None
+    unified: bool = False
+    bandwidth: bandwidth.Bandwidth | None = None
+    apple_budget: int | None = None
+    flops: float | None = None
+    gtt_limited: bool = False
+    devices: tuple[Device, ...] = ()
+
+
 def resources(snap: HardwareSnapshot) -> Resources:
     """Derive budgets from the snapshot; every figure carries a reason."""
     reasons: list[str] = []
@@ -124,95 +137,117 @@ def resources(snap: HardwareSnapshot) -> Resources:
     elif ram is not None:
         reasons.append(f"host RAM budget {_gib(ram)} (installed RAM minus 2 GiB for the OS and "
                        "a 1 GiB margin)")
-    windows_like = snap.os.is_wsl or snap.os.system == "Windows"
-    margin = GPU_MARGIN_WSL_BYTES if windows_like else GPU_MARGIN_BYTES
-    gpu_budget: int | None = None
-    unified = False
-    gpu_bw: bandwidth.Bandwidth | None = None
-    apple_budget: int | None = None
-    gpu_flops: float | None = None
-    gtt_limited = False
-    devices: tuple[Device, ...] = ()
     if backend == "Metal" and snap.apple is not None:
-        unified = True
-        apple_budget = snap.apple.gpu_budget_bytes
-        if apple_budget is None and snap.apple.unified_memory_bytes is not None:
-            # No figure read: Apple's default share of unified memory, said as such.
-            apple_budget = ratio_budget(snap.apple.unified_memory_bytes)
-            reasons.append("Metal working set not readable: Apple's default share of "
-                           "unified memory assumed")
-        if apple_budget is not None:
-            gpu_budget = max(0, apple_budget - GPU_MARGIN_BYTES)
-            reasons.append(f"Metal working set {_gib(apple_budget)} "
-                           f"(source: {snap.apple.gpu_budget_source}), minus 1 GiB margin")
-        gpu_bw = bandwidth.lookup_apple(snap.apple.chip or "", snap.apple.gpu_cores,
-                                        snap.apple.unified_memory_bytes)
-        gpu_flops = compute.lookup_gpu_flops(snap.apple.chip or "")
+        gpu = _apple_gpu(snap.apple, reasons)
     elif gpus:
-        unified = all(g.unified_memory or bandwidth.integrated(g.name) for g in gpus)
-        if unified and gpus[0].vendor == "amd" and gpus[0].vram_total_bytes is None:
-            # amdgpu maps at most the kernel's TTM limit of GTT (half of RAM by default).
-            total = snap.memory.usable_total_bytes
-            gpu_budget = None if ram is None or total is None else min(ram, total // 2)
-            gtt_limited = gpu_budget is not None and ram is not None and gpu_budget < ram
-            reasons.append(f"{gpus[0].name} is an APU: it allocates from RAM through GTT, "
-                           "by default at most half of RAM"
-                           + (f" ({_gib(gpu_budget)})" if gpu_budget is not None else ""))
-        elif unified:
-            # GB10/Jetson: the GPU allocates from host RAM; RAM is the budget.
-            gpu_budget = ram
-            reasons.append(f"{gpus[0].name} shares host RAM: GPU budget = RAM budget")
-        else:
-            per_gpu = [g.vram_free_bytes if g.vram_free_bytes is not None
-                       else g.vram_total_bytes for g in gpus]
-            unknown = [g.name for g, free in zip(gpus, per_gpu, strict=True) if free is None]
-            if unknown:
-                reasons.append(f"VRAM of {', '.join(unknown)} not readable: no GPU plan can be "
-                               "checked for it (the driver reports no memory figures)")
-            known_free = [free for free in per_gpu if free is not None]
-            gpu_budget = sum(max(0, free - margin) for free in known_free) if known_free \
-                else None
-            split = f" across {len(gpus)} GPUs (llama.cpp splits layers)" \
-                if len(gpus) > 1 else ""
-            if gpu_budget is not None:
-                reasons.append(f"GPU budget {_gib(gpu_budget)}: free VRAM minus "
-                               f"{_gib(margin)} per device{split}"
-                               + (" (WSL/Windows drivers need extra headroom)" if windows_like
-                                  else ""))
-        figures = [bandwidth.lookup_gpu(g.name)
-                   or bandwidth.from_bus(g.memory_bus_width_bits, g.memory_clock_max_mhz,
-                                         *((bandwidth.AMDGPU_BUS,) if g.source == "sysfs"
-                                           else ()))
-                   for g in gpus]
-        known = [f for f in figures if f is not None]
-        gpu_bw = min(known, key=lambda f: f.bytes_per_s) if known else None
-        flops = [compute.lookup_gpu_flops(g.name) for g in gpus]
-        gpu_flops = min((f for f in flops if f), default=None)
-        if len(gpus) > 1 and not unified:
-            devices = tuple(
-                Device(g.name, max(0, free - margin), bw, fl)
-                for g, free, bw, fl in zip(gpus, per_gpu, figures, flops, strict=True)
-                if free is not None)
+        gpu = _discrete_or_shared(snap, gpus, ram, reasons)
+    else:
+        gpu = _GpuSide()
     avx2 = not (snap.cpu.arch in ("x86_64", "AMD64") and snap.cpu.flags
                 and not snap.cpu.has_avx2)
-    cpu_bw = bandwidth.host_for_cpu(snap.cpu.brand, avx2)
-    if snap.memory.host_bandwidth_bytes_per_s:  # the modules fitted, or measured
-        cpu_bw = bandwidth.Bandwidth(snap.memory.host_bandwidth_bytes_per_s,
-                                     snap.memory.host_bandwidth_source or "host memory",
-                                     measured=snap.memory.host_bandwidth_measured)
-    if unified and gpu_bw is not None:
-        cpu_bw = gpu_bw  # one memory system for both
+    cpu_bw = _host_bandwidth(snap, avx2)
+    if gpu.unified and gpu.bandwidth is not None:
+        cpu_bw = gpu.bandwidth  # one memory system for both
     cores = snap.cpu.cores_physical or snap.cpu.cores_logical
     datacenter = any(marker in g.name for g in gpus for marker in DATACENTER_MARKERS)
     return Resources(backend=backend, gpu_names=tuple(g.name for g in gpus),
-                     gpu_budget_bytes=gpu_budget, ram_budget_bytes=ram,
-                     ram_free_now_bytes=_ram_free_now(snap), unified=unified,
-                     gpu_bandwidth=gpu_bw, cpu_bandwidth=cpu_bw,
-                     apple_budget_bytes=apple_budget, datacenter=datacenter,
-                     cpu_cores=cores, reasons=tuple(reasons), gpu_flops=gpu_flops,
+                     gpu_budget_bytes=gpu.budget, ram_budget_bytes=ram,
+                     ram_free_now_bytes=_ram_free_now(snap), unified=gpu.unified,
+                     gpu_bandwidth=gpu.bandwidth, cpu_bandwidth=cpu_bw,
+                     apple_budget_bytes=gpu.apple_budget, datacenter=datacenter,
+                     cpu_cores=cores, reasons=tuple(reasons), gpu_flops=gpu.flops,
                      cpu_flops=compute.cpu_flops(cores, snap.cpu.flags),
                      cpu_avx2=avx2,
-                     gtt_limited=gtt_limited, devices=devices)
+                     gtt_limited=gpu.gtt_limited, devices=gpu.devices)
+
+
+def _host_bandwidth(snap: HardwareSnapshot, avx2: bool) -> bandwidth.Bandwidth:
+    """The memory modules' figure or a measurement when the snapshot has one, else the
+    table's figure for this CPU."""
+    if snap.memory.host_bandwidth_bytes_per_s:  # the modules fitted, or measured
+        return bandwidth.Bandwidth(snap.memory.host_bandwidth_bytes_per_s,
+                                   snap.memory.host_bandwidth_source or "host memory",
+                                   measured=snap.memory.host_bandwidth_measured)
+    return bandwidth.host_for_cpu(snap.cpu.brand, avx2)
+
+
+def _apple_gpu(apple: AppleInfo, reasons: list[str]) -> _GpuSide:
+    """Apple silicon: the Metal working set is the budget, unified memory the bandwidth."""
+    apple_budget = apple.gpu_budget_bytes
+    if apple_budget is None and apple.unified_memory_bytes is not None:
+        # No figure read: Apple's default share of unified memory, said as such.
+        apple_budget = ratio_budget(apple.unified_memory_bytes)
+        reasons.append("Metal working set not readable: Apple's default share of "
+                       "unified memory assumed")
+    budget = None
+    if apple_budget is not None:
+        budget = max(0, apple_budget - GPU_MARGIN_BYTES)
+        reasons.append(f"Metal working set {_gib(apple_budget)} "
+                       f"(source: {apple.gpu_budget_source}), minus 1 GiB margin")
+    return _GpuSide(budget=budget, unified=True, apple_budget=apple_budget,
+                    bandwidth=bandwidth.lookup_apple(apple.chip or "", apple.gpu_cores,
+                                                     apple.unified_memory_bytes),
+                    flops=compute.lookup_gpu_flops(apple.chip or ""))
+
+
+def _discrete_or_shared(snap: HardwareSnapshot, gpus: list[GpuInfo], ram: int | None,
+                        reasons: list[str]) -> _GpuSide:
+    """NVIDIA/AMD/Intel GPUs: an APU's GTT share, a GB10's host RAM, or free VRAM."""
+    windows_like = snap.os.is_wsl or snap.os.system == "Windows"
+    margin = GPU_MARGIN_WSL_BYTES if windows_like else GPU_MARGIN_BYTES
+    unified = all(g.unified_memory or bandwidth.integrated(g.name) for g in gpus)
+    gtt_limited = False
+    per_gpu: list[int | None] = []
+    if unified and gpus[0].vendor == "amd" and gpus[0].vram_total_bytes is None:
+        # amdgpu maps at most the kernel's TTM limit of GTT (half of RAM by default).
+        total = snap.memory.usable_total_bytes
+        budget = None if ram is None or total is None else min(ram, total // 2)
+        gtt_limited = budget is not None and ram is not None and budget < ram
+        reasons.append(f"{gpus[0].name} is an APU: it allocates from RAM through GTT, "
+                       "by default at most half of RAM"
+                       + (f" ({_gib(budget)})" if budget is not None else ""))
+    elif unified:
+        # GB10/Jetson: the GPU allocates from host RAM; RAM is the budget.
+        budget = ram
+        reasons.append(f"{gpus[0].name} shares host RAM: GPU budget = RAM budget")
+    else:
+        per_gpu = [g.vram_free_bytes if g.vram_free_bytes is not None
+                   else g.vram_total_bytes for g in gpus]
+        budget = _vram_budget(gpus, per_gpu, margin, windows_like, reasons)
+    figures = [bandwidth.lookup_gpu(g.name)
+               or bandwidth.from_bus(g.memory_bus_width_bits, g.memory_clock_max_mhz,
+                                     *((bandwidth.AMDGPU_BUS,) if g.source == "sysfs"
+                                       else ()))
+               for g in gpus]
+    known = [f for f in figures if f is not None]
+    flops = [compute.lookup_gpu_flops(g.name) for g in gpus]
+    devices: tuple[Device, ...] = ()
+    if len(gpus) > 1 and not unified:
+        devices = tuple(
+            Device(g.name, max(0, free - margin), bw, fl)
+            for g, free, bw, fl in zip(gpus, per_gpu, figures, flops, strict=True)
+            if free is not None)
+    return _GpuSide(budget=budget, unified=unified, gtt_limited=gtt_limited, devices=devices,
+                    bandwidth=min(known, key=lambda f: f.bytes_per_s) if known else None,
+                    flops=min((f for f in flops if f), default=None))
+
+
+def _vram_budget(gpus: list[GpuInfo], per_gpu: list[int | None], margin: int,
+                 windows_like: bool, reasons: list[str]) -> int | None:
+    """Free VRAM minus a margin per device, summed; None when no card reports memory."""
+    unknown = [g.name for g, free in zip(gpus, per_gpu, strict=True) if free is None]
+    if unknown:
+        reasons.append(f"VRAM of {', '.join(unknown)} not readable: no GPU plan can be "
+                       "checked for it (the driver reports no memory figures)")
+    known_free = [free for free in per_gpu if free is not None]
+    if not known_free:
+        return None
+    budget = sum(max(0, free - margin) for free in known_free)
+    split = f" across {len(gpus)} GPUs (llama.cpp splits layers)" if len(gpus) > 1 else ""
+    reasons.append(f"GPU budget {_gib(budget)}: free VRAM minus {_gib(margin)} per device"
+                   f"{split}" + (" (WSL/Windows drivers need extra headroom)" if windows_like
+                                 else ""))
+    return budget
 
 
 def fastest_first(devices: tuple[Device, ...]) -> list[Device]:
