@@ -214,22 +214,28 @@ def test_no_files_is_a_usage_error(tmp_path: Path) -> None:
         publish.collect(publish.PublishOptions((), tmp_path / "site"), Silent())
 
 
-def test_a_run_of_a_suite_the_pages_cannot_show_is_left_out_with_a_note(
+def test_a_conformance_run_gets_its_page_and_its_checks_counted(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """A conformance run (built from the recorded llama-server run with a conformance section
-    in the schema's shape) is valid input the report does not draw yet."""
-    record = results.load(FIXTURES / "results-publish" / "llama-server-tiny.json")
-    record["suite"] = "conformance"
-    record["conformance"] = {"checks": [{"check": "reasoning_field", "title": "reasoning",
-                                         "status": "pass", "method": "stream",
-                                         "evidence": "delta.reasoning_content"}],
-                             "counts": {"pass": 1, "fail": 0, "not_checked": 0},
-                             "rendered_prompt": False}
-    (tmp_path / "conformance.json").write_text(json.dumps(record))
-    assert results.load(tmp_path / "conformance.json")["suite"] == "conformance"
-    code, out, err = run_cli(capsys, str(tmp_path / "conformance.json"), str(RECORDED[0]),
-                             "-o", str(tmp_path / "site"), "--json")
-    assert code == 0 and json.loads(out)["runs"] == 1 and "conformance.json" in err
+    recorded = FIXTURES / "results-conformance" / "llama-server-tiny.json"
+    statuses = [c["status"] for c in results.load(recorded)["conformance"]["checks"]]
+    code, out, _ = run_cli(capsys, str(recorded), str(RECORDED[0]), "-o", str(tmp_path / "site"),
+                           "--json")
+    assert code == 0 and json.loads(out)["runs"] == 2 and json.loads(out)["left_out"] == []
+    index = json.loads((tmp_path / "site" / "index.json").read_text())
+    [run] = [r for r in index["runs"] if r["suite"] == "conformance"]
+    assert run["conformance_checks"] == {s: statuses.count(s) for s in set(statuses)}
+    assert "server conformance report" in (tmp_path / "site" / run["page"]).read_text()
+    shown = ", ".join(f"{n} {s}" for s, n in sorted(run["conformance_checks"].items()))
+    assert f"checks: {shown}" in (tmp_path / "site" / "index.html").read_text()
+
+
+def test_a_run_of_another_suite_is_left_out_with_a_note(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(publish, "SHOWN_SUITES", ("speed",))
+    code, out, err = run_cli(capsys, str(FIXTURES / "results" / "synthetic-tiny-tools.json"),
+                             str(RECORDED[0]), "-o", str(tmp_path / "site"), "--json")
+    assert code == 0 and json.loads(out)["runs"] == 1 and "synthetic-tiny-tools.json" in err
     assert len(json.loads(out)["left_out"]) == 1
 
 

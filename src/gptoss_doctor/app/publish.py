@@ -38,9 +38,9 @@ from gptoss_doctor.redact import redact
 
 SITE_KIND = "gptoss-doctor/site"
 SITE_SCHEMA_VERSION = 1
-# Suites the pages can show (the report's templates); a conformance run is left out with a
-# note (exit 0) until the report shows one.
-SHOWN_SUITES = ("speed", "tools")
+# Suites the pages can show (the report's templates); a run of any other suite is left out
+# with a note (exit 0).
+SHOWN_SUITES = ("speed", "tools", "conformance")
 INDEX_LIMITS = Limits(max_bytes=256 * MIB, max_depth=8, max_text=MIB)  # a site's index.json
 ID_HEX = 16  # 64 bits of the content hash: unique among any collection people will build
 
@@ -224,7 +224,16 @@ def summary(record: dict[str, Any]) -> dict[str, Any]:
         "predicted_tg_ts": predicted,
         "measured_over_predicted": round(tg / predicted, 3) if tg and predicted else None,
         "unclean": [n for n in ("throttled", "contended") if cond.get(n) is True],
+        "conformance_checks": _check_counts(record),
     }
+
+
+def _check_counts(record: dict[str, Any]) -> dict[str, int] | None:
+    """A conformance run's checks counted by status ({"pass": 9, "fail": 2, ...})."""
+    checks = (record.get("conformance") or {}).get("checks")
+    if not isinstance(checks, list):
+        return None
+    return dict(Counter(str(c.get("status")) for c in checks if isinstance(c, dict)))
 
 
 def check_destination(path: Path) -> Path:
