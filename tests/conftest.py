@@ -10,13 +10,18 @@ install cannot pass as skips.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -136,3 +141,36 @@ def quiet_file(path: Path) -> Path:
     """The results file at ``path`` rewritten through ``quiet``."""
     path.write_text(json.dumps(quiet(json.loads(path.read_text()))), encoding="utf-8")
     return path
+
+
+@contextlib.contextmanager
+def llama_cpp_python_server(model: Path, log: Path, n_ctx: int = 4096) -> Iterator[str]:
+    """llama-cpp-python's own OpenAI-compatible server on ``model``, its output in ``log``:
+    the base URL (``…/v1``) once ``/models`` answers. Started with ``--interrupt_requests
+    False``: by default it cuts a running stream when the next request arrives."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    with log.open("w") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host",
+             "127.0.0.1", "--port", str(port), "--n_ctx", str(n_ctx), "--n_threads", "2",
+             "--interrupt_requests", "False", "--verbose", "False"],
+            stdout=sink, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/v1"
+    try:
+        for _ in range(600):  # loading takes seconds; poll instead of assuming how many
+            if process.poll() is not None:
+                pytest.fail(f"llama_cpp.server exited: {log.read_text()[-2000:]}")
+            try:
+                with urllib.request.urlopen(f"{url}/models", timeout=2) as reply:
+                    json.loads(reply.read())
+                break
+            except OSError:
+                time.sleep(0.3)
+        else:
+            pytest.fail(f"llama_cpp.server did not answer: {log.read_text()[-2000:]}")
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=60)

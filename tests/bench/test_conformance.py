@@ -14,10 +14,8 @@ a call the model wrote on the analysis channel.
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,6 +26,7 @@ from gptoss_doctor.bench import conformance as c
 from gptoss_doctor.bench import conformance_probes as probe
 from gptoss_doctor.bench import results
 
+from conftest import llama_cpp_python_server as llama_cpp_server
 from openai_server import ServerState, serve
 
 GOOD_REASON = {"role": "assistant", "content": "Hello there.",
@@ -263,37 +262,12 @@ def test_llama_cpps_own_server_forced_to_write_harmony(tmp_path: Path) -> None:
 @pytest.fixture(scope="module")
 def llama_cpp_python_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """llama-cpp-python's own server (``python -m llama_cpp.server``) on the tiny model."""
-    import httpx
-
     from gptoss_doctor.bench import synth
 
     folder = tmp_path_factory.mktemp("lcp")
     model = synth.write_synthetic("tiny", folder / "tiny.gguf").path
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
-    with (folder / "server.log").open("w") as sink:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host",
-             "127.0.0.1", "--port", str(port), "--n_ctx", "4096", "--n_threads", "2",
-             "--interrupt_requests", "False", "--verbose", "False"],
-            stdout=sink, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/v1"
-    try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and process.poll() is None:
-            try:
-                if httpx.get(f"{url}/models", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.3)
-        else:
-            pytest.fail("llama_cpp.server did not start: "
-                        + (folder / "server.log").read_text()[-1000:])
+    with llama_cpp_server(model, folder / "server.log") as url:
         yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 @pytest.mark.llama

@@ -7,29 +7,20 @@ request cuts the stream in progress (the sweep then reports those requests as fa
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from gptoss_doctor.bench import grade, results, synth, tool_suite
 from gptoss_doctor.reports import html
 
-from conftest import quiet
+from conftest import llama_cpp_python_server, quiet
 
 # The server is llama-cpp-python's own: both marks, so `-m "not llama"` leaves it out too.
 pytestmark = [pytest.mark.llama, pytest.mark.server]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -38,30 +29,8 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _serve(model: Path, log: Path) -> Iterator[str]:
-    port = _free_port()
-    with log.open("w") as sink:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host",
-             "127.0.0.1", "--port", str(port), "--n_ctx", "4096", "--n_threads", "2",
-             "--interrupt_requests", "False", "--verbose", "False"],
-            stdout=sink, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/v1"
-    try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                pytest.fail(f"llama_cpp.server exited: {log.read_text()[-2000:]}")
-            try:
-                if httpx.get(f"{url}/models", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.3)
-        else:
-            pytest.fail("llama_cpp.server did not answer within 120 s")
+    with llama_cpp_python_server(model, log) as url:
         yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 @pytest.fixture(scope="module")

@@ -23,6 +23,7 @@ from gptoss_doctor.bench import load, load_plan, results, synth
 from gptoss_doctor.bench.endpoint import Endpoint
 from gptoss_doctor.bench.endpoint_speed import Shape
 
+from conftest import llama_cpp_python_server as llama_cpp_server
 from zero_server import ZeroConfig, running
 
 
@@ -228,20 +229,9 @@ def test_open_loop_and_a_sweep_against_llama_cpps_server(tmp_path: Path, llama_s
 @pytest.fixture(scope="module")
 def llama_cpp_python_server(tiny: Path, tmp_path_factory: pytest.TempPathFactory
                             ) -> Iterator[str]:
-    port = _port()
     log = tmp_path_factory.mktemp("log") / "server.log"
-    with log.open("w") as sink:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "llama_cpp.server", "--model", str(tiny), "--host",
-             "127.0.0.1", "--port", str(port), "--n_ctx", "2048", "--n_threads", "2",
-             "--interrupt_requests", "False", "--verbose", "False"],
-            stdout=sink, stderr=subprocess.STDOUT, text=True)
-    try:
-        _wait(f"http://127.0.0.1:{port}/v1", server)
-        yield f"http://127.0.0.1:{port}/v1"
-    finally:
-        server.terminate()
-        server.wait(timeout=60)
+    with llama_cpp_server(tiny, log, n_ctx=2048) as url:
+        yield url
 
 
 @pytest.mark.llama
