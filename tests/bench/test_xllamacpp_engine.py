@@ -157,6 +157,7 @@ def test_smoke_test_and_speed_on_smollm2(tmp_path: Path, smollm_gguf: Path) -> N
 def test_serve_answers_on_the_chosen_port_until_ctrl_c(tiny: Path) -> None:
     import signal
     import socket
+    import threading
     import time
     import urllib.request
 
@@ -166,17 +167,28 @@ def test_serve_answers_on_the_chosen_port_until_ctrl_c(tiny: Path) -> None:
     server = subprocess.Popen([sys.executable, "-m", "gptoss_doctor", "serve", "--model",
                                str(tiny), "--port", str(port), "--ctx", "1024", "--threads",
                                "2"], stderr=subprocess.PIPE, text=True)
+    assert server.stderr is not None
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(server.stderr or ()), daemon=True)
+    reader.start()
     models: object = None
     try:
+        # the server answers before the command has said where: wait for both
         for _ in range(300):  # loading takes seconds; poll instead of assuming how many
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models") as reply:
-                    models = json.loads(reply.read())
+            if models is None:
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models") as reply:
+                        models = json.loads(reply.read())
+                except OSError:
+                    pass
+            if models is not None and any(f"127.0.0.1:{port}/v1" in ln for ln in list(lines)):
                 break
-            except OSError:
-                time.sleep(0.5)
+            time.sleep(0.5)
         assert str(tiny) in json.dumps(models)
     finally:
         server.send_signal(signal.SIGINT)
-        _, stderr = server.communicate(timeout=120)
+        server.wait(timeout=120)
+        reader.join(timeout=30)
+        server.stderr.close()
+    stderr = "".join(lines)
     assert server.returncode == 130 and f"127.0.0.1:{port}/v1" in stderr
