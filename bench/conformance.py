@@ -16,6 +16,7 @@ template at work (docs/conformance.md says which file was used).
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -187,16 +188,9 @@ def _call_parsed(answer: Answer, method: str) -> Verdict:
         return Verdict("header_call_parsed", "not_checked", method, _failed(answer))
     message = message_of(answer)
     calls, content = calls_of(message), content_of(message)
-    if any(_is_call(name, arguments) for name, arguments in calls):
-        return Verdict("header_call_parsed", "pass", method, cut(f"tool_calls {calls}"))
-    if calls:
-        return Verdict("header_call_parsed", "fail", method,
-                       cut(f"tool_calls that are not the declared call: {calls}"))
-    if leak(content) is not None:
-        return Verdict("header_call_parsed", "fail", method,
-                       cut(f"the call came back as text: {content!r}"))
-    return Verdict("header_call_parsed", "not_checked", method,
-                   cut(f"the model wrote no call: tool_calls {calls}, content {content!r}"))
+    return _call_verdict("header_call_parsed", method, calls, content, (
+        "tool_calls", "tool_calls", "came back as text",
+        f"tool_calls {calls}, content {content!r}"))
 
 
 def _call_streamed(streamed: Streamed, method: str) -> Verdict:
@@ -205,17 +199,25 @@ def _call_streamed(streamed: Streamed, method: str) -> Verdict:
                        f"HTTP {streamed.status}: {streamed.error}")
     calls = [(c["name"], c["arguments"]) for _, c in sorted(streamed.calls.items())]
     content = "".join(streamed.content)
+    return _call_verdict("call_streamed", method, calls, content, (
+        f"{streamed.call_deltas} tool_calls deltas:", "tool_calls deltas", "streamed as text",
+        f"content {content!r}"))
+
+
+def _call_verdict(check: str, method: str, calls: Sequence[tuple[str, Any]], content: str,
+                  words: tuple[str, str, str, str]) -> Verdict:
+    """The declared call among ``calls`` passes; other calls, or the call written as text
+    in ``content``, fail; nothing is not checked. ``words`` name what was read: the calls
+    when right, the calls when wrong, how text came back, what came back instead."""
+    right, wrong, as_text, instead = words
     if any(_is_call(name, arguments) for name, arguments in calls):
-        return Verdict("call_streamed", "pass", method,
-                       cut(f"{streamed.call_deltas} tool_calls deltas: {calls}"))
+        return Verdict(check, "pass", method, cut(f"{right} {calls}"))
     if calls:
-        return Verdict("call_streamed", "fail", method,
-                       cut(f"tool_calls deltas that are not the declared call: {calls}"))
+        return Verdict(check, "fail", method,
+                       cut(f"{wrong} that are not the declared call: {calls}"))
     if leak(content) is not None:
-        return Verdict("call_streamed", "fail", method,
-                       cut(f"the call streamed as text: {content!r}"))
-    return Verdict("call_streamed", "not_checked", method,
-                   cut(f"the model wrote no call: content {content!r}"))
+        return Verdict(check, "fail", method, cut(f"the call {as_text}: {content!r}"))
+    return Verdict(check, "not_checked", method, cut(f"the model wrote no call: {instead}"))
 
 
 def _names_clean(probes: Probes, method: str) -> Verdict:
