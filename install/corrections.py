@@ -29,6 +29,7 @@ GIB = 1024**3
 # A ratio outside this range is not a measurement of the predicted setup (a wrong file, a
 # run that swapped, an edited number): such a file is refused rather than averaged in.
 RATIO_RANGE = (0.05, 20.0)
+CALIBRATED = "calibrated from your own runs on this machine"  # how a corrected verdict says so
 # The most recent runs kept per machine and placement.
 MAX_RUNS = 50
 # Placements that run the same way: unified memory is the GPU of an Apple or APU machine.
@@ -164,7 +165,7 @@ def _corrected(v: ModelVerdict, c: Correction | None) -> ModelVerdict:
         return v
     tg, pp = c.tg, c.pp
     said = [describe(f, what) for f, what in ((tg, "tg"), (pp, "pp")) if f is not None]
-    reason = (f"calibrated from your own runs on this machine ({c.label}): "
+    reason = (f"{CALIBRATED} ({c.label}): "
               f"{'; '.join(said)} of the model's prediction (`gptoss-doctor calibrate`)")
     tokens = _scaled(v.predicted_tokens_per_s, tg)
     status = v.status
@@ -195,3 +196,8 @@ def _ttft(v: ModelVerdict, tg: Factor | None, pp: Factor | None) -> tuple[Ttft, 
         out.append(Ttft(t.prompt_tokens, round(prompt_s + token_s / (tg.value if tg else 1.0),
                                                2)))
     return tuple(out)
+
+
+def calibration_reason(v: ModelVerdict) -> str | None:
+    """The reason a corrected verdict gives for its correction (None: not corrected)."""
+    return next((r for r in v.reasons if r.startswith(CALIBRATED)), None)

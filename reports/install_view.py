@@ -6,7 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from gptoss_doctor.app.install import Installed
+from gptoss_doctor.install.corrections import calibration_reason
 from gptoss_doctor.install.install_plan import InstallPlan
+from gptoss_doctor.install.verdict import ModelVerdict
 from gptoss_doctor.serde import to_json
 
 GIB = 1024**3
@@ -39,8 +41,20 @@ def plan_lines(plan: InstallPlan) -> list[str]:
         lines.append(f"  disk free after: {plan.disk_free_after_bytes / GIB:.1f} GiB")
     if plan.verdict.load_settings is not None:
         lines.append(f"  settings: {plan.verdict.load_settings.shown()}")
+    lines += _expected(plan.verdict)
     lines += [f"  ✗ {problem}" for problem in plan.problems]
     return lines
+
+
+def _expected(v: ModelVerdict) -> list[str]:
+    """The predicted speeds of the planned settings, and the user's calibration if applied."""
+    if v.predicted_tokens_per_s is None:
+        return []
+    prompt = (f", ~{v.predicted_prompt_tokens_per_s:g} tok/s prompt"
+              if v.predicted_prompt_tokens_per_s is not None else "")
+    lines = [f"  expected: ~{v.predicted_tokens_per_s:g} tok/s generation{prompt} (estimate)"]
+    reason = calibration_reason(v)
+    return lines + ([f"    • {reason}"] if reason else [])
 
 
 def installed_lines(plan: InstallPlan, installed: Installed) -> list[str]:

@@ -9,6 +9,7 @@ that `bench speed` itself computes (``app.speed.roofline``) for chosen measured 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +21,7 @@ from gptoss_doctor.app import calibrate
 from gptoss_doctor.app.doctor import build_report
 from gptoss_doctor.app.feedback import Silent
 from gptoss_doctor.app.speed import roofline
+from gptoss_doctor.bench import synth
 from gptoss_doctor.bench.speed import TestResult as SpeedTest
 from gptoss_doctor.install import corrections
 from gptoss_doctor.install.verdict import assess
@@ -31,6 +33,7 @@ from gptoss_doctor.serde import to_json
 from gptoss_doctor.settings import current
 
 from conftest import FIXTURES, MACHINES
+from hub_server import HubServer, HubState, Repo
 
 RECORDED = FIXTURES / "results" / "synthetic-20b-cpu-2threads.json"
 
@@ -203,3 +206,26 @@ def test_bench_speed_records_placement_pp_and_only_full_batch_depth_zero_pp_rati
         5000.0 / recorded.predicted_prompt_tokens_per_s, abs=0.001)
     assert roofline(snap, "120b", 0, False, tests, threads=8).predicted_placement == "cpu"
     assert roofline(snap, None, 10**9, True, tests).predicted_placement is None
+
+
+def test_install_plans_with_this_machines_correction_and_says_so(tmp_path: Path) -> None:
+    """`install` chooses and shows its plan with the same correction as the doctor (the
+    machine running the test: the correction must match its own fingerprint)."""
+    snap = snapshot(settings=current())
+    verdict = assess(snap).verdict("20b")
+    assert verdict.predicted_tokens_per_s is not None and verdict.placement == "cpu"
+    run = _results(tmp_path, snap, on_gpu=False, tg=verdict.predicted_tokens_per_s * 0.5)
+    assert calibrate.calibrate((run,), Silent(), snap).corrections[0].placement == "cpu"
+    standin = synth.write_synthetic("tiny", tmp_path / "gpt-oss-20b-mxfp4.gguf").path
+    state = HubState(repos={"ggml-org/gpt-oss-20b-GGUF": Repo({standin.name: standin})})
+    with HubServer(state) as url:
+        done = subprocess.run(
+            [sys.executable, "-m", "gptoss_doctor", "install", "--model", "20b", "--dry-run"],
+            capture_output=True, text=True, timeout=300, check=False,
+            env={**os.environ, "HF_ENDPOINT": url, "HF_HUB_DISABLE_TELEMETRY": "1"})
+    assert done.returncode == 0, done.stderr
+    expected = build_report(snap).assessment.verdict("20b").predicted_tokens_per_s
+    assert expected == pytest.approx(verdict.predicted_tokens_per_s * 0.5, abs=0.2)
+    assert f"expected: ~{expected:g} tok/s generation" in done.stderr
+    assert "calibrated from your own runs on this machine" in done.stderr
+    assert "tg ×0.5 (1 run" in done.stderr

@@ -222,3 +222,13 @@ def test_a_remote_endpoint_does_not_pass_the_client_off_as_the_server(tmp_path: 
                            str(out)], capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr
     assert "Preflight verdict on this machine" not in out.read_text()
+
+
+def test_the_page_shows_predicted_and_measured_generation_and_prompt_speed() -> None:
+    record = load(TWENTY_B)
+    record["roofline"].update(predicted_tokens_per_s=21.5, tg_ratio_to_predicted={"tg128": 0.77},
+                              predicted_prompt_tokens_per_s=96.0,
+                              pp_ratio_to_predicted={"pp512": 1.31})
+    page = render([record])
+    assert "The doctor predicted 21.5 t/s" in page and "tg128 measured 0.77× that" in page
+    assert "For prompts it predicted 96.0 t/s" in page and "pp512 measured 1.31× that" in page

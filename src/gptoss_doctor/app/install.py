@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gptoss_doctor.app import calibrate
 from gptoss_doctor.app.feedback import Feedback
 from gptoss_doctor.app.served import fit_comparison
 from gptoss_doctor.bench import engines
@@ -40,7 +41,7 @@ def _plan_engine(engine: str) -> str:
 
 def _choose(snap: HardwareSnapshot, model: str, engine: str
             ) -> tuple[ModelEntry, ModelVerdict]:
-    assessment = assess(snap, engine=_plan_engine(engine))
+    assessment = calibrate.corrected(assess(snap, engine=_plan_engine(engine)), snap)
     if model == "auto":
         fast = [v for v in assessment.verdicts if v.status == "runs"]
         runnable = fast or [v for v in assessment.verdicts if v.can_run]

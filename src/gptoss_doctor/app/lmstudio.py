@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from gptoss_doctor import catalog
+from gptoss_doctor.app import calibrate
 from gptoss_doctor.app.feedback import Feedback
 from gptoss_doctor.app.options import EndpointOptions
 from gptoss_doctor.app.served import FIT_TOLERANCE
@@ -104,7 +105,7 @@ def chosen(engine: str, prefer_lmstudio: bool) -> bool:
 
 def _verdict(model: str) -> ModelVerdict:
     snap = take_snapshot(settings=current())
-    assessment = assess(snap)
+    assessment = calibrate.corrected(assess(snap), snap)
     if model == "auto":
         fast = [v for v in assessment.verdicts if v.status == "runs"]
         runnable = fast or [v for v in assessment.verdicts if v.can_run]
