@@ -4,7 +4,8 @@ Layout of a recording (``tests/fixtures/machines/<name>/``)::
 
     machine.json   platform facts, env, which, memory, cpu counts, disk, NVML record,
                    engine inspections, HTTP bodies, dist versions, file sizes
-    fs/...         files by absolute path (``fs/proc/meminfo`` is ``/proc/meminfo``)
+    fs/...         files by absolute path (``fs/proc/meminfo`` is ``/proc/meminfo``);
+                   paths listed in machine.json's ``denied`` read as root-only
     commands/...   ``<program>.out`` (stdout) and optional ``<program>.rc`` per command
     SOURCE.md      where every value came from
 """
@@ -16,7 +17,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from gptoss_doctor.probe.sources import CommandResult
+from gptoss_doctor.probe.sources import BytesRead, CommandResult
 
 
 class ReplaySources:
@@ -33,6 +34,15 @@ class ReplaySources:
     def read_text(self, path: str) -> str | None:
         target = self._fs(path)
         return target.read_text() if target.is_file() else None
+
+    def read_bytes(self, path: str, limit: int) -> BytesRead:
+        if path in self.data.get("denied", ()):
+            return BytesRead(None, denied=True)
+        target = self._fs(path)
+        if not target.is_file():
+            return BytesRead(None)
+        with target.open("rb") as handle:
+            return BytesRead(handle.read(max(0, limit)))
 
     def list_dir(self, path: str) -> tuple[str, ...] | None:
         target = self._fs(path)

@@ -63,10 +63,21 @@ class CommandResult:
     stderr: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class BytesRead:
+    """The first bytes of a binary file (``data``), or None; ``denied`` when the file is
+    there but this user may not read it (root-only firmware tables)."""
+
+    data: bytes | None
+    denied: bool = False
+
+
 class Sources(Protocol):
     """Everything the probe reads. Implementations must never raise."""
 
     def read_text(self, path: str) -> str | None: ...
+
+    def read_bytes(self, path: str, limit: int) -> BytesRead: ...
 
     def list_dir(self, path: str) -> tuple[str, ...] | None: ...
 
@@ -106,6 +117,15 @@ class LiveSources:
                 return handle.read()
         except OSError:
             return None
+
+    def read_bytes(self, path: str, limit: int) -> BytesRead:
+        try:
+            with open(path, "rb") as handle:
+                return BytesRead(handle.read(max(0, limit)))
+        except PermissionError:
+            return BytesRead(None, denied=True)
+        except (OSError, ValueError):
+            return BytesRead(None)
 
     def list_dir(self, path: str) -> tuple[str, ...] | None:
         try:
