@@ -2,10 +2,15 @@
 
 The firmware's SMBIOS type-17 records (one per slot) give each module's size, rated and
 configured transfer rate, data width and where it sits. They are read through
-``dmidecode -t 17`` on Linux (root only: without it the command fails and the probe falls
-back to the platform table) and ``Get-CimInstance Win32_PhysicalMemory`` on Windows
-(any user; fetched with the GPUs by ``probe.windows``). Parsers are pure functions of the
-text; ``read`` fetches it through the injected ``Sources``.
+``dmidecode -t 17`` on Linux (root only: without it the command fails), else from the
+kernel's copy of the same records in ``/sys/firmware/dmi/entries/17-*/raw``
+(``probe.smbios``; also root only, said in a note when refused), and through
+``Get-CimInstance Win32_PhysicalMemory`` on Windows (any user; fetched with the GPUs by
+``probe.windows``). On a Mac, ``system_profiler -json SPMemoryDataType`` names each Intel
+Mac's modules with their speed ("BANK 0/ChannelA-DIMM0", "2667 MHz"); Apple silicon reports
+only the unified memory's size and type, so no figure comes from it (the chip's table has
+one). Parsers are pure functions of the text or bytes; ``read`` fetches them through the
+injected ``Sources``. Where nothing is readable the probe falls back to the platform table.
 
 Channels are counted from the slot names where they say so ("P0 CHANNEL A",
 "P1_Node1_Channel0_Dimm1", "Controller0-DIMMA2", "ChannelB-DIMM0"); two modules on one
@@ -18,10 +23,12 @@ profile, and four modules often run slower than two); the slowest module sets th
 from __future__ import annotations
 
 import json
+import plistlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from gptoss_doctor.probe import smbios
 from gptoss_doctor.probe.sources import Sources
 from gptoss_doctor.probe.windows import WindowsFacts
 
@@ -39,6 +46,8 @@ MAX_BYTES_PER_S = 5e12
 # dmidecode's "Size: 16 GB" is binary (it prints MB up to 1023, then GB): the unit names
 # changed to GiB in dmidecode 3.5 without a change of meaning.
 _DMIDECODE_BINARY = {"MB": "MiB", "GB": "GiB", "TB": "TiB"}
+_TYPE_NAMES = frozenset(smbios.MEMORY_TYPES.values()) | {"LPDDR5X"}
+MAX_PROFILER_CHARS = 1_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +59,7 @@ class Module:
     configured_mts: int | None
     data_width_bits: int | None
     slot: str  # "locator | bank", as the firmware names them
+    memory_type: str | None = None  # "DDR4", "LPDDR5", as SMBIOS or macOS names it
 
     @property
     def mts(self) -> int | None:
@@ -91,8 +101,27 @@ def parse_dmidecode(text: str) -> tuple[Module, ...]:
             int(size.group(1)) * _UNITS[unit], _rate(fields.get("Speed")),
             _rate(fields.get("Configured Memory Speed") or fields.get("Configured Clock Speed")),
             int(width.group(1)) if width else None,
-            f"{fields.get('Locator', '')} | {fields.get('Bank Locator', '')}"))
+            f"{fields.get('Locator', '')} | {fields.get('Bank Locator', '')}",
+            _memory_type(fields.get("Type"))))
     return tuple(modules)
+
+
+def _memory_type(name: str | None) -> str | None:
+    """A memory type as SMBIOS names them ("lp_ddr4", macOS's older spelling, is LPDDR4)."""
+    value = (name or "").upper().replace("_", "")
+    return value if value in _TYPE_NAMES else None
+
+
+def from_devices(devices: Sequence[smbios.MemoryDevice]) -> tuple[Module, ...]:
+    """The populated SMBIOS memory devices as modules (empty slots skipped)."""
+    return tuple(
+        Module(d.size_bytes, _cap(d.rated_mts), _cap(d.configured_mts), d.data_width_bits,
+               f"{d.device_locator} | {d.bank_locator}", d.memory_type)
+        for d in devices if d.size_bytes is not None)
+
+
+def _cap(mts: int | None) -> int | None:
+    return mts if mts is not None and 0 < mts <= MAX_MTS else None
 
 
 def _int(value: object) -> int | None:
@@ -104,7 +133,7 @@ def parse_win32_physical_memory(text: str) -> tuple[Module, ...]:
     """``Get-CimInstance Win32_PhysicalMemory | ConvertTo-Json``: one object, or a list."""
     try:
         data = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         return ()
     return modules_of(data if isinstance(data, list) else [data])
 
@@ -163,14 +192,108 @@ def bandwidth(modules: tuple[Module, ...], how: str) -> HostBandwidth | None:
                          f"{width}-bit{per}, read from {how}")
 
 
-def read(sources: Sources, system: str, windows: WindowsFacts | None = None
-         ) -> HostBandwidth | None:
-    """This machine's module bandwidth, or None where the modules cannot be read
-    (``windows``: what ``probe.windows.read`` returned on Windows)."""
-    if system == "Linux" and sources.which("dmidecode"):
+def _text(value: object) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _mac_size(value: object) -> int | None:
+    """macOS's "8 GB" is binary, as dmidecode's is; "empty" and the rest are None."""
+    match = _SIZE.match(_text(value))
+    if match is None:
+        return None
+    return int(match.group(1)) * _UNITS[_DMIDECODE_BINARY.get(match.group(2), match.group(2))]
+
+
+def _plist_items(text: str) -> object:
+    """-xml's memory list: the first data type's "_items"."""
+    try:
+        data = plistlib.loads(text.encode("utf-8", "replace"), fmt=plistlib.FMT_XML)
+    except Exception:  # plistlib lets its element handlers' errors through (a bad <date>)
+        return None
+    first = data[0] if isinstance(data, list) and data else None
+    return first.get("_items") if isinstance(first, dict) else None
+
+
+def _profiler_items(text: str) -> list[object]:
+    """The memory data type's list: -json's "SPMemoryDataType", or -xml's first "_items"."""
+    if text.lstrip().startswith("<"):
+        items = _plist_items(text)
+    else:
+        try:
+            parsed = json.loads(text)
+        except (ValueError, RecursionError):
+            return []
+        items = parsed.get("SPMemoryDataType") if isinstance(parsed, dict) else None
+    return items[:smbios.MAX_ENTRIES] if isinstance(items, list) else []
+
+
+def _mac_slot(slot: object) -> Module | None:
+    """An Intel Mac's slot ("BANK 0/ChannelA-DIMM0"), or None when empty or not in use."""
+    if not isinstance(slot, dict) or _text(slot.get("dimm_status", "ok")).lower() != "ok":
+        return None
+    size = _mac_size(slot.get("dimm_size"))
+    if size is None:
+        return None
+    bank, _, locator = _text(slot.get("_name")).rpartition("/")
+    return Module(size, _rate(_text(slot.get("dimm_speed"))), None, None,
+                  f"{locator} | {bank}", _memory_type(_text(slot.get("dimm_type"))))
+
+
+def parse_system_profiler(text: str) -> tuple[Module, ...]:
+    """``system_profiler -json SPMemoryDataType`` (or ``-xml``): an Intel Mac's populated
+    slots, or Apple silicon's unified memory as one module without a rate (no figure)."""
+    if len(text) > MAX_PROFILER_CHARS:
+        return ()
+    modules: list[Module] = []
+    for item in _profiler_items(text):
+        if not isinstance(item, dict):
+            continue
+        slots = item.get("_items")
+        if isinstance(slots, list):
+            found = (_mac_slot(slot) for slot in slots[:smbios.MAX_ENTRIES])
+            modules.extend(m for m in found if m is not None)
+        elif (size := _mac_size(item.get("SPMemoryDataType"))) is not None:
+            modules.append(Module(size, None, None, None, "",
+                                  _memory_type(_text(item.get("dimm_type")))))
+    return tuple(modules)
+
+
+def _read_linux(sources: Sources) -> tuple[HostBandwidth | None, str | None]:
+    if sources.which("dmidecode"):
         done = sources.run(["dmidecode", "-t", "17"])
         if done is not None and done.returncode == 0:
-            return bandwidth(parse_dmidecode(done.stdout), "dmidecode (SMBIOS type 17)")
+            return bandwidth(parse_dmidecode(done.stdout), "dmidecode (SMBIOS type 17)"), None
+    devices, why = smbios.read_devices(sources)  # without dmidecode, or without root
+    if devices is None:
+        return None, why
+    return bandwidth(from_devices(devices), f"{smbios.ENTRIES} (SMBIOS type 17)"), None
+
+
+def _read_mac(sources: Sources) -> tuple[Module, ...]:
+    modules: tuple[Module, ...] = ()
+    for form in ("-json", "-xml"):  # -json since macOS 10.15
+        done = sources.run(["system_profiler", form, "SPMemoryDataType"], timeout_s=10.0)
+        if done is not None and done.returncode == 0:
+            modules = parse_system_profiler(done.stdout)
+        if modules:
+            break
+    return modules
+
+
+def read_with_reason(sources: Sources, system: str, windows: WindowsFacts | None = None
+                     ) -> tuple[HostBandwidth | None, str | None]:
+    """This machine's module bandwidth, or None and, where known, why the modules could
+    not be read (``windows``: what ``probe.windows.read`` returned on Windows)."""
+    if system == "Linux":
+        return _read_linux(sources)
     if system == "Windows" and windows is not None:
-        return bandwidth(modules_of(windows.memory), "Win32_PhysicalMemory")
-    return None
+        return bandwidth(modules_of(windows.memory), "Win32_PhysicalMemory"), None
+    if system == "Darwin":
+        return bandwidth(_read_mac(sources), "system_profiler"), None
+    return None, None
+
+
+def read(sources: Sources, system: str, windows: WindowsFacts | None = None
+         ) -> HostBandwidth | None:
+    """This machine's module bandwidth, or None where the modules cannot be read."""
+    return read_with_reason(sources, system, windows)[0]

@@ -75,7 +75,9 @@ def _memory(sources: Sources, system: str, win: windows.WindowsFacts | None = No
         if limit is not None and total is not None and limit >= total:
             limit = None  # a limit above physical RAM changes nothing
             notes = [n for n in notes if n.source != "cgroup"]
-    modules = dimm.read(sources, system, win)
+    modules, unread = dimm.read_with_reason(sources, system, win)
+    if unread:
+        notes.append(Note("dimm", unread))
     return MemoryInfo(total, available, swap, limit,
                       modules.bytes_per_s if modules else None,
                       modules.source if modules else None, False), notes
