@@ -35,7 +35,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from gptoss_doctor.bench import harmony, stats
-from gptoss_doctor.bench.endpoint import Endpoint, Stream, async_client, stream_chat
+from gptoss_doctor.bench.chat_stream import Stream, stream_chat
+from gptoss_doctor.bench.endpoint import Endpoint, async_client
 from gptoss_doctor.bench.speed import SpeedTest
 from gptoss_doctor.errors import UsageError
 

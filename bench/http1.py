@@ -93,59 +93,98 @@ class Response:
         return bytes(data[:limit])
 
     async def _chunked(self) -> AsyncIterator[bytes]:
-        buffer, left, done = self._buffer, 0, False  # left: chunk data still due; -2: CRLF
+        chunks = _Dechunker(self._buffer)
         reader = self.connection.reader
         while True:
-            parts: list[bytes | bytearray] = []
-            at = 0  # parsed up to here: one cut per read, not one per chunk
-            while not done:
-                if left == 0:  # the common case first: a whole chunk in the buffer
-                    size = CHUNK_SIZE.match(buffer, at)
-                    if size is not None:
-                        start = size.end()
-                        stop = start + int(size.group(1), 16)
-                        if stop > start and buffer[stop:stop + 2] == b"\r\n":
-                            parts.append(buffer[start:stop])
-                            at = stop + 2
-                            continue
-                if left > 0:
-                    take = min(left, len(buffer) - at)
-                    parts.append(buffer[at:at + take])
-                    at += take
-                    left -= take
-                    if left:
-                        break
-                    left = -2
-                if left == -2:
-                    if len(buffer) - at < 2:
-                        break
-                    if buffer[at:at + 2] != b"\r\n":
-                        raise HttpError("malformed", "a chunk did not end with CRLF")
-                    at += 2
-                    left = 0
-                end = buffer.find(b"\r\n", at)
-                if end < 0:
-                    if len(buffer) - at > MAX_SIZE_LINE:
-                        raise HttpError("malformed", "a chunk-size line too long")
-                    break
-                size = CHUNK_SIZE.fullmatch(buffer, at, end + 2)
-                if size is None:
-                    raise HttpError("malformed", f"a bad chunk size {buffer[at:end][:20]!r}")
-                left = int(size.group(1), 16)
-                done = left == 0
-                at = end + 2
-            del buffer[:at]
+            parts = chunks.cut()
             if parts:
                 yield b"".join(parts)
-            if done:
+            if chunks.done:
                 # trailers: none expected; the empty line that ends them
-                if buffer[:2] == b"\r\n" or await _trailers(reader, buffer):
+                if chunks.buffer[:2] == b"\r\n" or await _trailers(reader, chunks.buffer):
                     self.complete = True
                 return
             data = await reader.read(READ_BYTES)
             if not data:
                 raise HttpError("closed", "the server closed the connection mid-response")
-            buffer += data
+            chunks.buffer += data
+
+
+CRLF_DUE = -2  # ``_Dechunker.left`` when a chunk's data is in and its CRLF is next
+
+
+@dataclass(slots=True)
+class _Dechunker:
+    """Chunked transfer decoding of what a connection has delivered so far, in ``buffer``."""
+
+    buffer: bytearray
+    left: int = 0  # a chunk's data still due, or CRLF_DUE
+    done: bool = False  # the last (size 0) chunk's size line was read
+    at: int = 0  # parsed up to here: one cut per read, not one per chunk
+
+    def cut(self) -> list[bytes | bytearray]:
+        """The chunk data the buffer holds (a chunk cut across reads in part), removed from
+        the buffer with its framing; what is left waits for the next read."""
+        parts: list[bytes | bytearray] = []
+        self.at = 0
+        while not self.done:
+            if self.left == 0:  # the common case first: whole chunks in the buffer
+                self.at = _whole_chunks(self.buffer, self.at, parts)
+            if not (self._rest_of_chunk(parts) and self._size_line()):
+                break
+        del self.buffer[:self.at]
+        return parts
+
+    def _rest_of_chunk(self, parts: list[bytes | bytearray]) -> bool:
+        """The data still due of a chunk cut across reads, then its CRLF; False when the
+        buffer ends first."""
+        buffer, at = self.buffer, self.at
+        if self.left > 0:
+            take = min(self.left, len(buffer) - at)
+            parts.append(buffer[at:at + take])
+            self.at = at = at + take
+            self.left -= take
+            if self.left:
+                return False
+            self.left = CRLF_DUE
+        if self.left == CRLF_DUE:
+            if len(buffer) - at < 2:
+                return False
+            if buffer[at:at + 2] != b"\r\n":
+                raise HttpError("malformed", "a chunk did not end with CRLF")
+            self.at = at + 2
+            self.left = 0
+        return True
+
+    def _size_line(self) -> bool:
+        """The next chunk-size line; False when the buffer holds no whole one yet."""
+        buffer, at = self.buffer, self.at
+        end = buffer.find(b"\r\n", at)
+        if end < 0:
+            if len(buffer) - at > MAX_SIZE_LINE:
+                raise HttpError("malformed", "a chunk-size line too long")
+            return False
+        size = CHUNK_SIZE.fullmatch(buffer, at, end + 2)
+        if size is None:
+            raise HttpError("malformed", f"a bad chunk size {buffer[at:end][:20]!r}")
+        self.left = int(size.group(1), 16)
+        self.done = self.left == 0
+        self.at = end + 2
+        return True
+
+
+def _whole_chunks(buffer: bytearray, at: int, parts: list[bytes | bytearray]) -> int:
+    """The data of every whole chunk (size line, data, CRLF) from ``at`` on, appended to
+    ``parts``: one regex match and one slice each. Where the first partial chunk, the last
+    (empty) chunk or anything unusual begins."""
+    while (size := CHUNK_SIZE.match(buffer, at)) is not None:
+        start = size.end()
+        stop = start + int(size.group(1), 16)
+        if stop == start or buffer[stop:stop + 2] != b"\r\n":
+            break
+        parts.append(buffer[start:stop])
+        at = stop + 2
+    return at
 
 
 async def drain(pieces: AsyncIterator[bytes], limit: int = MAX_HEAD_BYTES,

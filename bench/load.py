@@ -34,7 +34,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from gptoss_doctor.bench import latency, prom
-from gptoss_doctor.bench.endpoint import Endpoint, Stream, async_client, stream_chat
+from gptoss_doctor.bench.chat_stream import Stream, stream_chat
+from gptoss_doctor.bench.endpoint import Endpoint, async_client
 from gptoss_doctor.bench.endpoint_speed import (
     count_completion,
     prompt_text,

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
+from gptoss_doctor.bench import chat_stream, endpoint_speed, results
 from gptoss_doctor.bench import endpoint as ep
-from gptoss_doctor.bench import endpoint_speed, results
 from gptoss_doctor.jsonin import MIB
 
 from openai_server import ServerState, serve
@@ -88,11 +88,11 @@ def test_a_hostile_lmstudio_entry_still_gives_a_results_file_that_loads(
     assert record["config"]["n_ctx"] is None and record["config"]["flash_attn"] is None
 
 
-def _stream(state: ServerState) -> ep.Stream:
-    async def one(url: str) -> ep.Stream:
+def _stream(state: ServerState) -> chat_stream.Stream:
+    async def one(url: str) -> chat_stream.Stream:
         endpoint = ep.Endpoint(url, None, 30)
         async with ep.async_client(endpoint, 1) as client:
-            return await ep.stream_chat(client, endpoint, {
+            return await chat_stream.stream_chat(client, endpoint, {
                 "model": state.model, "max_tokens": 8,
                 "messages": [{"role": "user", "content": "hi"}]})
 
@@ -108,7 +108,7 @@ def test_a_long_answer_keeps_a_bounded_text_and_is_still_counted_whole() -> None
     state = ServerState(mode="flood", flood_chars=6 << 20, flood_event_chars=4096)
     stream = _stream(state)
     assert stream.error is None and stream.text_chars == 6 << 20
-    assert len(stream.reasoning) + len(stream.content) <= ep.MAX_KEPT_CHARS + 4096
+    assert len(stream.reasoning) + len(stream.content) <= chat_stream.MAX_KEPT_CHARS + 4096
     sample = endpoint_speed.sample(stream, endpoint_speed.Shape(16, 8), 1, 0, 0)
     assert sample["completion_tokens"] == (6 << 20) // 8  # o200k: eight "a" per token
     assert f"of {6 << 20} characters" in sample["token_estimate"]

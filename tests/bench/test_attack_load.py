@@ -13,7 +13,8 @@ import math
 import pytest
 
 from gptoss_doctor.bench import endpoint_speed, latency, load, results
-from gptoss_doctor.bench.endpoint import Endpoint, Stream
+from gptoss_doctor.bench.chat_stream import Stream
+from gptoss_doctor.bench.endpoint import Endpoint
 from gptoss_doctor.bench.load import to_request
 from gptoss_doctor.bench.load_plan import (
     MIN_RATE,

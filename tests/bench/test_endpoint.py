@@ -7,7 +7,14 @@ from typing import Any
 
 import pytest
 
-from gptoss_doctor.bench import chat_turns, endpoint_speed, grade, harmony, tool_suite
+from gptoss_doctor.bench import (
+    chat_stream,
+    chat_turns,
+    endpoint_speed,
+    grade,
+    harmony,
+    tool_suite,
+)
 from gptoss_doctor.bench import endpoint as ep
 from gptoss_doctor.bench.speed import parse_tests
 from gptoss_doctor.errors import UsageError
@@ -137,8 +144,8 @@ def test_percentiles_interpolate_like_numpy() -> None:
 
 
 def _stream(first: float, last: float, end: float, text: str, usage: dict[str, Any] | None,
-            error: str | None = None, finish: str = "length") -> ep.Stream:
-    return ep.Stream(first_s=first, last_s=last, end_s=end, chunks=5, content=text,
+            error: str | None = None, finish: str = "length") -> chat_stream.Stream:
+    return chat_stream.Stream(first_s=first, last_s=last, end_s=end, chunks=5, content=text,
                      usage=usage, finish_reason=finish, error=error)
 
 
@@ -168,7 +175,7 @@ def test_a_level_summary_aggregates_and_keeps_errors() -> None:
     ok = [endpoint_speed.sample(_stream(0.1 * (i + 1), 0.1 * (i + 1) + 1.0, 2.0, "",
                                         {"completion_tokens": 11}), shape, 3, i, 0)
           for i in range(2)]
-    bad = endpoint_speed.sample(ep.Stream(end_s=0.5, error="the server closed the "
+    bad = endpoint_speed.sample(chat_stream.Stream(end_s=0.5, error="the server closed the "
                                           "connection mid-response"), shape, 3, 2, 0)
     level = endpoint_speed.level_summary(shape, 3, [*ok, bad], wall_s=2.2)
     assert (level["requests"], level["ok"], level["generated_tokens"]) == (3, 2, 22)

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
-from gptoss_doctor.bench import endpoint, http1, sse
+from gptoss_doctor.bench import chat_stream, endpoint, http1, sse
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 EVENTS = [f'data: {{"choices":[{{"delta":{{"content":"t{i}"}}}}]}}\n\n' for i in range(5)]
@@ -144,13 +144,13 @@ def test_stream_chat_reads_through_the_pool_and_keeps_the_connection() -> None:
         b'data: {"choices":[{"delta":{},"finish_reason":"length"}]}\n\n', b"data: [DONE]\n\n"]
     answers = [HEAD + chunked(pieces)] * 2
 
-    async def main() -> tuple[list[endpoint.Stream], int]:
+    async def main() -> tuple[list[chat_stream.Stream], int]:
         connections: list[int] = []
         server = await asyncio.start_server(
             await serve_answers(list(answers), 9, connections), "127.0.0.1", 0)
         target = endpoint.Endpoint(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1")
         async with endpoint.async_client(target, 2) as client:
-            got = [await endpoint.stream_chat(client, target, {"model": "m"}) for _ in range(2)]
+            got = [await chat_stream.stream_chat(client, target, {"model": "m"}) for _ in range(2)]
         server.close()
         return got, len(connections)
 
@@ -187,12 +187,12 @@ def test_a_stream_compressed_unasked_is_that_requests_error() -> None:
     gzipped = (b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n"
                b"\r\n" + chunked([b"\x1f\x8b\x08junk"]))
 
-    async def main() -> endpoint.Stream:
+    async def main() -> chat_stream.Stream:
         server = await asyncio.start_server(
             await serve_answers([gzipped], 4096, []), "127.0.0.1", 0)
         target = endpoint.Endpoint(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1")
         async with endpoint.async_client(target, 1) as client:
-            stream = await endpoint.stream_chat(client, target, {"model": "m"})
+            stream = await chat_stream.stream_chat(client, target, {"model": "m"})
         server.close()
         return stream
 

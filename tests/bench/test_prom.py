@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from gptoss_doctor.bench import endpoint, prom
+from gptoss_doctor.bench import chat_stream, endpoint, prom
 
 from zero_server import ZeroConfig, running
 
@@ -132,7 +132,7 @@ async def watched(url: str, work_s: float, interval_s: float = 0.05) -> prom.Ser
             url, client, interval_s) as watcher:
         if work_s:
             body = {"model": "zero", "max_tokens": 40, "messages": [], "stream": True}
-            streams = [endpoint.stream_chat(client, endpoint.Endpoint(url), body)
+            streams = [chat_stream.stream_chat(client, endpoint.Endpoint(url), body)
                        for _ in range(3)]
             done = await asyncio.gather(*streams)
             assert all(s.error is None for s in done)
@@ -190,7 +190,7 @@ def test_llama_servers_own_metrics_during_a_run(tmp_path: Path) -> None:
                     prom.watch(served.url, client, 0.1) as watcher:
                 body = {"max_tokens": 32, "stream": True,
                         "messages": [{"role": "user", "content": "hello " * 30}]}
-                await asyncio.gather(*(endpoint.stream_chat(
+                await asyncio.gather(*(chat_stream.stream_chat(
                     client, endpoint.Endpoint(served.url), body) for _ in range(4)))
             return watcher.summary()
 

@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from gptoss_doctor.bench import endpoint
+from gptoss_doctor.bench import chat_stream, endpoint
 
 from zero_server import ZeroConfig, running
 
@@ -21,11 +21,11 @@ def test_streams_one_token_per_event_then_usage(config: ZeroConfig, asked: int,
     with running(config) as (url, zero):
         target = endpoint.Endpoint(url + "/v1")
 
-        async def main() -> list[endpoint.Stream]:
+        async def main() -> list[chat_stream.Stream]:
             async with endpoint.async_client(target, 2) as client:
                 body = {"model": "zero", "max_tokens": asked, "messages": []}
                 return list(await asyncio.gather(
-                    *(endpoint.stream_chat(client, target, body) for _ in range(2))))
+                    *(chat_stream.stream_chat(client, target, body) for _ in range(2))))
 
         streams = asyncio.run(main())
         models, _ = endpoint.get_json(target, url + "/v1/models")

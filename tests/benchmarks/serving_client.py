@@ -5,7 +5,7 @@ and server never share an event loop) answers every request with 256 tokens, one
 server-sent event. At 256 concurrent streams, in alternating rounds, two clients in this
 process make the same requests:
 
-- ours: ``bench.endpoint.stream_chat`` on ``endpoint.async_client``, the streaming path the
+- ours: ``bench.chat_stream.stream_chat`` on ``endpoint.async_client``, the streaming path the
   load engine uses (httpx, bounded SSE lines, every event's JSON read, timestamps);
 - with ``--httpx``, also ours through httpx alone (the path before bench/http1.py);
 - raw: a minimal asyncio client on raw sockets that writes the request bytes and counts
@@ -37,7 +37,7 @@ from urllib.parse import urlsplit
 import httpx
 import psutil
 
-from gptoss_doctor.bench import endpoint
+from gptoss_doctor.bench import chat_stream, endpoint
 
 SERVER = Path(__file__).resolve().parents[1] / "zero_server.py"
 BODY = {"model": "zero", "max_tokens": 256, "stream": True,
@@ -56,7 +56,7 @@ async def ours(url: str, streams: int, requests: int, lean: bool = True) -> int:
         async def one() -> int:
             tokens = 0
             for _ in range(requests):
-                stream = await endpoint.stream_chat(client, target, BODY)
+                stream = await chat_stream.stream_chat(client, target, BODY)
                 if stream.error:
                     raise SystemExit(f"our client failed: {stream.error}")
                 tokens += stream.chunks
