@@ -189,8 +189,9 @@ def run_attempt(engine: GenerationEngine, suite: Suite, case: Case, settings: Ru
     started = clock()
     with grade.case_sandbox(case) as sandbox:
         try:
-            end = _turns(context, prompt, case, sandbox, settings, turns,
-                         np.random.default_rng(seed), started + settings.timeout_s, clock)
+            end = _turns(context, prompt, _Attempt(
+                case, settings, np.random.default_rng(seed), started + settings.timeout_s,
+                clock, sandbox), turns)
         except DoctorError as exc:
             end = "failed"
             turns.append({**_turn_record(len(context.tokens), [], "failed", 0.0),
@@ -216,9 +217,9 @@ def run_live(context: Generation, suite: Suite, case: Case, settings: RunSetting
             prompt = harmony.tool_prompt(suite.instructions, live.prompt_tools(), case.prompt,
                                          settings.reasoning, case.history)
             try:
-                end = _turns(context, prompt, case, None, settings, turns,
-                             np.random.default_rng(seed), started + settings.timeout_s, clock,
-                             respond=live.respond)
+                end = _turns(context, prompt, _Attempt(
+                    case, settings, np.random.default_rng(seed),
+                    started + settings.timeout_s, clock, respond=live.respond), turns)
             finally:
                 kept = live.record()
     except DoctorError as exc:
@@ -231,18 +232,32 @@ def run_live(context: Generation, suite: Suite, case: Case, settings: RunSetting
     return record
 
 
-def _turns(context: Generation, prompt: list[int], case: Case, sandbox: Sandbox | None,
-           settings: RunSettings, turns: list[dict[str, Any]], rng: np.random.Generator,
-           deadline: float, clock: Callable[[], float],
-           respond: Callable[[grade.Call], Any] | None = None) -> str:
+@dataclass(frozen=True, slots=True)
+class _Attempt:
+    """What every turn of one attempt runs with: its case and settings, its sampler, its
+    deadline and clock, and where its calls are answered (the sandbox, or ``respond``)."""
+
+    case: Case
+    settings: RunSettings
+    rng: np.random.Generator
+    deadline: float
+    clock: Callable[[], float]
+    sandbox: Sandbox | None = None
+    respond: Callable[[grade.Call], Any] | None = None
+
+
+def _turns(context: Generation, prompt: list[int], attempt: _Attempt,
+           turns: list[dict[str, Any]]) -> str:
     """Generate and answer turns until the attempt ends (each appended to ``turns``);
     returns the end reason."""
+    case, settings, deadline, clock = (attempt.case, attempt.settings, attempt.deadline,
+                                       attempt.clock)
     for index in range(case.turn_limit):
         turn_start = clock()
         if not context.feed(prompt):
             return "context_full"
-        tokens, stopped = context.generate(settings.max_tokens, settings.sampling, rng,
-                                           deadline, clock)
+        tokens, stopped = context.generate(settings.max_tokens, settings.sampling,
+                                           attempt.rng, deadline, clock)
         turns.append(_turn_record(len(prompt), tokens, stopped, clock() - turn_start))
         if stopped in ("timeout", "context_full"):
             return stopped
@@ -251,7 +266,8 @@ def _turns(context: Generation, prompt: list[int], case: Case, sandbox: Sandbox 
         if outcome is not None:
             return outcome
         call = grade.pending_calls(parsed)[0]
-        results, stop = answer_calls(case, sandbox, [call], deadline, clock, respond=respond)
+        results, stop = answer_calls(case, attempt.sandbox, [call], deadline, clock,
+                                     respond=attempt.respond)
         turns[-1]["tool_result"] = results[0] if results else None
         if stop is not None:
             return stop
