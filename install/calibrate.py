@@ -121,7 +121,13 @@ def workload(m: Measurement) -> Workload:
     device_bps = m.device_gbps * GB if m.device_gbps else None
     return Workload(m.backend, active - cpu_share, device_bps, cpu_share, host_bps,
                     shape.active_params, flops, offloaded_expert_bytes=offloaded,
-                    offloaded_layers=m.n_cpu_moe, unified=m.unified, tokens_per_expert=per_expert)
+                    offloaded_layers=m.n_cpu_moe, unified=m.unified, tokens_per_expert=per_expert,
+                    vendor=vendor(m))
+
+
+def vendor(m: Measurement) -> str | None:
+    """The GPU vendor of a measured run, as far as the model tells vendors apart."""
+    return "intel" if m.hw_class == "Intel GPU" else None
 
 
 GIB = 1024**3
@@ -164,7 +170,7 @@ def machine(m: Measurement) -> Resources | None:
         return None
     return Resources(backend, (m.device,), max(0, int(m.vram_gib * GIB) - GPU_MARGIN_BYTES),
                      ram_budget, None, False, device, host, None, False, None, (),
-                     gpu_flops=flops)
+                     gpu_flops=flops, gpu_vendor=vendor(m))
 
 
 def predicted_tg(m: Measurement, c: SpeedConstants) -> float:
@@ -327,3 +333,19 @@ def by_class(preds: Sequence[Prediction], metric: str) -> dict[str, ErrorStats]:
         groups.setdefault(p.measurement.hw_class, []).append((got, want))
         groups.setdefault("all", []).append((got, want))
     return {k: stats(v) for k, v in sorted(groups.items())}
+
+
+def vendor_efficiency(scoreboard_csv: str) -> dict[str, float]:
+    """Per vendor other than NVIDIA and AMD: the geometric mean of its cards' bandwidth
+    efficiency over that of every other card, on one llama.cpp scoreboard (columns
+    ``device,vendor,efficiency,...``; ``tests/fixtures/calibration/vulkan-scoreboard.csv``)."""
+    logs: dict[str, list[float]] = {}
+    for r in csv.DictReader(io.StringIO(scoreboard_csv)):
+        logs.setdefault(r["vendor"], []).append(math.log(float(r["efficiency"])))
+    factors = {}
+    for name, own in logs.items():
+        if name in ("nvidia", "amd"):
+            continue
+        others = [x for other, v in logs.items() if other != name for x in v]
+        factors[name] = round(math.exp(statistics.fmean(own) - statistics.fmean(others)), 2)
+    return factors

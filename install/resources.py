@@ -62,6 +62,7 @@ class Resources:
     cpu_avx2: bool = True  # False only for an x86 CPU known to lack AVX2
     gtt_limited: bool = False  # an AMD APU held to the kernel's default GTT share of RAM
     devices: tuple[Device, ...] = ()  # discrete GPUs, when there are several
+    gpu_vendor: str | None = None  # "nvidia" | "amd" | "intel" | "apple" (None: no GPU)
 
 
 def _gib(value: int) -> str:
@@ -75,16 +76,18 @@ def _vram(gpus: list[GpuInfo]) -> int:
 def _usable_gpus(snap: HardwareSnapshot) -> tuple[Backend, list[GpuInfo]]:
     nvidia = [g for g in snap.gpus if g.vendor == "nvidia"]
     amd = [g for g in snap.gpus if g.vendor == "amd" and g.discrete]
+    # Intel Arc cards run llama.cpp's Vulkan build (its SYCL build needs oneAPI).
+    intel = [g for g in snap.gpus if g.vendor == "intel" and g.discrete]
     # llama.cpp's Windows builds for AMD are Vulkan ones (ROCm/HIP on Windows covers few
     # cards and needs the HIP SDK).
     amd_backend: Backend = "Vulkan" if snap.os.system == "Windows" else "ROCm"
-    if nvidia and amd and _vram(amd) > _vram(nvidia):
-        # Mixed vendors: one llama.cpp build drives one of them; take the larger memory.
-        return amd_backend, amd
-    if nvidia:
-        return "CUDA", nvidia
-    if amd:
-        return amd_backend, amd
+    # Mixed vendors: one llama.cpp build drives one of them; take the larger memory (on a
+    # tie, NVIDIA, then AMD).
+    found: list[tuple[Backend, list[GpuInfo]]] = [
+        (b, gpus) for b, gpus in (("CUDA", nvidia), (amd_backend, amd), ("Vulkan", intel))
+        if gpus]
+    if found:
+        return max(found, key=lambda f: (_vram(f[1]), -found.index(f)))
     # An AMD APU whose bandwidth is known (Strix Halo, 890M, 780M...) runs llama.cpp's Vulkan
     # build from GTT, i.e. system RAM; a small iGPU (Raphael's 2 CUs) is not worth planning.
     apus = [g for g in snap.gpus if g.vendor == "amd" and g.unified_memory
@@ -158,7 +161,9 @@ def resources(snap: HardwareSnapshot) -> Resources:
                      cpu_cores=cores, reasons=tuple(reasons), gpu_flops=gpu.flops,
                      cpu_flops=compute.cpu_flops(cores, snap.cpu.flags),
                      cpu_avx2=avx2,
-                     gtt_limited=gpu.gtt_limited, devices=gpu.devices)
+                     gtt_limited=gpu.gtt_limited, devices=gpu.devices,
+                     gpu_vendor=gpus[0].vendor if gpus else
+                     ("apple" if backend == "Metal" else None))
 
 
 def _host_bandwidth(snap: HardwareSnapshot, avx2: bool) -> bandwidth.Bandwidth:

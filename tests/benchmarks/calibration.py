@@ -5,7 +5,8 @@ Fits the model's constants on every ``use=fit`` row of
 ``CONSTANTS`` must equal them; a test checks), then predicts each row from constants fitted
 without it (leave-one-out) and prints, per hardware class, the median |ln(pred/measured)|,
 the share within ±30 % and the bias (geometric mean of pred/measured), for generation (tg)
-and prompt (pp) speed. ``--rows`` lists every row's prediction.
+and prompt (pp) speed. It also derives the Intel GPU factor (``VENDOR_EFFICIENCY``) from
+llama.cpp's Vulkan scoreboard, ``vulkan-scoreboard.csv``. ``--rows`` lists every row's prediction.
 """
 
 from __future__ import annotations
@@ -13,9 +14,17 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from gptoss_doctor.install.calibrate import ErrorStats, by_class, fit, leave_one_out, parse
+from gptoss_doctor.install.calibrate import (
+    ErrorStats,
+    by_class,
+    fit,
+    leave_one_out,
+    parse,
+    vendor_efficiency,
+)
 
 DATA = Path(__file__).resolve().parents[1] / "fixtures" / "calibration" / "measurements.csv"
+SCOREBOARD = DATA.with_name("vulkan-scoreboard.csv")
 
 
 def _table(title: str, table: dict[str, ErrorStats]) -> None:
@@ -33,6 +42,8 @@ def main(argv: list[str]) -> int:
     print(f"{len(rows)} measurements, {len(used)} used to fit "
           f"({len(rows) - len(used)} excluded with their reasons in the file)")
     print(f"fitted on all: {fit(rows)}")
+    print(f"vendor efficiency from {SCOREBOARD.name} (not fitted on these rows): "
+          f"{vendor_efficiency(SCOREBOARD.read_text(encoding='utf-8'))}")
     preds = leave_one_out(rows)
     _table("Generation (tg), leave-one-out", by_class(preds, "tg"))
     _table("Prompt processing (pp), leave-one-out", by_class(preds, "pp"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -183,3 +184,15 @@ def test_amd_cards_named_by_pci_id_get_a_bandwidth(device: str, gbps: float) -> 
 
     found = bandwidth.lookup_gpu(KNOWN_DEVICES[device])
     assert found is not None and found.bytes_per_s == gbps * 1e9
+
+
+def test_the_intel_factor_is_the_scoreboards_and_applies_to_intel_gpus_only() -> None:
+    scoreboard = (DATA.parent / "vulkan-scoreboard.csv").read_text(encoding="utf-8")
+    assert calibrate.vendor_efficiency(scoreboard) == predict.VENDOR_EFFICIENCY
+    w = predict.Workload("Vulkan", 2.5e9, 560e9, 0.0, None, 5.1e9, None)
+    intel = dataclasses.replace(w, vendor="intel")
+    overhead = predict.CONSTANTS.overhead_s("Vulkan")
+    assert predict.token_seconds(intel) == pytest.approx(
+        overhead + (predict.token_seconds(w) - overhead) / predict.VENDOR_EFFICIENCY["intel"])
+    assert predict.token_seconds(dataclasses.replace(w, vendor="amd")) == \
+        predict.token_seconds(w)
