@@ -83,9 +83,9 @@ def _usable_gpus(snap: HardwareSnapshot) -> tuple[Backend, list[GpuInfo]]:
     amd_backend: Backend = "Vulkan" if snap.os.system == "Windows" else "ROCm"
     # Mixed vendors: one llama.cpp build drives one of them; take the larger memory (on a
     # tie, NVIDIA, then AMD).
-    found: list[tuple[Backend, list[GpuInfo]]] = [
-        (b, gpus) for b, gpus in (("CUDA", nvidia), (amd_backend, amd), ("Vulkan", intel))
-        if gpus]
+    vendors: tuple[tuple[Backend, list[GpuInfo]], ...] = (
+        ("CUDA", nvidia), (amd_backend, amd), ("Vulkan", intel))
+    found = [(b, gpus) for b, gpus in vendors if gpus]
     if found:
         return max(found, key=lambda f: (_vram(f[1]), -found.index(f)))
     # An AMD APU whose bandwidth is known (Strix Halo, 890M, 780M...) runs llama.cpp's Vulkan
