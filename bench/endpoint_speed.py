@@ -209,14 +209,26 @@ def level_summary(shape: Shape, streams: int, samples: Sequence[dict[str, Any]],
     }
 
 
-async def _level(endpoint: Endpoint, model: str, shape: Shape, streams: int, reps: int,
-                 seed: int, samples: list[dict[str, Any]], done: Callable[[], None],
+@dataclass(frozen=True, slots=True)
+class _Level:
+    """One level of the sweep: ``streams`` streams, each sending ``reps`` requests of
+    ``shape`` in turn, seeded from ``seed`` (+ 1000 per stream, + 1 per request)."""
+
+    shape: Shape
+    streams: int
+    reps: int
+    seed: int
+
+
+async def _level(endpoint: Endpoint, model: str, level: _Level,
+                 samples: list[dict[str, Any]], done: Callable[[], None],
                  clock: Callable[[], float]) -> None:
     """Run one level, appending each finished request to ``samples`` as it ends."""
+    shape, streams = level.shape, level.streams
     async with async_client(endpoint, streams) as client:
         async def one_stream(index: int) -> None:
-            for rep in range(reps):
-                body = request_body(model, shape, seed + 1000 * index + rep)
+            for rep in range(level.reps):
+                body = request_body(model, shape, level.seed + 1000 * index + rep)
                 try:
                     stream = await stream_chat(client, endpoint, body, clock)
                     record = sample(stream, shape, streams, index, rep)
@@ -264,8 +276,8 @@ def run_sweep(endpoint: Endpoint, model: str, shapes: Sequence[Shape],
             samples: list[dict[str, Any]] = []
             start = clock()
             try:
-                asyncio.run(_level(endpoint, model, shape, streams, reps, seed, samples, tick,
-                                   clock))
+                asyncio.run(_level(endpoint, model, _Level(shape, streams, reps, seed),
+                                   samples, tick, clock))
             except KeyboardInterrupt:
                 if samples:
                     results.append(level_summary(shape, streams, _ordered(samples),

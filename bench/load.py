@@ -269,44 +269,54 @@ async def run_level(endpoints: Sequence[Endpoint], model: str, shapes: Sequence[
     """One level at ``rate`` requests/s (open loop) or ``streams`` streams (closed loop).
     ``keep`` receives each finished request as it ends (Ctrl-C keeps them); with
     ``metrics`` each server's Prometheus ``/metrics`` is watched over the level."""
-    warm = profile.warmup
     cap = profile.cap if rate is not None else max(streams or 1, 1)
     body_for(model, shapes[0], profile.seed)  # loads the word list now, not on the clock
     clients = [async_client(e, cap) for e in endpoints]
     async with contextlib.AsyncExitStack() as stack:
         for client in clients:
             await stack.enter_async_context(client)
-        watchers = []
-        for endpoint in endpoints if metrics else ():
-            scraper = await stack.enter_async_context(async_client(endpoint, 1))
-            watchers.append(await stack.enter_async_context(
-                prom.watch(endpoint.base_url, scraper)))
+        watchers = await _watch_servers(stack, endpoints) if metrics else []
         sender = Sender(endpoints, clients, model, shapes, profile.seed, clock,
                         progress=progress)
         if keep is not None:
             sender.done = keep
         monitor = Monitor()
-        dropped: list[int] = []
-        warm_dropped = 0
         async with monitor.watching():
-            if rate is not None:
-                offsets, measured_from = _open_schedule(rate, profile)
-                sender.is_warmup = lambda index, _at: index < measured_from
-                dropped = await open_loop(sender, offsets, cap)
-                warm_dropped = sum(1 for i in dropped if i < measured_from)
-                dropped = [i for i in dropped if i >= measured_from]
-            else:
-                # bounded like an open-loop schedule: a server that fails at once is
-                # asked again at once, for the whole --duration
-                count = (warm.requests + profile.requests
-                         if profile.requests is not None else MAX_REQUESTS)
-                until = (warm.seconds + profile.duration_s
-                         if profile.duration_s is not None else None)
-                sender.is_warmup = (lambda index, at: index < warm.requests
-                                    or at < warm.seconds)
-                await closed_loop(sender, streams or 1, count, until)
+            dropped, warm_dropped = await _send_level(sender, profile, rate, streams, cap)
     return LevelRun(sender.done, dropped, warm_dropped, sender.max_in_flight,
                     monitor.verdict(), tuple(w.summary() for w in watchers))
+
+
+async def _watch_servers(stack: contextlib.AsyncExitStack, endpoints: Sequence[Endpoint]
+                         ) -> list[prom.Watch]:
+    """Each server's Prometheus ``/metrics`` watched until ``stack`` closes, through a
+    client of its own."""
+    watchers = []
+    for endpoint in endpoints:
+        scraper = await stack.enter_async_context(async_client(endpoint, 1))
+        watchers.append(await stack.enter_async_context(
+            prom.watch(endpoint.base_url, scraper)))
+    return watchers
+
+
+async def _send_level(sender: Sender, profile: Profile, rate: float | None,
+                      streams: int | None, cap: int) -> tuple[list[int], int]:
+    """Send the level's requests, warm-up first: (the measured indices the cap dropped,
+    how many warm-up requests it dropped)."""
+    warm = profile.warmup
+    if rate is not None:
+        offsets, measured_from = _open_schedule(rate, profile)
+        sender.is_warmup = lambda index, _at: index < measured_from
+        dropped = await open_loop(sender, offsets, cap)
+        return ([i for i in dropped if i >= measured_from],
+                sum(1 for i in dropped if i < measured_from))
+    # bounded like an open-loop schedule: a server that fails at once is asked again at
+    # once, for the whole --duration
+    count = warm.requests + profile.requests if profile.requests is not None else MAX_REQUESTS
+    until = warm.seconds + profile.duration_s if profile.duration_s is not None else None
+    sender.is_warmup = lambda index, at: index < warm.requests or at < warm.seconds
+    await closed_loop(sender, streams or 1, count, until)
+    return [], 0
 
 
 def interrupted(finished: list[Request]) -> LevelRun:
