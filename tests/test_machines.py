@@ -70,6 +70,11 @@ CASES = {
     "wsl-rtx4070": (Expect("runs", "llama.cpp", "CUDA", "expert-offload", 8, 32768), NO),
     # AMD on Windows through WMI and the driver's 64-bit memory size: Vulkan, not "no GPU".
     "windows-r9700-32gb": (Expect("runs", "llama.cpp", "Vulkan", "gpu", None, 131072), NO),
+    # Intel Arc on Windows (WMI and the registry's 64-bit size): Vulkan on the card, where the
+    # owner ran 20b; 120b keeps experts of 30 layers in the 64 GiB of RAM.
+    "windows-arc-a770-16gb": (Expect("runs", "llama.cpp", "Vulkan", "gpu", None, 65536),
+                              Expect("runs", "llama.cpp", "Vulkan", "expert-offload", 30,
+                                     32768)),
 }
 
 
@@ -283,3 +288,16 @@ def test_the_ram_a_does_not_fit_verdict_asks_for_is_enough() -> None:
     smaller = dataclasses.replace(snap, memory=dataclasses.replace(
         snap.memory, ram_total_bytes=asked - GIB // 2, ram_available_bytes=asked))
     assert not assess(smaller).verdict("120b").can_run
+
+
+def test_an_intel_arc_card_is_planned_with_intels_lower_bandwidth_efficiency() -> None:
+    """The owner of this A770 measured 20b at 72 tok/s with llama.cpp's Vulkan build (the
+    dataset's `arc-a770-20b`); the A770's 560 GB/s at the other cards' efficiency would
+    predict far more."""
+    snap, assessment = _load("windows-arc-a770-16gb")
+    (gpu,) = snap.gpus
+    assert (gpu.vendor, gpu.discrete, gpu.vram_total_bytes) == ("intel", True, 16 * GIB)
+    verdict = assessment.verdict("20b")
+    assert verdict.predicted_tokens_per_s is not None
+    assert 72 / 1.3 <= verdict.predicted_tokens_per_s <= 72 * 1.3
+    assert verdict.speed_basis is not None and "Intel GPUs reach x0.56" in verdict.speed_basis
