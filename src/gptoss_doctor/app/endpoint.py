@@ -15,13 +15,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from gptoss_doctor import __version__, catalog
 from gptoss_doctor.app import models
-from gptoss_doctor.app.feedback import Feedback
+from gptoss_doctor.app.feedback import Feedback, Task
 from gptoss_doctor.app.options import EndpointOptions, LoadOptions
 from gptoss_doctor.app.records import now
 from gptoss_doctor.app.sampling import Sampling, endpoint_fields
@@ -292,59 +293,83 @@ def load_run(options: EndpointOptions, tests: tuple[Any, ...], given: LoadOption
     """Open-loop rates, an SLO sweep or closed-loop concurrency over one or more replicas."""
     plan = plan_load(given)
     defaults = endpoint_speed.shapes_for(tests)
+    conns = _warm_replicas(options, given, defaults[0], feedback)
+    shapes = (list(defaults) if plan.workload.kind == "fixed" else
+              plan.workload.shapes(SHAPES_CYCLE, given.seed, defaults[0]))
+    sampled = Sampling() if conns[0].info.host_class == "local" else None
+    with feedback.task("requests", None) as task, sampled or contextlib.nullcontext():
+        ran = _run_levels(plan, [c.endpoint for c in conns], conns[0].model_id, shapes, task)
+    return _load_record(conns, plan, ran, sampled, feedback, options.timeout_s)
+
+
+def _warm_replicas(options: EndpointOptions, given: LoadOptions,
+                   shape: endpoint_speed.Shape, feedback: Feedback) -> list[Connection]:
+    """The --endpoint and every replica connected, each warmed up with one request."""
     conn = _connect(options, feedback, "warming up")
     conns = [conn, *(_replica(options, u, conn.model_id, feedback) for u in given.replicas)]
     for c in conns:
-        warm = endpoint_speed.warm_up(c.endpoint, c.model_id, defaults[0])
+        warm = endpoint_speed.warm_up(c.endpoint, c.model_id, shape)
         if warm.error:
             raise ep.EndpointError(f"{c.endpoint.base_url}: the warm-up request failed: "
                                    f"{warm.error}")
-    shapes = (list(defaults) if plan.workload.kind == "fixed" else
-              plan.workload.shapes(SHAPES_CYCLE, given.seed, defaults[0]))
-    endpoints = [c.endpoint for c in conns]
-    sampled = Sampling() if conn.info.host_class == "local" else None
+    return conns
+
+
+@dataclass(frozen=True, slots=True)
+class _LoadLevels:
+    """What a load run's levels gave: each level, the SLO sweep's answer, and whether
+    Ctrl-C ended the run."""
+
+    levels: list[records.LoadLevel]
+    sweep: load_plan.SweepResult | None
+    interrupted: bool
+
+
+def _run_levels(plan: LoadPlan, endpoints: list[ep.Endpoint], model_id: str,
+                shapes: Sequence[load.Shaped], task: Task) -> _LoadLevels:
+    """Every level of the plan in turn (an SLO sweep's rates first). Ctrl-C keeps the
+    levels that finished and what the interrupted one had finished."""
     levels: list[records.LoadLevel] = []
-    sweep: load_plan.SweepResult | None = None
-    interrupted = False
-    with feedback.task("requests", None) as task, sampled or contextlib.nullcontext():
-        def level(rate: float | None, streams: int | None) -> records.LoadLevel:
-            label = f"{rate:g} req/s" if rate is not None else f"x{streams}"
-            task.update(description=label, completed=0)
-            finished: list[latency.Request] = []
-            try:
-                ran = asyncio.run(load.run_level(
-                    endpoints, conn.model_id, shapes, plan.profile, rate=rate,
-                    streams=streams, progress=lambda: task.update(advance=1), keep=finished))
-            except KeyboardInterrupt:  # the requests that finished are kept
-                if finished:
-                    levels.append(load.summarize(load.interrupted(finished), plan.profile,
-                                                 endpoints, plan.slos, rate=rate,
-                                                 streams=streams))
-                raise
-            done = load.summarize(ran, plan.profile, endpoints, plan.slos, rate=rate,
-                                  streams=streams)
-            levels.append(done)
-            return done
 
+    def level(rate: float | None, streams: int | None) -> records.LoadLevel:
+        label = f"{rate:g} req/s" if rate is not None else f"x{streams}"
+        task.update(description=label, completed=0)
+        finished: list[latency.Request] = []
         try:
-            if plan.sweep:
-                sweep = load.sweep(lambda rate: level(rate, None), plan.rates[0], plan.slos)[1]
-            for rate in () if plan.sweep else plan.rates:
-                level(rate, None)
-            for streams in plan.streams:
-                level(None, streams)
-        except KeyboardInterrupt:
-            interrupted = True
-    return _load_record(conn, conns, plan, levels, sweep, interrupted, sampled, feedback,
-                        options.timeout_s)
+            ran = asyncio.run(load.run_level(
+                endpoints, model_id, shapes, plan.profile, rate=rate,
+                streams=streams, progress=lambda: task.update(advance=1), keep=finished))
+        except KeyboardInterrupt:  # the requests that finished are kept
+            if finished:
+                levels.append(load.summarize(load.interrupted(finished), plan.profile,
+                                             endpoints, plan.slos, rate=rate,
+                                             streams=streams))
+            raise
+        done = load.summarize(ran, plan.profile, endpoints, plan.slos, rate=rate,
+                              streams=streams)
+        levels.append(done)
+        return done
+
+    sweep: load_plan.SweepResult | None = None
+    try:
+        if plan.sweep:
+            sweep = load.sweep(lambda rate: level(rate, None), plan.rates[0], plan.slos)[1]
+        for rate in () if plan.sweep else plan.rates:
+            level(rate, None)
+        for streams in plan.streams:
+            level(None, streams)
+    except KeyboardInterrupt:
+        return _LoadLevels(levels, sweep, True)
+    return _LoadLevels(levels, sweep, False)
 
 
-def _load_record(conn: Connection, conns: list[Connection], plan: LoadPlan,
-                 levels: list[records.LoadLevel], sweep: load_plan.SweepResult | None,
-                 interrupted: bool, sampled: Sampling | None, feedback: Feedback,
-                 timeout_s: float) -> EndpointRun:
+def _load_record(conns: list[Connection], plan: LoadPlan, ran: _LoadLevels,
+                 sampled: Sampling | None, feedback: Feedback, timeout_s: float
+                 ) -> EndpointRun:
+    """The results of a load run against ``conns`` (the first is the --endpoint)."""
+    conn, levels = conns[0], ran.levels
     failed = sum(lv.total.requests - lv.total.ok + lv.dropped for lv in levels)
-    status = "interrupted" if interrupted else "partial" if failed else "complete"
+    status = "interrupted" if ran.interrupted else "partial" if failed else "complete"
     record = _envelope("speed", status, conn, feedback)
     profile = plan.profile
     record["config"] = {"reps": 1, "concurrency": list(plan.streams), "shapes": [],
@@ -358,7 +383,7 @@ def _load_record(conn: Connection, conns: list[Connection], plan: LoadPlan,
         warmup=profile.warmup.name if profile.warmup != load_plan.Warmup() else None,
         seed=profile.seed, max_outstanding_cap=profile.cap,
         replicas=tuple(c.endpoint.base_url for c in conns), workload=plan.workload.name,
-        slos=tuple(s.name for s in plan.slos), levels=tuple(levels), sweep=sweep))
+        slos=tuple(s.name for s in plan.slos), levels=tuple(levels), sweep=ran.sweep))
     record.update(endpoint_fields(sampled, sum(lv.total.output_tokens for lv in levels)))
     record["key_properties"] = results.key_properties(record)
     first = next((e for lv in levels for e in lv.total.errors), None)
