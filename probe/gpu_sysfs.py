@@ -1,8 +1,11 @@
-"""Non-NVIDIA GPUs on Linux from sysfs: AMD (amdgpu VRAM counters), Intel and others by name.
+"""Non-NVIDIA GPUs on Linux from sysfs: AMD (amdgpu VRAM counters), Intel Arc cards (VRAM
+where the driver publishes it), Intel integrated graphics and others by name.
 
 ``/sys/class/drm/cardN/device/`` holds ``vendor`` (0x1002 AMD, 0x8086 Intel, 0x10de NVIDIA),
 and for amdgpu ``mem_info_vram_total`` / ``mem_info_vram_used`` in bytes. An AMD APU shows a
-small carve-out as VRAM (often 512 MiB) and draws on GTT (system RAM) for the rest.
+small carve-out as VRAM (often 512 MiB) and draws on GTT (system RAM) for the rest. Intel's
+discrete cards are told from its integrated graphics by PCI device id (``INTEL_DISCRETE``);
+the files their drivers may hold the VRAM size in are described at ``read_intel_vram``.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ KNOWN_DEVICES = {
     "0x15bf": "Phoenix1 [Radeon 780M / 760M / 740M]",
     "0x1681": "Rembrandt [Radeon 680M]",
     "0xa7a0": "Raptor Lake-P [Iris Xe Graphics]",
+    "0xa780": "Raptor Lake-S GT1 [UHD Graphics 770]",
     "0x46a6": "Alder Lake-P [Iris Xe Graphics]",
     "0x28a0": "AD107M [GeForce RTX 4060 Laptop GPU]",
     "0x2204": "GA102 [GeForce RTX 3090]",
@@ -83,10 +87,12 @@ def amd_memory_bus(device_id: str, vram_total_bytes: int | None, mclk_mhz: int |
 
 
 def _int(text: str | None) -> int | None:
+    """A plain decimal count as sysfs prints one; anything else (a sign, hex, non-ASCII
+    digits, more than 20 digits) is None."""
     if text is None:
         return None
     text = text.strip()
-    return int(text) if text.isdigit() else None
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 20 else None
 
 
 def _name(sources: Sources, device: str, vendor: str) -> str:
@@ -97,6 +103,138 @@ def _name(sources: Sources, device: str, vendor: str) -> str:
             return text.strip()
     device_id = (sources.read_text(f"{device}/device") or "").strip()
     return KNOWN_DEVICES.get(device_id, f"{vendor.upper()} GPU {device_id}".strip())
+
+
+# Intel discrete GPUs by PCI device id: the ids are the kernel's DG2, ATS-M and BMG lists
+# (torvalds/linux include/drm/intel/pciids.h, INTEL_DG2_IDS / INTEL_ATS_M_IDS /
+# INTEL_BMG_IDS), the names the PCI ID database's (pciutils/pciids pci.ids, 2026-08). A name
+# ending in "M" is a laptop part and is named "... Laptop GPU" so the bandwidth table's
+# desktop figures are not matched (``install.bandwidth.match``). None: an id the kernel lists
+# that has no marketing name.
+INTEL_DISCRETE: dict[str, str | None] = {
+    # DG2 (Alchemist) desktop, embedded ("E") and workstation
+    "0x56a0": "Arc A770", "0x56a1": "Arc A750", "0x56a2": "Arc A580", "0x56a5": "Arc A380",
+    "0x56a6": "Arc A310", "0x56a3": None, "0x56a4": None,
+    "0x56b0": "Arc Pro A30M", "0x56b1": "Arc Pro A40/A50", "0x56b2": "Arc Pro A60M",
+    "0x56b3": "Arc Pro A60", "0x56ba": "Arc A380E", "0x56bb": "Arc A310E",
+    "0x56bc": "Arc A370E", "0x56bd": "Arc A350E", "0x56be": "Arc A750E", "0x56bf": "Arc A580E",
+    # DG2 laptop parts
+    "0x5690": "Arc A770M", "0x5691": "Arc A730M", "0x5692": "Arc A550M", "0x5693": "Arc A370M",
+    "0x5694": "Arc A350M", "0x5695": "Iris Xe MAX A200M", "0x5696": "Arc A570M",
+    "0x5697": "Arc A530M",
+    # ATS-M: DG2 silicon as data-centre cards
+    "0x56c0": "Data Center GPU Flex 170", "0x56c1": "Data Center GPU Flex 140",
+    "0x56c2": "Data Center GPU Flex 170V",
+    # BMG (Battlemage) G21 and G31
+    "0xe20b": "Arc B580", "0xe20c": "Arc B570", "0xe211": "Arc Pro B60", "0xe212": "Arc Pro B50",
+    "0xe222": "Arc Pro B65", "0xe223": "Arc Pro B70", "0xe202": None, "0xe209": None,
+    "0xe20d": None, "0xe210": None, "0xe216": None, "0xe220": None, "0xe221": None,
+}
+# Intel's integrated graphics always sit at this PCI address (bus 0, device 2, function 0).
+INTEL_IGPU_SLOT = "0000:00:02.0"
+# Bounds on a VRAM figure read from sysfs; outside them the file is garbage, not a size.
+INTEL_VRAM_MIN_BYTES = 1 * 1024**3
+INTEL_VRAM_MAX_BYTES = 256 * 1024**3
+_TILE = re.compile(r"^tile\d{1,2}$")
+_INTEL_TILES_MAX = 8
+
+
+def intel_discrete_name(device_id: str) -> str | None:
+    """The name of an Intel discrete GPU by PCI device id ("Intel Arc B580",
+    "Intel Arc A770M Laptop GPU"), or None for an id not on the discrete lists."""
+    device_id = device_id.strip().lower()
+    if device_id not in INTEL_DISCRETE:
+        return None
+    model = INTEL_DISCRETE[device_id]
+    if model is None:
+        family = "Battlemage" if device_id.startswith("0xe2") else "DG2"
+        return f"Intel Arc GPU ({family}, device {device_id})"
+    return f"Intel {model} Laptop GPU" if model.endswith("M") else f"Intel {model}"
+
+
+def _vram_bytes(text: str | None) -> int | None:
+    value = _int(text)
+    return value if value is not None and INTEL_VRAM_MIN_BYTES <= value <= INTEL_VRAM_MAX_BYTES \
+        else None
+
+
+def read_intel_vram(sources: Sources, card_dir: str, device: str
+                    ) -> tuple[int | None, int | None, str | None]:
+    """(total bytes, free bytes, problem) of an Intel card's VRAM from sysfs.
+
+    Neither driver in mainline Linux publishes the VRAM size in sysfs (userspace asks the
+    driver's query ioctl): intel/mainline-tracking's drivers/gpu/drm/i915/i915_sysfs.c (at
+    9281424f) has no such file, nor has torvalds/linux's xe (below). Two builds do:
+
+    - Intel's out-of-tree i915 (intel-gpu/intel-gpu-i915-backports,
+      drivers/gpu/drm/i915/i915_sysfs.c at 0d387fbd) adds ``lmem_total_bytes`` and
+      ``lmem_avail_bytes`` to the DRM minor, ``/sys/class/drm/cardN/``, summed over the
+      card's local-memory regions;
+    - the xe driver as developed in the drm-xe tree (rodrigovivi/linux,
+      drivers/gpu/drm/xe/xe_tile_sysfs.c at 839a9277; igt's tests/intel/xe_sysfs_tile.c reads
+      it) adds ``device/tileN/physical_vram_size_bytes`` on discrete parts: the physical size
+      of the tile's VRAM, a little over what can be allocated; there is no free figure.
+      torvalds/linux's xe_tile_sysfs.c (at f057b572) creates the tile folders without it.
+
+    ``problem`` says why a file that exists gave no size (a value out of bounds or not a
+    number); a missing file is no problem, just no figure.
+    """
+    total_text = sources.read_text(f"{card_dir}/lmem_total_bytes")
+    if total_text is not None:
+        total = _vram_bytes(total_text)
+        if total is None:
+            return None, None, "lmem_total_bytes holds no plausible byte count"
+        avail = _int(sources.read_text(f"{card_dir}/lmem_avail_bytes"))
+        return total, avail if avail is not None and avail <= total else None, None
+    tiles = sorted(t for t in sources.list_dir(device) or () if _TILE.match(t))
+    sizes = [sources.read_text(f"{device}/{t}/physical_vram_size_bytes")
+             for t in tiles[:_INTEL_TILES_MAX]]
+    present = [text for text in sizes if text is not None]
+    if not present:
+        return None, None, None
+    values = [_vram_bytes(text) for text in present]
+    if any(v is None for v in values) or sum(v or 0 for v in values) > INTEL_VRAM_MAX_BYTES:
+        return None, None, "tileN/physical_vram_size_bytes holds no plausible byte count"
+    return sum(v or 0 for v in values), None, None
+
+
+def _uevent(sources: Sources, device: str) -> dict[str, str]:
+    """``device/uevent``'s KEY=value lines (DRIVER, PCI_SLOT_NAME, ...)."""
+    pairs = (line.partition("=") for line in (sources.read_text(f"{device}/uevent") or "")
+             .splitlines()[:64])
+    return {key.strip(): value.strip()[:64] for key, sep, value in pairs if sep}
+
+
+def _intel_gpu(sources: Sources, card: str, device: str) -> tuple[GpuInfo, Note | None]:
+    """An Intel GPU: a discrete card (by id, or by a VRAM file only discrete cards have),
+    integrated graphics (at the iGPU's PCI address, or a known iGPU id), or unknown."""
+    device_id = (sources.read_text(f"{device}/device") or "").strip().lower()[:16]
+    total, free, problem = read_intel_vram(sources, f"/sys/class/drm/{card}", device)
+    uevent = _uevent(sources, device)
+    driver = uevent.get("DRIVER") or "its"
+    name = intel_discrete_name(device_id)
+    index = int(card.removeprefix("card"))
+    if name is not None or total is not None:
+        name = name or f"Intel GPU {device_id}".strip()
+        gpu = GpuInfo(vendor="intel", name=name, source="sysfs", index=index,
+                      vram_total_bytes=total, vram_free_bytes=free, discrete=True,
+                      pci_bus_id=uevent.get("PCI_SLOT_NAME"))
+        if total is not None:
+            return gpu, None
+        why = problem or (f"the {driver} driver publishes no VRAM size in sysfs, as "
+                          "mainline i915 and xe do not")
+        return gpu, Note("sysfs", f"{name}: discrete card of unknown VRAM ({why}); "
+                         "gptoss-doctor cannot plan for it", "warning")
+    name = _name(sources, device, "intel")
+    if uevent.get("PCI_SLOT_NAME") == INTEL_IGPU_SLOT or device_id in KNOWN_DEVICES:
+        return (GpuInfo(vendor="intel", name=name, source="sysfs", index=index,
+                        unified_memory=True, discrete=False),
+                Note("sysfs", f"{name}: integrated graphics sharing system RAM; "
+                     "gptoss-doctor does not plan for it (llama.cpp's Vulkan build may "
+                     "still use it)"))
+    return (GpuInfo(vendor="intel", name=name, source="sysfs", index=index, discrete=None),
+            Note("sysfs", f"{name}: an Intel GPU gptoss-doctor does not know (neither on its "
+                 "discrete list nor at the integrated graphics' address); not planned"))
 
 
 def read_drm_gpus(sources: Sources, nvidia_found: bool = True
@@ -147,6 +285,11 @@ def read_drm_gpus(sources: Sources, nvidia_found: bool = True
             if apu:
                 notes.append(Note("sysfs", f"{name}: APU with a {total / 1024**2:.0f} MiB "
                                   "carve-out; it shares system RAM"))
+            continue
+        if vendor == "intel":
+            gpu, note = _intel_gpu(sources, card, device)
+            gpus.append(gpu)
+            notes.extend((note,) if note else ())
             continue
         gpus.append(GpuInfo(vendor=vendor, name=name, source="sysfs",
                             index=int(card.removeprefix("card")), discrete=None))
