@@ -142,6 +142,8 @@ def test_the_recorded_laptop_igpu_is_integrated_without_a_uevent() -> None:
     ("0xe20c", "Intel Arc B570", "Arc B570"),
     ("0xe211", "Intel Arc Pro B60", None),
     ("0xe212", "Intel Arc Pro B50", None),
+    # The embedded A750E is the A750's chip and 256-bit bus: the same published figure.
+    ("0x56be", "Intel Arc A750E", "Arc A750"),
     # Laptop parts never take the desktop card's figure.
     ("0x5690", "Intel Arc A770M Laptop GPU", None),
     ("0x5693", "Intel Arc A370M Laptop GPU", None),
