@@ -185,53 +185,13 @@ def plot(title: str, x_title: str, y_title: str, series: Sequence[Series],
     """A line chart: axes with ticks and titles, a legend under it that wraps, notes;
     ``y_max`` is kept in view (an SLO's limit); ``fraction``: the y axis is 0 to 1."""
     shown = [Series(clean(s.name), thin(s.points), s.dashed, s.step) for s in series]
-    xs = [x for s in shown for x, _ in s.points]
-    ys = [y for s in shown for _, y in s.points]
-    x_ticks = nice_ticks(min(xs, default=0.0), max(xs, default=1.0))
-    y_top = max([*ys, *([y_max] if y_max is not None else [])], default=1.0)
-    y_ticks = ([0.0, 0.25, 0.5, 0.75, 1.0] if fraction else
-               nice_ticks(min(0.0, *ys) if ys else 0.0, y_top * 1.05 if y_top > 0 else 1.0))
-    y_labels = [tick_label(t) for t in y_ticks]
-    left = PAD + FONT * 1.4 + max(text_width(t) for t in y_labels) + 6
-    top, right = PAD + FONT * 2.4, WIDTH - PAD - text_width(tick_label(x_ticks[-1])) / 2
-    bottom = top + PLOT_H
+    frame = _frame(shown, y_max, fraction)
     canvas = _Canvas()
     title = fit(title, WIDTH - 2 * PAD, FONT * 1.1)
     canvas.text(title, WIDTH / 2, PAD + FONT * 1.1, "middle", FONT * 1.1, force=True)
-
-    def sx(x: float) -> float:
-        return left + (x - x_ticks[0]) / ((x_ticks[-1] - x_ticks[0]) or 1) * (right - left)
-
-    def sy(y: float) -> float:
-        return bottom - (y - y_ticks[0]) / ((y_ticks[-1] - y_ticks[0]) or 1) * PLOT_H
-
-    grid = [f'<rect x="{left:.1f}" y="{top:.1f}" width="{right - left:.1f}" '
-            f'height="{PLOT_H}" fill="none" stroke="#888"/>']
-    for tick, label in zip(y_ticks, y_labels, strict=True):
-        grid.append(f'<line x1="{left:.1f}" x2="{right:.1f}" y1="{sy(tick):.1f}" '
-                    f'y2="{sy(tick):.1f}" stroke="#eee"/>')
-        canvas.text(label, left - 4, sy(tick) + FONT * 0.35, "end")
-    for tick in x_ticks:
-        grid.append(f'<line x1="{sx(tick):.1f}" x2="{sx(tick):.1f}" y1="{bottom:.1f}" '
-                    f'y2="{bottom + 4:.1f}" stroke="#888"/>')
-        canvas.text(tick_label(tick), sx(tick), bottom + 4 + FONT, "middle")  # thinned
-    canvas.text(fit(y_title, PLOT_H), PAD + FONT, top + PLOT_H / 2, "middle", rotate=True,
-                force=True)
-    canvas.text(fit(x_title, right - left), (left + right) / 2, bottom + 8 + 2.2 * FONT,
-                "middle", force=True)
-    lines = []
-    for index, s in enumerate(shown):
-        colour = COLOURS[index % len(COLOURS)]
-        if not s.points:
-            continue
-        path = _path([(sx(x), sy(y)) for x, y in s.points], s.step)
-        dash = ' stroke-dasharray="6 4"' if s.dashed else ""
-        lines.append(f'<path d="{path}" fill="none" stroke="{colour}" stroke-width="2"'
-                     f'{dash}/>')
-        if not (s.step or s.dashed) and len(s.points) <= 40:
-            lines.extend(f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="2.5" fill="{colour}"/>'
-                         for x, y in s.points)
-    y = bottom + 8 + 3.6 * FONT
+    grid = _grid(canvas, frame, x_title, y_title)
+    lines = _lines(frame, shown)
+    y = frame.bottom + 8 + 3.6 * FONT
     y = _legend(canvas, shown, y)
     for note in notes:
         y += FONT * 1.5
@@ -242,6 +202,84 @@ def plot(title: str, x_title: str, y_title: str, series: Sequence[Series],
            f'role="img"><title>{escape(title)}</title>'
            f'{"".join(grid)}{"".join(lines)}{"".join(canvas.parts)}</svg>')
     return Figure(title, svg, WIDTH, math.ceil(height), tuple(canvas.boxes))
+
+
+@dataclass(frozen=True, slots=True)
+class _Frame:
+    """The plot area in SVG coordinates and the ticks of its two axes."""
+
+    x_ticks: list[float]
+    y_ticks: list[float]
+    left: float
+    right: float
+    top: float
+
+    @property
+    def bottom(self) -> float:
+        return self.top + PLOT_H
+
+    def sx(self, x: float) -> float:
+        span = (self.x_ticks[-1] - self.x_ticks[0]) or 1
+        return self.left + (x - self.x_ticks[0]) / span * (self.right - self.left)
+
+    def sy(self, y: float) -> float:
+        span = (self.y_ticks[-1] - self.y_ticks[0]) or 1
+        return self.bottom - (y - self.y_ticks[0]) / span * PLOT_H
+
+
+def _frame(shown: Sequence[Series], y_max: float | None, fraction: bool) -> _Frame:
+    """Ticks covering the points (and ``y_max``), and room left of the plot for the
+    y labels and right of it for the last x label."""
+    xs = [x for s in shown for x, _ in s.points]
+    ys = [y for s in shown for _, y in s.points]
+    x_ticks = nice_ticks(min(xs, default=0.0), max(xs, default=1.0))
+    y_top = max([*ys, *([y_max] if y_max is not None else [])], default=1.0)
+    y_ticks = ([0.0, 0.25, 0.5, 0.75, 1.0] if fraction else
+               nice_ticks(min(0.0, *ys) if ys else 0.0, y_top * 1.05 if y_top > 0 else 1.0))
+    left = PAD + FONT * 1.4 + max(text_width(tick_label(t)) for t in y_ticks) + 6
+    right = WIDTH - PAD - text_width(tick_label(x_ticks[-1])) / 2
+    return _Frame(x_ticks, y_ticks, left, right, PAD + FONT * 2.4)
+
+
+def _grid(canvas: _Canvas, frame: _Frame, x_title: str, y_title: str) -> list[str]:
+    """The plot's border, grid lines and ticks; their labels and the axis titles go on
+    ``canvas`` (x labels only where they fit)."""
+    left, right, top, bottom = frame.left, frame.right, frame.top, frame.bottom
+    grid = [f'<rect x="{left:.1f}" y="{top:.1f}" width="{right - left:.1f}" '
+            f'height="{PLOT_H}" fill="none" stroke="#888"/>']
+    for tick in frame.y_ticks:
+        y = frame.sy(tick)
+        grid.append(f'<line x1="{left:.1f}" x2="{right:.1f}" y1="{y:.1f}" '
+                    f'y2="{y:.1f}" stroke="#eee"/>')
+        canvas.text(tick_label(tick), left - 4, y + FONT * 0.35, "end")
+    for tick in frame.x_ticks:
+        x = frame.sx(tick)
+        grid.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{bottom:.1f}" '
+                    f'y2="{bottom + 4:.1f}" stroke="#888"/>')
+        canvas.text(tick_label(tick), x, bottom + 4 + FONT, "middle")  # thinned
+    canvas.text(fit(y_title, PLOT_H), PAD + FONT, top + PLOT_H / 2, "middle", rotate=True,
+                force=True)
+    canvas.text(fit(x_title, right - left), (left + right) / 2, bottom + 8 + 2.2 * FONT,
+                "middle", force=True)
+    return grid
+
+
+def _lines(frame: _Frame, shown: Sequence[Series]) -> list[str]:
+    """Each series as a path (steps, or dashed, as asked), with its points marked when
+    there are few of them on a plain line."""
+    lines = []
+    for index, s in enumerate(shown):
+        colour = COLOURS[index % len(COLOURS)]
+        if not s.points:
+            continue
+        path = _path([(frame.sx(x), frame.sy(y)) for x, y in s.points], s.step)
+        dash = ' stroke-dasharray="6 4"' if s.dashed else ""
+        lines.append(f'<path d="{path}" fill="none" stroke="{colour}" stroke-width="2"'
+                     f'{dash}/>')
+        if not (s.step or s.dashed) and len(s.points) <= 40:
+            lines.extend(f'<circle cx="{frame.sx(x):.1f}" cy="{frame.sy(y):.1f}" r="2.5" '
+                         f'fill="{colour}"/>' for x, y in s.points)
+    return lines
 
 
 def _path(points: list[tuple[float, float]], step: bool) -> str:
