@@ -81,7 +81,16 @@ class Measurement:
 
     @property
     def fitted(self) -> bool:
-        return self.use == "fit"
+        return self.use == "fit" or self.pp_only
+
+    @property
+    def pp_only(self) -> bool:
+        """Fitted for prompt speed only (``use`` = "pp only: <why not tg>")."""
+        return self.use.startswith("pp only: ")
+
+    @property
+    def tg_fitted(self) -> bool:
+        return self.use == "fit" and self.tg_tps is not None
 
 
 def _num(text: str) -> float | None:
@@ -214,7 +223,7 @@ def pp_scored(m: Measurement) -> bool:
 def fit(rows: Iterable[Measurement]) -> SpeedConstants:
     """Constants that best predict the ``use=fit`` rows (see the module docstring)."""
     used = [m for m in rows if m.fitted]
-    tg_rows = [m for m in used if m.tg_tps]
+    tg_rows = [m for m in used if m.tg_fitted]
     backends = sorted({overhead_key(workload(m).backend) for m in tg_rows})
     c = SpeedConstants(0.8, 0.8, unified_efficiency=0.8,
                        overhead_ms={b: 2.0 for b in backends})
@@ -299,7 +308,7 @@ def leave_one_out(rows: Sequence[Measurement]) -> tuple[Prediction, ...]:
     out = []
     for i, m in enumerate(used):
         c = fit(used[:i] + used[i + 1:])
-        out.append(Prediction(m, predicted_tg(m, c) if m.tg_tps else None,
+        out.append(Prediction(m, predicted_tg(m, c) if m.tg_fitted else None,
                               predicted_pp(m, c) if pp_scored(m) else None))
     return tuple(out)
 

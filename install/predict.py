@@ -85,9 +85,9 @@ def overhead_key(backend: str) -> str:
 # Fitted by `nox -s calibration` (install.calibrate.fit) on the dataset's `use=fit` rows.
 CONSTANTS = SpeedConstants(
     device_efficiency=0.544, host_efficiency=0.638, unified_efficiency=0.739,
-    pp_moe_exponent=0.511, offload_layer_ms=0.486,
+    pp_moe_exponent=0.521, offload_layer_ms=0.486,
     overhead_ms={"CPU": 8.46, "CUDA": 0.59, "MLX": 3.27, "ROCm": 3.4, "Vulkan": 0.13},
-    pp_efficiency={"CPU": 0.505, "CUDA": 0.238, "MLX": 0.423, "ROCm": 0.232, "Vulkan": 0.133})
+    pp_efficiency={"CPU": 0.529, "CUDA": 0.239, "MLX": 0.426, "ROCm": 0.233, "Vulkan": 0.134})
 
 
 @dataclass(frozen=True, slots=True)

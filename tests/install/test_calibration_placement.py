@@ -18,7 +18,7 @@ from gptoss_doctor.install import calibrate, verdict
 
 DATA = Path(__file__).resolve().parents[1] / "fixtures" / "calibration" / "measurements.csv"
 ROWS = calibrate.parse(DATA.read_text(encoding="utf-8"))
-RUNS = [m for m in ROWS if m.fitted and m.tg_tps]
+RUNS = [m for m in ROWS if m.tg_fitted]
 # Runs whose placement was a deliberate experiment rather than what the machine needs.
 BY_CHOICE = {
     "rx7900xt-20b-cmoe": "all experts on the CPU (-cmoe) on a 20 GB card that holds the "
