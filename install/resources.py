@@ -76,8 +76,10 @@ def _vram(gpus: list[GpuInfo]) -> int:
 def _usable_gpus(snap: HardwareSnapshot) -> tuple[Backend, list[GpuInfo]]:
     nvidia = [g for g in snap.gpus if g.vendor == "nvidia"]
     amd = [g for g in snap.gpus if g.vendor == "amd" and g.discrete]
-    # Intel Arc cards run llama.cpp's Vulkan build (its SYCL build needs oneAPI).
-    intel = [g for g in snap.gpus if g.vendor == "intel" and g.discrete]
+    # Intel Arc cards run llama.cpp's Vulkan build (its SYCL build needs oneAPI). Mainline
+    # Linux drivers publish no VRAM size: such a card cannot be planned (the probe says why).
+    intel = [g for g in snap.gpus if g.vendor == "intel" and g.discrete
+             and g.vram_total_bytes is not None]
     # llama.cpp's Windows builds for AMD are Vulkan ones (ROCm/HIP on Windows covers few
     # cards and needs the HIP SDK).
     amd_backend: Backend = "Vulkan" if snap.os.system == "Windows" else "ROCm"
