@@ -206,7 +206,9 @@ class Chart:
 
 
 @dataclass
-class _Canvas:
+class Canvas:
+    """A chart being drawn: its SVG parts, and the box of every text so far (``free``)."""
+
     width: int
     parts: list[str] = field(default_factory=list)
     boxes: list[Box] = field(default_factory=list)
@@ -241,7 +243,7 @@ def _marker(kind: str, x: float, y: float, color: str, tip: str) -> str:
     return f'{shape} fill="{color}">{title}</{shape.split()[0][1:]}>'
 
 
-def _thinned(labels: list[tuple[float, str]], boxes: list[Box]) -> list[int]:
+def thinned(labels: list[tuple[float, str]], boxes: list[Box]) -> list[int]:
     """Indexes of tick labels to draw: every k-th, the smallest k whose boxes clear."""
     for stride in range(1, len(labels) + 1):
         kept = list(range(0, len(labels), stride))
@@ -251,7 +253,9 @@ def _thinned(labels: list[tuple[float, str]], boxes: list[Box]) -> list[int]:
 
 
 @dataclass(frozen=True, slots=True)
-class _Plot:
+class Plot:
+    """The plot area in SVG coordinates; ``x`` and ``y`` place an axis value in it."""
+
     left: float
     top: float
     right: float
@@ -264,19 +268,19 @@ class _Plot:
         return self.bottom - (self.bottom - self.top) * axis.at(value)
 
 
-def _axes(canvas: _Canvas, xa: Axis, ya: Axis) -> _Plot:
+def _axes(canvas: Canvas, xa: Axis, ya: Axis) -> Plot:
     """Frame, grid, ticks and axis titles; the plot area they leave."""
     y_labels = [number(t) for t in ya.ticks]
     x_texts = [number(t) for t in xa.ticks]
     left = max(10 + max(text_width(label) for label in y_labels) + 6,
                4 + text_width(x_texts[0]) / 2 if x_texts else 0)
     right = WIDTH - 8 - text_width(x_texts[-1]) / 2 if x_texts else WIDTH - 8
-    plot = _Plot(left, 40, right, 40 + PLOT_HEIGHT)
+    plot = Plot(left, 40, right, 40 + PLOT_HEIGHT)
     canvas.text(4, 20, fit(ya.title, WIDTH - 8))
     parts = canvas.parts
     y_boxes = [text_box(left - 6, plot.y(ya, t) + 4, label, "end")
                for t, label in zip(ya.ticks, y_labels, strict=True)]
-    y_kept = set(_thinned(list(zip(ya.ticks, y_labels, strict=True)), y_boxes))
+    y_kept = set(thinned(list(zip(ya.ticks, y_labels, strict=True)), y_boxes))
     for i, (tick, label) in enumerate(zip(ya.ticks, y_labels, strict=True)):
         y = plot.y(ya, tick)
         parts.append(f'<line x1="{left:.1f}" y1="{y:.1f}" x2="{right:.1f}" y2="{y:.1f}" '
@@ -286,7 +290,7 @@ def _axes(canvas: _Canvas, xa: Axis, ya: Axis) -> _Plot:
     xs = [plot.x(xa, t) for t in xa.ticks]
     x_boxes = [text_box(x, plot.bottom + 20, label, "middle")
                for x, label in zip(xs, x_texts, strict=True)]
-    x_kept = set(_thinned(list(zip(xa.ticks, x_texts, strict=True)), x_boxes))
+    x_kept = set(thinned(list(zip(xa.ticks, x_texts, strict=True)), x_boxes))
     for i, (x, label) in enumerate(zip(xs, x_texts, strict=True)):
         parts.append(f'<line x1="{x:.1f}" y1="{plot.bottom:.1f}" x2="{x:.1f}" '
                      f'y2="{plot.bottom + 5:.1f}" stroke="#555"/>')
@@ -300,7 +304,7 @@ def _axes(canvas: _Canvas, xa: Axis, ya: Axis) -> _Plot:
     return plot
 
 
-def _legend(canvas: _Canvas, entries: list[tuple[str, str]], top: float) -> float:
+def legend(canvas: Canvas, entries: list[tuple[str, str]], top: float) -> float:
     """Entries ``(swatch SVG at 0,0, name)`` in rows that wrap; the y below them."""
     x, y = 4.0, top + FONT_PX
     for swatch, name in entries:
@@ -314,7 +318,8 @@ def _legend(canvas: _Canvas, entries: list[tuple[str, str]], top: float) -> floa
     return y + DESCENT * FONT_PX + 6
 
 
-def _notes(canvas: _Canvas, notes: Sequence[str], top: float) -> float:
+def note_lines(canvas: Canvas, notes: Sequence[str], top: float) -> float:
+    """``notes`` one a line from ``top`` down; the y below them."""
     y = top
     for note in notes:
         y += LINE_PX
@@ -322,7 +327,8 @@ def _notes(canvas: _Canvas, notes: Sequence[str], top: float) -> float:
     return y + DESCENT * FONT_PX + 4
 
 
-def _finish(canvas: _Canvas, title: str, height: float) -> Chart:
+def finish(canvas: Canvas, title: str, height: float) -> Chart:
+    """The chart: ``canvas``'s parts in an SVG ``height`` tall, titled ``title``."""
     tall = math.ceil(height)
     label = escape(plain(title))
     svg = (f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img" '
@@ -358,7 +364,7 @@ def scatter(title: str, series: Sequence[Series], x_title: str, y_title: str, *,
     ys = [p.y for s in series for p in s.points]
     xa = axis(xs, x_title, log, x_zero)
     ya = axis(ys, y_title, log, y_zero)
-    canvas = _Canvas(WIDTH)
+    canvas = Canvas(WIDTH)
     plot = _axes(canvas, xa, ya)
     hidden = 0
     for index, one in enumerate(series):
@@ -384,11 +390,11 @@ def scatter(title: str, series: Sequence[Series], x_title: str, y_title: str, *,
     if hidden:
         notes.append(f"{hidden} point{'s' if hidden > 1 else ''} not shown "
                      "(not a finite" + (" positive" if xa.log else "") + " number)")
-    bottom = _legend(canvas, entries, plot.bottom + 46)
-    return _finish(canvas, title, _notes(canvas, notes, bottom))
+    bottom = legend(canvas, entries, plot.bottom + 46)
+    return finish(canvas, title, note_lines(canvas, notes, bottom))
 
 
-def _reference(plot: _Plot, xa: Axis, ya: Axis,
+def _reference(plot: Plot, xa: Axis, ya: Axis,
                slope: float) -> tuple[float, float, float, float] | None:
     """Where ``y = slope · x`` crosses the plot area, in SVG coordinates; None if nowhere."""
     if not math.isfinite(slope) or slope <= 0:
@@ -399,59 +405,3 @@ def _reference(plot: _Plot, xa: Axis, ya: Axis,
         return None
     return (plot.x(xa, low), plot.y(ya, low * slope), plot.x(xa, high),
             plot.y(ya, high * slope))
-
-
-def bars(title: str, categories: Sequence[str], series: Sequence[tuple[str, Sequence[float]]],
-         value_title: str, *, top: float | None = None, percent: bool = False,
-         notes: Sequence[str] = ()) -> Chart:
-    """Horizontal bars: one row per category, one bar per series in it, a value axis at the
-    bottom (0 to ``top``, else to the largest value), a legend of the series."""
-    notes = list(notes)
-    if len(series) > MAX_SERIES:
-        notes.append(f"{len(series) - MAX_SERIES} more series not drawn")
-        series = series[:MAX_SERIES]
-    values = [v for _, vs in series for v in vs if math.isfinite(v) and v >= 0]
-    hidden = sum(1 for _, vs in series for v in vs if not (math.isfinite(v) and v >= 0))
-    scale = 100.0 if percent else 1.0
-    xa = axis([v * scale for v in values] + ([top * scale] if top else []), value_title,
-              zero=True)
-    canvas = _Canvas(WIDTH)
-    names = [fit(c, 150) for c in categories]
-    left = 10 + max((text_width(n) for n in names), default=0)
-    bar, gap = 10, 8
-    row = bar * max(len(series), 1) + gap
-    height = max(row * len(categories), 40)
-    labels = [number(t) + ("%" if percent else "") for t in xa.ticks]
-    right = WIDTH - 8 - text_width(labels[-1]) / 2
-    plot = _Plot(left, 30, right, 30 + height)
-    canvas.text(4, 18, fit(value_title, WIDTH - 8))
-    for tick in xa.ticks:
-        x = plot.x(xa, tick)
-        canvas.parts.append(f'<line x1="{x:.1f}" y1="{plot.top:.1f}" x2="{x:.1f}" '
-                            f'y2="{plot.bottom + 5:.1f}" stroke="#e3e3e3"/>')
-    boxes = [text_box(plot.x(xa, t), plot.bottom + 18, label, "middle")
-             for t, label in zip(xa.ticks, labels, strict=True)]
-    for i in _thinned(list(zip(xa.ticks, labels, strict=True)), boxes):
-        canvas.text(plot.x(xa, xa.ticks[i]), plot.bottom + 18, labels[i], "middle")
-    for c, name in enumerate(names):
-        y0 = plot.top + c * row + gap / 2
-        canvas.text(left - 6, y0 + (row - gap) / 2 + 4, name, "end")
-        for s, (series_name, vs) in enumerate(series):
-            value = vs[c] if c < len(vs) else math.nan
-            if not (math.isfinite(value) and value >= 0):
-                continue
-            length = max(plot.x(xa, value * scale) - left, 1.5)  # a 0 shows, unlike a gap
-            tip = escape(plain(f"{categories[c]}, {series_name}: "
-                               + (f"{value * scale:.1f}%" if percent else f"{value:g}")))
-            canvas.parts.append(
-                f'<rect x="{left:.1f}" y="{y0 + s * bar:.1f}" width="{length:.1f}" '
-                f'height="{bar - 1}" fill="{PALETTE[s % len(PALETTE)]}"><title>{tip}</title>'
-                "</rect>")
-    canvas.parts.append(f'<path d="M{left:.1f},{plot.top:.1f}V{plot.bottom:.1f}H{right:.1f}" '
-                        'fill="none" stroke="#555"/>')
-    if hidden:
-        notes.append(f"{hidden} value{'s' if hidden > 1 else ''} not shown (not a number)")
-    entries = [(f'<rect x="0" y="-5" width="16" height="10" fill="{PALETTE[i % len(PALETTE)]}"/>',
-                name) for i, (name, _) in enumerate(series)]
-    bottom = _legend(canvas, entries, plot.bottom + 26)
-    return _finish(canvas, title, _notes(canvas, notes, bottom))

@@ -15,7 +15,8 @@ from collections.abc import Sequence
 from statistics import median
 from typing import Any
 
-from gptoss_doctor.reports.charts import Chart, Point, Reference, Series, bars, scatter
+from gptoss_doctor.reports.bar_chart import bars
+from gptoss_doctor.reports.charts import Chart, Point, Reference, Series, scatter
 
 KIND_NAMES = {"pp": "prompt processing", "tg": "generation"}
 _GPT_OSS = re.compile(r"gpt-oss-[0-9a-z]+")

@@ -17,7 +17,8 @@ import pytest
 
 from gptoss_doctor.bench import results
 from gptoss_doctor.reports import charts, figures
-from gptoss_doctor.reports.charts import Point, Reference, Series, bars, scatter
+from gptoss_doctor.reports.bar_chart import bars
+from gptoss_doctor.reports.charts import Point, Reference, Series, scatter
 from gptoss_doctor.reports.html import render
 
 from conftest import FIXTURES
