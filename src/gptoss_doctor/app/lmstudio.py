@@ -222,10 +222,54 @@ def install(options: LmsOptions, feedback: Feedback) -> LmsInstalled:
     """get → estimate → load → server start → readiness → smoke test → recipe."""
     settings = current()
     lms_path = lms.require_lms(settings.lmstudio_home)
-    verdict = _verdict(options.model)
+    plan = _plan(_verdict(options.model), options.n_ctx)
+    notes = list(plan.notes)
+    run = _Runner(lms_path, feedback)
+    key, model_key = plan.verdict.key, plan.model_key
+    _get(run, plan, notes)
+    theirs, table = _estimate(run, plan)
+    run("load", lms.load_args(key, plan.settings.n_ctx, plan.gpu, estimate_only=False),
+        lms.LOAD_TIMEOUT_S)
+    loaded = _loaded(run("ps", ("ps", "--json"), lms.SHORT_TIMEOUT_S).stdout, model_key)
+    if loaded is None:
+        notes.append("`lms ps --json` did not list the model in a form this project reads")
+    _serve(run, options.port, notes)
+    endpoint = ep.Endpoint(f"http://127.0.0.1:{options.port}/v1", None, SMOKE_TIMEOUT_S)
+    _ready(endpoint, model_key, feedback)
+    with feedback.task("smoke test through LM Studio's server"):
+        smoke = _smoke(endpoint, model_key)
+    memory = plan.verdict.memory
+    done = LmsInstalled(f"gpt-oss-{key}", key, model_key, plan.variant, plan.settings,
+                        plan.gpu, theirs, table, theirs.passes_guardrails,
+                        to_json(memory) if memory else None, loaded, endpoint.base_url,
+                        smoke, tuple(run.steps), tuple(notes), "")
+    path = settings.models_dir / "recipes" / f"gpt-oss-{key}-lmstudio.json"
+    write_recipe(build_recipe(done), path)
+    return dataclasses.replace(done, recipe=str(path))
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """What the verdict asks of LM Studio: the settings, the variant (``gguf`` or ``mlx``),
+    ``lms load --gpu`` and the layers it puts on the GPU, and notes on what differs."""
+
+    verdict: ModelVerdict
+    settings: LoadSettings
+    variant: str
+    gpu: str
+    gpu_layers: int
+    notes: tuple[str, ...]
+
+    @property
+    def model_key(self) -> str:
+        return lms.model_key(self.verdict.key)
+
+
+def _plan(verdict: ModelVerdict, n_ctx: int | None) -> _Plan:
+    """The verdict's settings as ``lms`` can take them (it has no expert offload)."""
     entry = catalog.entry(verdict.key)
     assert entry is not None  # the verdict's key comes from the catalogue
-    planned = (verdict.load_settings or LoadSettings()).with_overrides(n_ctx=options.n_ctx)
+    planned = (verdict.load_settings or LoadSettings()).with_overrides(n_ctx=n_ctx)
     gpu_layers = planned.n_gpu_layers
     notes: list[str] = []
     if planned.n_cpu_moe and gpu_layers != 0:  # lms cannot keep experts on the CPU
@@ -236,47 +280,47 @@ def install(options: LmsOptions, feedback: Feedback) -> LmsInstalled:
     # An MLX plan has no layer count: the whole model is on the Metal GPU.
     gpu = "max" if variant == "mlx" else lms.gpu_setting(
         planned.with_overrides(n_gpu_layers=gpu_layers), entry.shape.n_layer)
-    key, model_key = verdict.key, lms.model_key(verdict.key)
-    run = _Runner(lms_path, feedback)
-    if lms.downloaded(run("ls", ("ls", "--json"), lms.SHORT_TIMEOUT_S).stdout, key,
-                      variant == "mlx"):
-        notes.append(f"{model_key} ({variant}) is already in LM Studio; not downloaded again")
+    return _Plan(verdict, planned, variant, gpu, gpu_layers, tuple(notes))
+
+
+def _get(run: _Runner, plan: _Plan, notes: list[str]) -> None:
+    """``lms get`` the variant unless ``lms ls`` lists it already."""
+    key, mlx = plan.verdict.key, plan.variant == "mlx"
+    if lms.downloaded(run("ls", ("ls", "--json"), lms.SHORT_TIMEOUT_S).stdout, key, mlx):
+        notes.append(f"{plan.model_key} ({plan.variant}) is already in LM Studio; "
+                     "not downloaded again")
     else:
-        run("get", lms.get_args(key, variant == "mlx"), lms.GET_TIMEOUT_S)
-    ran = run("estimate", lms.load_args(key, planned.n_ctx, gpu, estimate_only=True),
+        run("get", lms.get_args(key, mlx), lms.GET_TIMEOUT_S)
+
+
+def _estimate(run: _Runner, plan: _Plan) -> tuple[lms.LmsEstimate, tuple[Agreement, ...]]:
+    """LM Studio's estimate and the agreement table; an LmsError where its guardrail would
+    refuse the load."""
+    key, n_ctx, gpu = plan.verdict.key, plan.settings.n_ctx, plan.gpu
+    ran = run("estimate", lms.load_args(key, n_ctx, gpu, estimate_only=True),
               lms.SHORT_TIMEOUT_S)
     theirs = lms.parse_estimate(ran.stdout)
-    on_gpu = -1 if gpu == "max" else 0 if gpu == "off" else gpu_layers
-    table = agreement(theirs, doctor_bytes(key, planned.with_overrides(n_gpu_layers=on_gpu)))
+    on_gpu = -1 if gpu == "max" else 0 if gpu == "off" else plan.gpu_layers
+    table = agreement(theirs, doctor_bytes(key, plan.settings.with_overrides(
+        n_gpu_layers=on_gpu)))
     if theirs.passes_guardrails is False:
         total = f"{theirs.total_bytes / GIB:.2f} GiB" if theirs.total_bytes else "?"
-        raise lms.LmsError("guardrail", f"LM Studio estimates {total} for {model_key} at "
-                           f"{planned.n_ctx} tokens (the doctor: "
+        raise lms.LmsError("guardrail", f"LM Studio estimates {total} for {plan.model_key} "
+                           f"at {n_ctx} tokens (the doctor: "
                            f"{table[1].doctor_bytes / GIB:.2f} GiB) and its guardrail will "
                            "refuse to load it", "use a shorter context (--ctx) or relax "
                            "'Model loading guardrails' in LM Studio's settings")
-    run("load", lms.load_args(key, planned.n_ctx, gpu, estimate_only=False),
-        lms.LOAD_TIMEOUT_S)
-    loaded = _loaded(run("ps", ("ps", "--json"), lms.SHORT_TIMEOUT_S).stdout, model_key)
-    if loaded is None:
-        notes.append("`lms ps --json` did not list the model in a form this project reads")
+    return theirs, table
+
+
+def _serve(run: _Runner, port: int, notes: list[str]) -> None:
+    """``lms server start`` on ``port`` unless LM Studio's server already runs there."""
     running, on_port = lms.parse_server_status(
         run("status", ("server", "status", "--json"), lms.SHORT_TIMEOUT_S).stdout)
-    if running and on_port == options.port:
-        notes.append(f"LM Studio's server already runs on port {options.port}; kept")
+    if running and on_port == port:
+        notes.append(f"LM Studio's server already runs on port {port}; kept")
     else:
-        run("server", lms.server_start_args(options.port), lms.SHORT_TIMEOUT_S, options.port)
-    endpoint = ep.Endpoint(f"http://127.0.0.1:{options.port}/v1", None, SMOKE_TIMEOUT_S)
-    _ready(endpoint, model_key, feedback)
-    with feedback.task("smoke test through LM Studio's server"):
-        smoke = _smoke(endpoint, model_key)
-    done = LmsInstalled(f"gpt-oss-{key}", key, model_key, variant, planned, gpu, theirs,
-                        table, theirs.passes_guardrails,
-                        to_json(verdict.memory) if verdict.memory else None, loaded,
-                        endpoint.base_url, smoke, tuple(run.steps), tuple(notes), "")
-    path = settings.models_dir / "recipes" / f"gpt-oss-{key}-lmstudio.json"
-    write_recipe(build_recipe(done), path)
-    return dataclasses.replace(done, recipe=str(path))
+        run("server", lms.server_start_args(port), lms.SHORT_TIMEOUT_S, port)
 
 
 def build_recipe(done: LmsInstalled) -> dict[str, Any]:
