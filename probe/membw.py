@@ -1,11 +1,13 @@
-"""A short host-memory bandwidth measurement, run only when asked (``--measure-bandwidth``).
+"""A short host-memory bandwidth measurement (at most about half a second; the doctor runs it
+when the memory modules cannot be read and a plan uses host RAM, ``--no-measure-bandwidth``
+never, ``--measure-bandwidth`` always).
 
 Every thread copies its own slice of a buffer with numpy (which releases the GIL for the
-copy), all threads at once, repeatedly until the time budget is spent; the best repetition
-counts, and a copy moves its bytes twice (read and write). Like llama.cpp's CPU kernels it
-streams memory from every core, so the rate is used as what the CPU achieves — no further
-efficiency factor applies (``install.predict``). The first copy touches the pages and is
-not timed. The clock and the copy are injected so that tests can check the arithmetic.
+copy), all threads at once, repeatedly until the time budget — the untimed first copy
+included — is spent; the best repetition counts, and a copy moves its bytes twice (read
+and write). Like llama.cpp's CPU kernels it streams memory from every core, so the rate is
+used as what the CPU achieves — no further efficiency factor applies (``install.predict``).
+The clock and the copy are injected so that tests can check the arithmetic.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from gptoss_doctor.probe.dimm import HostBandwidth
 
 MIB = 1024 * 1024
 BUFFER_BYTES = 256 * MIB  # far beyond any CPU cache, small enough for any machine
-BUDGET_S = 1.0
+BUDGET_S = 0.5  # the whole measurement, the first (untimed) copy included
 MAX_REPS = 5
 
 
@@ -51,8 +53,8 @@ def measure(threads: int, *, size_bytes: int = BUFFER_BYTES, budget_s: float = B
 
 def _timed(run: Callable[[], None], threads: int, size_bytes: int, budget_s: float,
            clock: Callable[[], float]) -> HostBandwidth | None:
-    run()  # touch every page first
     start = clock()
+    run()  # touch every page first
     best: float | None = None
     reps = 0
     while reps < MAX_REPS and (reps == 0 or clock() - start < budget_s):

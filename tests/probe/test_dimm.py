@@ -9,19 +9,21 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from gptoss_doctor.app.doctor import with_measured_bandwidth
+from gptoss_doctor.app.doctor import needs_measurement, with_measured_bandwidth
 from gptoss_doctor.app.feedback import Silent
 from gptoss_doctor.install import predict
 from gptoss_doctor.install.resources import resources
 from gptoss_doctor.install.verdict import assess
 from gptoss_doctor.probe import dimm, membw
 from gptoss_doctor.probe.replay import ReplaySources
-from gptoss_doctor.probe.serialize import dumps, from_dict
+from gptoss_doctor.probe.serialize import dumps, from_dict, to_dict
 from gptoss_doctor.probe.snapshot import snapshot
 from gptoss_doctor.settings import current
 
@@ -146,3 +148,36 @@ def test_a_measured_rate_is_used_as_achieved_and_said() -> None:
     overhead = predict.CONSTANTS.overhead_s("CPU")
     assert achieved - overhead == pytest.approx(1e9 / 50e9)
     assert peak - overhead == pytest.approx(1e9 / 50e9 / predict.CONSTANTS.host_efficiency)
+
+
+def test_by_default_the_doctor_measures_only_where_a_plan_needs_host_ram_and_none_was_read(
+        ) -> None:
+    cpu_only = snapshot(ReplaySources(MACHINES / "cpu-only-64gb"), current({"HOME": "/h"}))
+    assert cpu_only.memory.host_bandwidth_bytes_per_s is None
+    assert needs_measurement(cpu_only)
+    modules = replace(cpu_only, memory=replace(cpu_only.memory,
+                                               host_bandwidth_bytes_per_s=51.2e9,
+                                               host_bandwidth_source="read from dmidecode"))
+    assert not needs_measurement(modules)
+    h100 = snapshot(ReplaySources(MACHINES / "h100-80gb"), current({"HOME": "/h"}))
+    assert not needs_measurement(h100)  # both models wholly in VRAM
+
+
+def test_measure_bandwidth_flags_on_the_command_line(tmp_path: Path) -> None:
+    saved = tmp_path / "snap.json"
+    snap = snapshot(ReplaySources(MACHINES / "cpu-only-64gb"), current({"HOME": "/h"}))
+    saved.write_text(json.dumps(to_dict(snap)))
+    run = [sys.executable, "-m", "gptoss_doctor", "--json"]
+    given = subprocess.run([*run, "--snapshot", str(saved)], capture_output=True, text=True,
+                           timeout=120, check=False)
+    assert "host memory, measured" not in given.stdout  # a saved snapshot is never measured
+    refused = subprocess.run([*run, "--snapshot", str(saved), "--measure-bandwidth"],
+                             capture_output=True, text=True, timeout=120, check=False)
+    assert refused.returncode == 2 and "cannot be combined" in refused.stderr
+    skipped = subprocess.run([*run, "--no-measure-bandwidth"], capture_output=True, text=True,
+                             timeout=120, check=False)
+    assert skipped.returncode in (0, 1) and "host memory, measured" not in skipped.stdout
+    assert "measuring host memory bandwidth" not in skipped.stderr
+    measured = subprocess.run([*run, "--measure-bandwidth"], capture_output=True, text=True,
+                              timeout=120, check=False)
+    assert measured.returncode in (0, 1) and "host memory, measured: best of" in measured.stdout

@@ -55,9 +55,10 @@ def machine(snapshot_file: Path | None) -> HardwareSnapshot:
 
 
 def with_measured_bandwidth(snap: HardwareSnapshot, feedback: Feedback) -> HardwareSnapshot:
-    """``snap`` with its host memory bandwidth measured now (about a second)."""
+    """``snap`` with its host memory bandwidth measured now (about half a second)."""
     threads = snap.cpu.cores_physical or snap.cpu.cores_logical or 1
-    feedback.note(f"measuring host memory bandwidth ({threads} threads, about a second)")
+    feedback.note(f"measuring host memory bandwidth ({threads} threads, about half a second; "
+                  "--no-measure-bandwidth skips it)")
     found = membw.measure(threads)
     if found is None:
         return snap
@@ -66,14 +67,26 @@ def with_measured_bandwidth(snap: HardwareSnapshot, feedback: Feedback) -> Hardw
                                         host_bandwidth_measured=True))
 
 
-def doctor(snapshot_file: Path | None, measure_bandwidth: bool = False,
+def doctor(snapshot_file: Path | None, measure_bandwidth: bool | None = None,
            feedback: Feedback | None = None) -> DoctorReport:
-    """The report on this machine (or a saved snapshot), measuring the host memory
-    bandwidth first when asked (this machine only)."""
+    """The report on this machine (or a saved snapshot). Host memory bandwidth is measured
+    when asked (True), never (False), or by default (None) on this machine when no memory
+    module figure was read and a plan puts weights in host RAM (``needs_measurement``)."""
     if measure_bandwidth and snapshot_file is not None:
         raise UsageError("--measure-bandwidth measures this machine; it cannot be combined "
                          "with --snapshot")
     snap = machine(snapshot_file)
+    if measure_bandwidth is None:
+        measure_bandwidth = snapshot_file is None and needs_measurement(snap)
     if measure_bandwidth:
         snap = with_measured_bandwidth(snap, feedback or Silent())
     return build_report(snap)
+
+
+def needs_measurement(snap: HardwareSnapshot) -> bool:
+    """Whether a verdict's speed depends on a host bandwidth that nothing has read: no
+    memory module figure, and a plan with weights in host RAM (CPU or expert offload)."""
+    if snap.memory.host_bandwidth_bytes_per_s:
+        return False
+    return any(v.can_run and v.placement in ("cpu", "expert-offload")
+               for v in assess(snap).verdicts)

@@ -37,12 +37,14 @@ from gptoss_doctor.settings import current
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output (versioned).")
 @click.option("--snapshot", "snapshot_file", type=click.Path(path_type=Path, dir_okay=False),
               help="Evaluate a saved snapshot (from `probe --save`) instead of this machine.")
-@click.option("--measure-bandwidth", is_flag=True,
-              help="Measure host memory bandwidth (about a second) instead of reading it.")
+@click.option("--measure-bandwidth/--no-measure-bandwidth", default=None,
+              help="Measure host memory bandwidth (about half a second) always / never. "
+                   "Default: only when no memory module figure is readable and a plan puts "
+                   "weights in host RAM.")
 @click.version_option(__version__, prog_name="gptoss-doctor")
 @click.pass_context
 def cli(ctx: click.Context, as_json: bool, snapshot_file: Path | None,
-        measure_bandwidth: bool) -> None:
+        measure_bandwidth: bool | None) -> None:
     """Can this machine run gpt-oss-20b / gpt-oss-120b? Which engine, settings, speed.
 
     Without a command: probe this machine and explain the verdict. Exit code 0 when
