@@ -100,29 +100,10 @@ def _collect(files: tuple[Path, ...], redacting: bool, feedback: Feedback) -> Co
     with feedback.task("reading results", total=len(files)) as task:
         for path in files:
             task.update(advance=1)
-            try:
-                record = results.load(path)
-            except results.NewerSchemaError:
-                raise
-            except results.ResultsError as exc:
-                skipped.append(exc.message)
-                feedback.note(f"skipped: {exc.message}")
+            read = _shown_record(path, skipped, left_out, feedback)
+            if read is None:
                 continue
-            if record["suite"] not in SHOWN_SUITES:
-                left_out.append(f"{path.name}: a {record['suite']} run (the site shows "
-                                f"{' and '.join(SHOWN_SUITES)} runs)")
-                feedback.note(f"left out: {left_out[-1]}")
-                continue
-            # Files of older writers lack some comparability keys; the same function fills
-            # them in that the writers use (stored values win).
-            record = {**record, "key_properties": {**results.key_properties(record),
-                                                   **record["key_properties"]}}
-            if redacting:
-                redaction = redact(record)
-                record = redaction.document
-                removed.update(set(redaction.removed))
-            else:
-                record = _without_tokens(record)
+            record = _publishable(read, redacting, removed)
             run_id = content_id(record)
             if run_id in runs:
                 duplicates += 1
@@ -135,6 +116,44 @@ def _collect(files: tuple[Path, ...], redacting: bool, feedback: Feedback) -> Co
                      reverse=True)
     return Collected(tuple(ordered), duplicates, tuple(skipped), redacting,
                      removed=dict(removed), left_out=tuple(left_out))
+
+
+def _shown_record(path: Path, skipped: list[str], left_out: list[str], feedback: Feedback
+                  ) -> dict[str, Any] | None:
+    """The results file at ``path`` when the site shows its suite; else None, and why in
+    ``skipped`` (it could not be read) or ``left_out`` (another suite), with a note.
+    A file from a newer version of this tool ends the run."""
+    try:
+        record = results.load(path)
+    except results.NewerSchemaError:
+        raise
+    except results.ResultsError as exc:
+        skipped.append(exc.message)
+        feedback.note(f"skipped: {exc.message}")
+        return None
+    if record["suite"] not in SHOWN_SUITES:
+        left_out.append(f"{path.name}: a {record['suite']} run (the site shows "
+                        f"{' and '.join(SHOWN_SUITES)} runs)")
+        feedback.note(f"left out: {left_out[-1]}")
+        return None
+    return record
+
+
+def _publishable(record: dict[str, Any], redacting: bool, removed: Counter[str]
+                 ) -> dict[str, Any]:
+    """``record`` as the site keeps it: every comparability key, then redacted (what was
+    removed counted in ``removed``) or, without redaction, still without tokens."""
+    # Files of older writers lack some comparability keys; the same function fills
+    # them in that the writers use (stored values win).
+    record = {**record, "key_properties": {**results.key_properties(record),
+                                           **record["key_properties"]}}
+    if redacting:
+        redaction = redact(record)
+        removed.update(set(redaction.removed))
+        kept: dict[str, Any] = redaction.document
+    else:
+        kept = _without_tokens(record)
+    return kept
 
 
 def _without_tokens(value: Any) -> Any:
