@@ -67,5 +67,6 @@ def _timed(run: Callable[[], None], threads: int, size_bytes: int, budget_s: flo
     if best is None:
         return None
     return HostBandwidth(2 * size_bytes / best,
-                         f"measured: best of {reps} copies of {size_bytes // MIB} MiB on "
+                         f"measured: {f'best of {reps} copies' if reps > 1 else 'one copy'} "
+                         f"of {size_bytes // MIB} MiB on "
                          f"{threads} threads", measured=True)
