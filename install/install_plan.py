@@ -112,28 +112,32 @@ def engine_step(snap: HardwareSnapshot, verdict: ModelVerdict, engine: str = "au
     if engine == "llama-server":
         return _named_server(snap, verdict.backend or "CPU")
     if verdict.engine == "mlx":
-        package = "mlx-lm" if snap.os.system == "Darwin" else "mlx-lm[cpu]"
-        if snap.software.mlx_lm_version:
-            return EngineStep("mlx", "MLX", "keep", (), (), (
-                f"mlx-lm {snap.software.mlx_lm_version} is installed",)), problems
-        return EngineStep("mlx", "MLX", "install",
-                          (sys.executable, "-m", "pip", "install", package), (),
-                          (f"{package} runs gpt-oss on the Metal GPU",)), problems
+        return _mlx_step(snap), problems
     backend = verdict.backend or "CPU"
+    step = _llama_cpp_step(snap, backend)
+    if step.action != "keep" and backend == "CUDA" and not snap.software.nvcc_version:
+        return _without_nvcc(snap, step, engine)
+    return step, problems
+
+
+def _mlx_step(snap: HardwareSnapshot) -> EngineStep:
+    """mlx-lm kept when installed, else installed (for the CPU off a Mac)."""
+    package = "mlx-lm" if snap.os.system == "Darwin" else "mlx-lm[cpu]"
+    if snap.software.mlx_lm_version:
+        return EngineStep("mlx", "MLX", "keep", (), (), (
+            f"mlx-lm {snap.software.mlx_lm_version} is installed",))
+    return EngineStep("mlx", "MLX", "install",
+                      (sys.executable, "-m", "pip", "install", package), (),
+                      (f"{package} runs gpt-oss on the Metal GPU",))
+
+
+def _llama_cpp_step(snap: HardwareSnapshot, backend: str) -> EngineStep:
+    """llama-cpp-python for ``backend``: installed, rebuilt, upgraded, or kept when the
+    present build fits."""
     build = snap.software.llama_cpp
     cmake, why = cmake_args(backend, snap)
     env = (("CMAKE_ARGS", cmake),) if cmake else ()
-    # A different backend needs a fresh compile: the wheel cache would hand back the old one.
-    install: tuple[str, ...]
-    rebuild: tuple[str, ...]
-    if snap.software.uv_path:
-        install = (snap.software.uv_path, "pip", "install", "--python", sys.executable,
-                   LLAMA_CPP_PYTHON)
-        rebuild = (*install, "--reinstall", "--no-cache", "--no-binary", "llama-cpp-python")
-    else:
-        install = (sys.executable, "-m", "pip", "install", LLAMA_CPP_PYTHON)
-        rebuild = (*install, "--force-reinstall", "--no-cache-dir", "--no-binary",
-                   "llama-cpp-python")
+    install, rebuild = _pip_commands(snap)
     if build is None:
         step = EngineStep("llama.cpp", backend, "install", rebuild if cmake else install, env,
                           (f"llama-cpp-python is not installed; building it for {backend}",))
@@ -150,9 +154,21 @@ def engine_step(snap: HardwareSnapshot, verdict: ModelVerdict, engine: str = "au
             f"llama-cpp-python {build.version} ({', '.join(build.backends)}) fits this plan",))
     if step.action != "keep" and why:
         step = replace(step, reasons=(*step.reasons, why))
-    if step.action != "keep" and backend == "CUDA" and not snap.software.nvcc_version:
-        return _without_nvcc(snap, step, engine)
-    return step, problems
+    return step
+
+
+def _pip_commands(snap: HardwareSnapshot) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(install, rebuild) of llama-cpp-python, through uv where it is installed. A different
+    backend needs a fresh compile: the wheel cache would hand back the old one."""
+    install: tuple[str, ...]
+    if snap.software.uv_path:
+        install = (snap.software.uv_path, "pip", "install", "--python", sys.executable,
+                   LLAMA_CPP_PYTHON)
+        return install, (*install, "--reinstall", "--no-cache", "--no-binary",
+                         "llama-cpp-python")
+    install = (sys.executable, "-m", "pip", "install", LLAMA_CPP_PYTHON)
+    return install, (*install, "--force-reinstall", "--no-cache-dir", "--no-binary",
+                     "llama-cpp-python")
 
 
 def _named_server(snap: HardwareSnapshot, backend: str) -> tuple[EngineStep, list[str]]:
