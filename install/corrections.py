@@ -22,7 +22,14 @@ import statistics
 from dataclasses import dataclass, replace
 
 from gptoss_doctor.install import predict
-from gptoss_doctor.install.verdict import Alternative, Assessment, ModelVerdict, Ttft
+from gptoss_doctor.install.verdict import (
+    OFFLOAD_NOTE,
+    Alternative,
+    Assessment,
+    ModelVerdict,
+    Ttft,
+    offload_note,
+)
 from gptoss_doctor.probe.model import HardwareSnapshot
 
 GIB = 1024**3
@@ -174,15 +181,18 @@ def _corrected(v: ModelVerdict, c: Correction | None) -> ModelVerdict:
     joules = v.predicted_joules_per_token
     if joules is not None and tg is not None:
         joules = round(joules / tg.value, 3)
+    alternatives = tuple(Alternative(a.context_length, a.n_cpu_moe,
+                                     _scaled(a.predicted_tokens_per_s, tg),
+                                     _scaled(a.predicted_prompt_tokens_per_s, pp, None))
+                         for a in v.alternatives)
+    note = offload_note(v.context_length or 0, alternatives) if alternatives else None
+    reasons = tuple(note if note and r.startswith(OFFLOAD_NOTE.format(ctx=v.context_length))
+                    else r for r in v.reasons)
     return replace(
         v, status=status, predicted_tokens_per_s=tokens,
         predicted_prompt_tokens_per_s=_scaled(v.predicted_prompt_tokens_per_s, pp, None),
         predicted_ttft=_ttft(v, tg, pp), predicted_joules_per_token=joules,
-        alternatives=tuple(Alternative(a.context_length, a.n_cpu_moe,
-                                       _scaled(a.predicted_tokens_per_s, tg),
-                                       _scaled(a.predicted_prompt_tokens_per_s, pp, None))
-                           for a in v.alternatives),
-        reasons=(*v.reasons, reason))
+        alternatives=alternatives, reasons=(*reasons, reason))
 
 
 def _ttft(v: ModelVerdict, tg: Factor | None, pp: Factor | None) -> tuple[Ttft, ...]:

@@ -279,13 +279,23 @@ def _try_offload(entry: ModelEntry, res: Resources) -> ModelVerdict | None:
     alternatives = tuple(Alternative(c, n, r.expected, r.pp_tokens_per_s)
                          for c, n, _e, r in options)
     if len(alternatives) > 1:
-        reasons.append(f"planned at {ctx} context (each doubling of the context keeps more "
-                       "experts on the CPU); other contexts: " + "; ".join(
-                           f"{a.context_length} → --n-cpu-moe {a.n_cpu_moe} → "
-                           f"~{a.predicted_tokens_per_s:g} tok/s" for a in alternatives
-                           if a.context_length != ctx and a.predicted_tokens_per_s))
+        reasons.append(offload_note(ctx, alternatives))
     verdict = _verdict(entry, res, "expert-offload", ctx, n_cpu_moe, est, reasons)
     return replace(verdict, alternatives=alternatives)
+
+
+OFFLOAD_NOTE = "planned at {ctx} context (each doubling of the context keeps more experts on "
+
+
+def offload_note(ctx: int, alternatives: tuple[Alternative, ...]) -> str:
+    """The reason that lists an expert-offload plan's other contexts and their speeds."""
+    def speeds(a: Alternative) -> str:
+        prompt = (f", prompt ~{a.predicted_prompt_tokens_per_s:g}"
+                  if a.predicted_prompt_tokens_per_s else "")
+        return f"~{a.predicted_tokens_per_s:g} tok/s{prompt}"
+    return (OFFLOAD_NOTE.format(ctx=ctx) + "the CPU); other contexts: " + "; ".join(
+        f"{a.context_length} → --n-cpu-moe {a.n_cpu_moe} → {speeds(a)}"
+        for a in alternatives if a.context_length != ctx and a.predicted_tokens_per_s))
 
 
 def _try_raised_limit(entry: ModelEntry, res: Resources) -> ModelVerdict | None:

@@ -229,3 +229,25 @@ def test_install_plans_with_this_machines_correction_and_says_so(tmp_path: Path)
     assert f"expected: ~{expected:g} tok/s generation" in done.stderr
     assert "calibrated from your own runs on this machine" in done.stderr
     assert "tg ×0.5 (1 run" in done.stderr
+
+
+def test_an_offload_correction_rewrites_the_other_contexts_with_prompt_speeds_too() -> None:
+    snap = _machine("rtx3060-12gb")
+    before = assess(snap)
+    plain = before.verdict("20b")
+    assert plain.placement == "expert-offload" and len(plain.alternatives) > 1
+    (note,) = [r for r in plain.reasons if r.startswith("planned at ")]
+    other = next(a for a in plain.alternatives if a.context_length != plain.context_length)
+    assert f"{other.context_length} → --n-cpu-moe {other.n_cpu_moe} → " \
+        f"~{other.predicted_tokens_per_s:g} tok/s, prompt ~" \
+        f"{other.predicted_prompt_tokens_per_s:g}" in note
+    fix = corrections.Correction(corrections.fingerprint(snap), "here", "expert-offload",
+                                 corrections.Factor(0.5, 2, 0.4, 0.6),
+                                 corrections.Factor(2.0, 2, 1.9, 2.1))
+    after = corrections.apply(before, snap, (fix,)).verdict("20b")
+    (rewritten,) = [r for r in after.reasons if r.startswith("planned at ")]
+    moved = next(a for a in after.alternatives if a.context_length == other.context_length)
+    assert moved.predicted_tokens_per_s == pytest.approx(
+        (other.predicted_tokens_per_s or 0) * 0.5, abs=0.1)
+    assert f"~{moved.predicted_tokens_per_s:g} tok/s, prompt ~" \
+        f"{moved.predicted_prompt_tokens_per_s:g}" in rewritten
