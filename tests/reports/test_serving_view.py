@@ -1,5 +1,5 @@
 """Serving charts: every text box inside the picture and clear of the others (estimated
-widths, reports/serving_view.py), on ordinary and adversarial runs; hostile names escaped;
+widths, reports/line_chart.py), on ordinary and adversarial runs; hostile names escaped;
 a saved ``load`` section read however broken."""
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from itertools import combinations
 
 import pytest
 
+from gptoss_doctor.reports import line_chart
 from gptoss_doctor.reports import serving_view as sv
 
 SLOS = [sv.SloLine("ttft_p95", 2.0), sv.SloLine("itl_p95", 0.1)]
@@ -92,7 +93,7 @@ def test_empirical_cdf_rises_to_one_over_finite_values() -> None:
 @pytest.mark.parametrize(("low", "high"), [(0, 1), (0, 7.3), (0.001, 0.0042), (0, 1e6),
                                            (5, 5), (0, 3e300)])
 def test_nice_ticks_cover_the_range_in_round_steps(low: float, high: float) -> None:
-    ticks = sv.nice_ticks(low, high)
+    ticks = line_chart.nice_ticks(low, high)
     assert ticks[0] <= low and (ticks[-1] >= high or high <= low)
     assert 2 <= len(ticks) <= 12
 

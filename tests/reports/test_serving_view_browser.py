@@ -1,5 +1,5 @@
 """The serving charts measured in a real headless Chromium: every text's rendered box lies
-inside its picture, clear of the others, and no wider than reports/serving_view.py
+inside its picture, clear of the others, and no wider than reports/line_chart.py
 estimated it (the estimate is what keeps them apart)."""
 
 from __future__ import annotations
