@@ -13,12 +13,13 @@ OpenAI-compatible endpoints, with the client watching itself.
   out of every figure).
 - Replicas: request i goes to endpoint ``i % len(endpoints)``; each has its own connection
   pool; figures come per replica and in total.
-- The client watches itself: a ticker task wakes every ``LAG_TICK_S`` and records how late
-  it woke (event-loop lag), and the process's CPU time over the level's wall time gives its
-  CPU share. A level whose lag p99 passes ``LAG_P99_LIMIT_S``, whose CPU share passes
-  ``CPU_SHARE_LIMIT`` or (open loop) whose sends fell ``SEND_LAG_P99_LIMIT_S`` behind the
-  schedule (p99) is marked ``client_bound``: its latencies include the client's own delays
-  and say less about the server.
+- The client watches itself (``bench.client_watch``): a ticker task wakes every
+  ``LAG_TICK_S`` and records how late it woke (event-loop lag), and the process's CPU time
+  over the level's wall time gives its CPU share. A level whose lag p99 passes
+  ``LAG_P99_LIMIT_S``, whose CPU share passes ``CPU_SHARE_LIMIT`` or (open loop) whose
+  sends fell ``SEND_LAG_P99_LIMIT_S`` behind the schedule (p99) is marked
+  ``client_bound``: its latencies include the client's own delays and say less about the
+  server.
 """
 
 from __future__ import annotations
@@ -29,12 +30,13 @@ import dataclasses
 import itertools
 import math
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from gptoss_doctor.bench import latency, prom
 from gptoss_doctor.bench.chat_stream import Stream, stream_chat
+from gptoss_doctor.bench.client_watch import Monitor, client_load
 from gptoss_doctor.bench.endpoint import Endpoint, async_client
 from gptoss_doctor.bench.endpoint_speed import (
     count_completion,
@@ -57,9 +59,6 @@ from gptoss_doctor.bench.prom import ServerMetrics
 from gptoss_doctor.bench.records import ClientLoad, LoadLevel
 
 MAX_OUTSTANDING = 1024  # requests in flight at once per level (open loop); past it: dropped
-LAG_TICK_S = 0.01  # the lag ticker's period
-LAG_P99_LIMIT_S = 0.02  # event-loop lag p99 past this: the level is client-bound
-CPU_SHARE_LIMIT = 0.9  # this process's CPU share past this (of one core): client-bound
 # Per-request samples kept per level, spread over it (``sent`` and the figures count every
 # request): a sweep's 16 levels of 2,000 stay far below the 64 MiB a results file may be.
 MAX_SAMPLES = 2_000
@@ -119,54 +118,6 @@ def to_request(stream: Stream, index: int, replica: int, scheduled_s: float, sen
                    prompt_tokens=prompt_tokens if prompt is None else prompt,
                    error=stream.error, timed_out=stream.timed_out, warmup=warmup,
                    token_source=source)
-
-
-@dataclass(slots=True)
-class Monitor:
-    """Event-loop lag (a ticker task) and this process's CPU share over a level."""
-
-    lags: list[float] = field(default_factory=list)
-    cpu_s: float = 0.0
-    wall_s: float = 0.0
-
-    @contextlib.asynccontextmanager
-    async def watching(self) -> AsyncIterator[Monitor]:
-        cpu, wall = time.process_time(), time.perf_counter()
-        ticker = asyncio.create_task(self._tick())
-        try:
-            yield self
-        finally:
-            ticker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await ticker
-            self.cpu_s = time.process_time() - cpu
-            self.wall_s = time.perf_counter() - wall
-
-    async def _tick(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            due = loop.time() + LAG_TICK_S
-            await asyncio.sleep(LAG_TICK_S)
-            self.lags.append(max(0.0, loop.time() - due))
-
-    def verdict(self) -> ClientLoad:
-        return client_load(self.lags, self.cpu_s, self.wall_s)
-
-
-def client_load(lags: Sequence[float], cpu_s: float, wall_s: float) -> ClientLoad:
-    """The client's own load, and whether it passed a threshold (the reason says which)."""
-    p99 = latency.percentile(lags, 99)
-    share = cpu_s / wall_s if wall_s > 0 else None
-    reasons = []
-    if p99 is not None and p99 > LAG_P99_LIMIT_S:
-        reasons.append(f"event-loop lag p99 {p99 * 1000:.1f} ms > "
-                       f"{LAG_P99_LIMIT_S * 1000:g} ms")
-    if share is not None and share > CPU_SHARE_LIMIT:
-        reasons.append(f"client CPU {share:.0%} of a core > {CPU_SHARE_LIMIT:.0%}")
-    return ClientLoad(lag_p99_s=None if p99 is None else round(p99, 6),
-                      lag_max_s=round(max(lags), 6) if lags else None,
-                      cpu_share=None if share is None else round(share, 4),
-                      client_bound=bool(reasons), reason="; ".join(reasons) or None)
 
 
 @dataclass(slots=True)

@@ -12,7 +12,7 @@ import math
 
 import pytest
 
-from gptoss_doctor.bench import endpoint_speed, latency, load, results
+from gptoss_doctor.bench import client_watch, endpoint_speed, latency, load, results
 from gptoss_doctor.bench.chat_stream import Stream
 from gptoss_doctor.bench.endpoint import Endpoint
 from gptoss_doctor.bench.load import to_request
@@ -105,7 +105,7 @@ def test_a_long_level_writes_samples_a_results_file_can_hold() -> None:
                                 ttft_s=0.1, e2e_s=0.2, chunk_s=(0.1, 0.2), output_tokens=2,
                                 prompt_tokens=8, error=None if i % 7 else "x" * 200)
                 for i in range(count)]
-    ran = load.LevelRun(requests, [], 0, 10, load.client_load([0.001], 0.1, 1.0))
+    ran = load.LevelRun(requests, [], 0, 10, client_watch.client_load([0.001], 0.1, 1.0))
     profile = load.Profile("rate", Arrivals("constant"), 0, requests=count)
     level = load.summarize(ran, profile, [Endpoint("http://127.0.0.1:9/v1")], (),
                            rate=1000.0, streams=None)

@@ -16,7 +16,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from gptoss_doctor.bench import latency, load, load_plan, records, results
+from gptoss_doctor.bench import client_watch, latency, load, load_plan, records, results
 from gptoss_doctor.bench.latency import Request
 from gptoss_doctor.bench.load_plan import Arrivals, Slo, SweepResult
 from gptoss_doctor.errors import UsageError
@@ -185,9 +185,9 @@ def test_the_sweep_halves_when_the_start_misses_and_gives_up_at_its_floor() -> N
 
 
 def test_client_load_names_the_threshold_it_passed() -> None:
-    calm = load.client_load([0.001] * 100, cpu_s=0.2, wall_s=1.0)
+    calm = client_watch.client_load([0.001] * 100, cpu_s=0.2, wall_s=1.0)
     assert not calm.client_bound and calm.reason is None and calm.cpu_share == 0.2
-    busy = load.client_load([0.001] * 90 + [0.05] * 10, cpu_s=0.95, wall_s=1.0)
+    busy = client_watch.client_load([0.001] * 90 + [0.05] * 10, cpu_s=0.95, wall_s=1.0)
     assert busy.client_bound and "lag p99" in (busy.reason or "")
     assert "CPU 95%" in (busy.reason or "")
 
@@ -200,7 +200,7 @@ def _sent(index: int, scheduled: float, sent: float) -> Request:
 def test_sends_behind_the_schedule_mark_the_level_client_bound() -> None:
     profile = load.Profile("rate", Arrivals("constant"), 0, requests=4)
     endpoints = [load.Endpoint("http://127.0.0.1:9/v1")]
-    calm = load.client_load([0.001] * 10, 0.1, 1.0)
+    calm = client_watch.client_load([0.001] * 10, 0.1, 1.0)
     on_time = load.LevelRun([_sent(i, i * 0.5, i * 0.5 + 0.001) for i in range(4)], [], 0, 4,
                             calm)
     level = load.summarize(on_time, profile, endpoints, (), rate=2.0, streams=None)
