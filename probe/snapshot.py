@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from gptoss_doctor import __version__
-from gptoss_doctor.probe import cpu, dimm, linux, software, windows
+from gptoss_doctor.probe import cpu, dimm, linux, software, vulkaninfo, windows
 from gptoss_doctor.probe.apple import read_apple
 from gptoss_doctor.probe.gpu_sysfs import read_drm_gpus
 from gptoss_doctor.probe.model import (
@@ -166,6 +166,8 @@ def snapshot(sources: Sources | None = None, settings: Settings | None = None,
         if system == "Linux":
             nvidia_found = any(g.vendor == "nvidia" for g in gpus)
             drm_gpus, drm_notes = read_drm_gpus(sources, nvidia_found)
+            # Intel Arc on mainline Linux: its memory size only through Vulkan.
+            drm_gpus, drm_notes = vulkaninfo.fill_missing_vram(sources, drm_gpus, drm_notes)
             gpus.extend(drm_gpus)
             notes.extend(drm_notes)
         mlx_info = mlx_future.result()

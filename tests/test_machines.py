@@ -75,6 +75,10 @@ CASES = {
     "windows-arc-a770-16gb": (Expect("runs", "llama.cpp", "Vulkan", "gpu", None, 65536),
                               Expect("runs", "llama.cpp", "Vulkan", "expert-offload", 30,
                                      32768)),
+    # The same card on mainline Linux, whose sysfs has no VRAM size: vulkaninfo gives it.
+    "linux-arc-a770-mainline": (Expect("runs", "llama.cpp", "Vulkan", "gpu", None, 65536),
+                                Expect("runs", "llama.cpp", "Vulkan", "expert-offload", 30,
+                                       32768)),
 }
 
 

@@ -38,3 +38,17 @@ def test_an_arc_card_without_a_vram_figure_is_not_planned() -> None:
     assert gpu.vram_total_bytes is None
     verdict = assess(snap).verdict("20b")
     assert verdict.backend == "CPU" and verdict.placement == "cpu"
+
+
+def test_a_mainline_arc_sized_by_vulkaninfo_runs_20b_on_the_card_with_vulkan() -> None:
+    """Mainline i915 publishes no VRAM size; the replayed machine's vulkaninfo listing gives
+    the A770's 16288 MiB, and the card is planned like the one whose memory sysfs shows."""
+    snap = snapshot(ReplaySources(MACHINES / "linux-arc-a770-mainline"),
+                    current({"HOME": "/home/u"}))
+    (gpu,) = snap.gpus
+    assert (gpu.vendor, gpu.discrete, gpu.vram_total_bytes) == ("intel", True, 16288 * 1024**2)
+    verdict = assess(snap).verdict("20b")
+    assert (verdict.status, verdict.backend, verdict.placement) == ("runs", "Vulkan", "gpu")
+    assert verdict.speed_basis is not None and "Arc A770" in verdict.speed_basis
+    assert verdict.predicted_tokens_per_s is not None
+    assert 72 / 1.3 <= verdict.predicted_tokens_per_s <= 72 * 1.3  # the dataset's A770 run
