@@ -61,6 +61,23 @@ GPU_BANDWIDTH_GBPS: dict[str, float] = {
     # Intel
     "Arc A770": 560, "Arc A750": 512, "Arc A580": 512, "Arc A380": 186, "Arc B580": 456,
     "Arc B570": 380,
+    # Intel, the smaller and workstation cards: memory bus x data rate as Intel specifies them
+    # (Intel's own pages are not in the searchable corpus; each figure is read from the page
+    # named). 4 GB, 64-bit at 15.5 Gbps: fpsbench.com/compare/gpu/
+    # intel-arc-a310-vs-intel-hd-graphics-p4600
+    "Arc A310": 124,
+    # 6 GB, 96-bit at 16 Gbps, both cards: cpu-gpu.alldbin.com/graphics-card-comparison/
+    # Iris-Graphics-540-and-Arc-Pro-A40-comparison.html and .../
+    # Iris-Xe-Graphics-MAX-and-Arc-Pro-A50-comparison.html. The kernel gives A40 and A50 one
+    # PCI id (probe.gpu_sysfs: "Arc Pro A40/A50"), which matches "Arc Pro A40", not NVIDIA's A40.
+    "Arc Pro A40": 192, "Arc Pro A50": 192,
+    # 12 GB, 192-bit at 16 Gbps: topcpu.net/en/gpu-c/arc-pro-a60-vs-radeon-rx-560
+    "Arc Pro A60": 384,
+    # 16 GB, 128-bit at 14 Gbps: technical.city/en/video/Iris-Plus-Graphics-650-vs-Arc-Pro-B50
+    "Arc Pro B50": 224,
+    # 24 GB, 192-bit at 19 Gbps (the B580's bus and speed): technical.city/en/video/
+    # Graphics-4-Core-iGPU-Arc-vs-Arc-Pro-B60-Dual (456 GB/s per GPU)
+    "Arc Pro B60": 456,
     # Apple Silicon (unified memory; Max chips: see lookup_apple)
     "Apple M1 Ultra": 800, "Apple M1 Max": 400, "Apple M1 Pro": 200, "Apple M1": 68,
     "Apple M2 Ultra": 800, "Apple M2 Max": 400, "Apple M2 Pro": 200, "Apple M2": 100,
@@ -68,6 +85,11 @@ GPU_BANDWIDTH_GBPS: dict[str, float] = {
     "Apple M4 Max": 410, "Apple M4 Pro": 273, "Apple M4": 120, "Apple M5": 153,
     "Apple M5 Max": 614,  # the 40-core GPU configuration (Apple, March 2026)
 }
+# One name (and PCI id), two memory sizes at different data rates: (the smaller variant's
+# largest memory size in bytes, its figure). An 8 GB Arc A770 runs its 256-bit GDDR6 at
+# 16 Gbps, 512 GB/s; the 16 GB card (the table's 560) at 17.5 Gbps. ``lookup_gpu`` picks the
+# smaller one only when it is given the card's memory size; without it, the table's figure.
+MEMORY_VARIANTS: dict[str, tuple[int, float]] = {"Arc A770": (12 * 1024**3, 512)}
 MOBILE_MARKERS = ("laptop", "mobile", "max-q")
 # A key never stands for a bigger tier of the same name: "Apple M5" is not an "Apple M5 Max".
 TIER_WORDS = ("pro", "max", "ultra")
@@ -119,11 +141,16 @@ def integrated(name: str) -> bool:
     return match(name, INTEGRATED) is not None
 
 
-def lookup_gpu(name: str) -> Bandwidth | None:
-    """The published figure of the table entry that ``match`` picks for ``name``."""
+def lookup_gpu(name: str, memory_bytes: int | None = None) -> Bandwidth | None:
+    """The published figure of the table entry that ``match`` picks for ``name``; with the
+    card's memory size, the figure of its smaller variant where ``MEMORY_VARIANTS`` has one."""
     key = match(name, GPU_BANDWIDTH_GBPS)
     if key is None:
         return None
+    variant = MEMORY_VARIANTS.get(key)
+    if variant is not None and memory_bytes and 0 < memory_bytes <= variant[0]:
+        return Bandwidth(variant[1] * GB, f"published figure for {key} "
+                         f"({round(memory_bytes / 1024**3)} GB card)")
     return Bandwidth(GPU_BANDWIDTH_GBPS[key] * GB, f"published figure for {key}")
 
 

@@ -35,6 +35,14 @@ GPU_TFLOPS: dict[str, float] = {
     "Radeon PRO W7900": 122, "Radeon 8060S": 59.4, "Radeon 890M": 23.8, "Radeon 780M": 16.6,
     # Intel (vector FP16)
     "Arc A770": 39, "Arc B580": 27,
+    # Intel, twice the FP32 vector rate (shaders x 2 x boost clock) of the page named beside
+    # the card in install/bandwidth.py: A310 1750 MHz (FP16 5.38 listed), Pro A40 1024 shaders
+    # at 1700 MHz, Pro A50 at 2350 MHz, Pro A60 2048 at 2050 MHz (FP16 16.79 listed), Pro B50
+    # FP16 21.3 (hmc-tech.com/gpu/intel-arc-pro-b50-vs-nvidia-rtx-pro-4000-blackwell), Pro B60
+    # FP32 12.29 (chipversus.com/hardware/gpu/intel-arc-pro-b60). One PCI id names the A40 and
+    # A50 "Arc Pro A40/A50": the A40's lower figure is used for it.
+    "Arc A310": 5.4, "Arc Pro A40": 7.0, "Arc Pro A50": 9.6, "Arc Pro A60": 16.8,
+    "Arc Pro B50": 21.3, "Arc Pro B60": 24.6,
     # Apple GPUs (FP32 = FP16 rate)
     "Apple M1 Ultra": 21, "Apple M1 Max": 10.4, "Apple M1 Pro": 5.2, "Apple M1": 2.6,
     "Apple M2 Ultra": 27.2, "Apple M2 Max": 13.6, "Apple M2 Pro": 6.8, "Apple M2": 3.6,

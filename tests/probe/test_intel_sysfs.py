@@ -140,8 +140,12 @@ def test_the_recorded_laptop_igpu_is_integrated_without_a_uevent() -> None:
     ("0x56a5", "Intel Arc A380", "Arc A380"),
     ("0xe20b", "Intel Arc B580", "Arc B580"),
     ("0xe20c", "Intel Arc B570", "Arc B570"),
-    ("0xe211", "Intel Arc Pro B60", None),
-    ("0xe212", "Intel Arc Pro B50", None),
+    ("0xe211", "Intel Arc Pro B60", "Arc Pro B60"),
+    ("0xe212", "Intel Arc Pro B50", "Arc Pro B50"),
+    ("0x56a6", "Intel Arc A310", "Arc A310"),
+    ("0x56b3", "Intel Arc Pro A60", "Arc Pro A60"),
+    # The A40 and A50 share one id: the A40's entry, never NVIDIA's A40.
+    ("0x56b1", "Intel Arc Pro A40/A50", "Arc Pro A40"),
     # The embedded A750E is the A750's chip and 256-bit bus: the same published figure.
     ("0x56be", "Intel Arc A750E", "Arc A750"),
     # Laptop parts never take the desktop card's figure.
