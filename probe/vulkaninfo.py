@@ -79,8 +79,9 @@ class VulkanDevice:
 
 
 def _number(text: str) -> int | None:
-    text = text.strip()
-    return int(text, 0) if _ID.match(text) else None
+    """An id printed as hex or decimal (its first word: "22176 (0x56a0)" reads 22176)."""
+    words = text.split()
+    return int(words[0], 0) if words and _ID.match(words[0]) else None
 
 
 def _fields(block: str) -> dict[str, str]:

@@ -114,6 +114,14 @@ def test_other_devices_in_the_listing_are_not_taken_for_the_card(tmp_path: Path)
         == A770_HEAP
 
 
+def test_ids_printed_in_decimal_match_too(tmp_path: Path) -> None:
+    listing = LISTING.replace("vendorID          = 0x8086", "vendorID          = 32902") \
+        .replace("deviceID          = 0x56a0", "deviceID          = 22176 (0x56a0)")
+    (device,) = vulkaninfo.parse_vulkaninfo(listing)
+    assert (device.vendor_id, device.device_id) == (0x8086, 0x56A0)
+    assert _arc(_snap(_machine(tmp_path, listing))).vram_total_bytes == A770_HEAP
+
+
 def test_a_small_bar_window_heap_beside_vram_is_not_the_size(tmp_path: Path) -> None:
     """Resizable BAR off: a second, 256 MiB device-local heap; the largest one counts."""
     window = ("\tmemoryHeaps[2]:\n\t\tsize   = 268435456 (0x10000000) (256.00 MiB)\n"
