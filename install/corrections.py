@@ -22,7 +22,7 @@ import statistics
 from dataclasses import dataclass, replace
 
 from gptoss_doctor.install import predict
-from gptoss_doctor.install.verdict import (
+from gptoss_doctor.install.verdict_records import (
     OFFLOAD_NOTE,
     Alternative,
     Assessment,

@@ -13,7 +13,8 @@ from dataclasses import dataclass, replace
 
 from gptoss_doctor.catalog import ModelEntry
 from gptoss_doctor.install.hub import RemoteFile
-from gptoss_doctor.install.verdict import CMAKE_ARGS, ModelVerdict
+from gptoss_doctor.install.verdict import CMAKE_ARGS
+from gptoss_doctor.install.verdict_records import ModelVerdict
 from gptoss_doctor.install.wheels import prebuilt
 from gptoss_doctor.probe.model import HardwareSnapshot
 

@@ -221,7 +221,7 @@ def _discrete_or_shared(snap: HardwareSnapshot, gpus: list[GpuInfo], ram: int | 
         per_gpu = [g.vram_free_bytes if g.vram_free_bytes is not None
                    else g.vram_total_bytes for g in gpus]
         budget = _vram_budget(gpus, per_gpu, margin, windows_like, reasons)
-    figures = [bandwidth.lookup_gpu(g.name)
+    figures = [bandwidth.lookup_gpu(g.name, g.vram_total_bytes)
                or bandwidth.from_bus(g.memory_bus_width_bits, g.memory_clock_max_mhz,
                                      *((bandwidth.AMDGPU_BUS,) if g.source == "sysfs"
                                        else ()))

@@ -13,7 +13,7 @@ from rich.console import Console
 
 from gptoss_doctor import __version__, serde
 from gptoss_doctor.app.doctor import DoctorReport
-from gptoss_doctor.install.verdict import ModelVerdict
+from gptoss_doctor.install.verdict_records import ModelVerdict
 from gptoss_doctor.probe.serialize import to_dict
 from gptoss_doctor.reports.terminal_text import safe as escape
 

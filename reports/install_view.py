@@ -8,7 +8,7 @@ from typing import Any
 from gptoss_doctor.app.install import Installed
 from gptoss_doctor.install.corrections import calibration_reason
 from gptoss_doctor.install.install_plan import InstallPlan
-from gptoss_doctor.install.verdict import ModelVerdict
+from gptoss_doctor.install.verdict_records import ModelVerdict
 from gptoss_doctor.serde import to_json
 
 GIB = 1024**3

@@ -12,7 +12,8 @@ from typing import NamedTuple
 
 import pytest
 
-from gptoss_doctor.install.verdict import Assessment, assess
+from gptoss_doctor.install.verdict import assess
+from gptoss_doctor.install.verdict_records import Assessment
 from gptoss_doctor.probe.model import HardwareSnapshot
 from gptoss_doctor.probe.replay import ReplaySources
 from gptoss_doctor.probe.snapshot import snapshot

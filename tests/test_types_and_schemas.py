@@ -30,7 +30,7 @@ from gptoss_doctor.app.records import (
 from gptoss_doctor.bench.records import EngineConfig, ModelFacts
 from gptoss_doctor.bench.speed import ChatResult
 from gptoss_doctor.bench.speed import TestResult as SpeedTestResult
-from gptoss_doctor.install.verdict import ModelVerdict
+from gptoss_doctor.install.verdict_records import ModelVerdict
 from gptoss_doctor.load_settings import LoadSettings
 
 

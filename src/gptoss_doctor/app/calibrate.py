@@ -25,7 +25,7 @@ from gptoss_doctor.files import write_text
 from gptoss_doctor.install import corrections
 from gptoss_doctor.install.corrections import Correction, Run
 from gptoss_doctor.install.predict import UBATCH
-from gptoss_doctor.install.verdict import Assessment
+from gptoss_doctor.install.verdict_records import Assessment
 from gptoss_doctor.jsonin import MIB, Limits, read_json, shown
 from gptoss_doctor.probe import snapshot as take_snapshot
 from gptoss_doctor.probe.model import HardwareSnapshot

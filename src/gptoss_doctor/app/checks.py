@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from gptoss_doctor.catalog import CATALOG
-from gptoss_doctor.install.verdict import CMAKE_ARGS, Assessment
+from gptoss_doctor.install.verdict import CMAKE_ARGS
+from gptoss_doctor.install.verdict_records import Assessment
 from gptoss_doctor.install.wheels import prebuilt
 from gptoss_doctor.probe.model import GpuInfo, HardwareSnapshot
 from gptoss_doctor.types import Backend, CheckStatus

@@ -14,7 +14,8 @@ from gptoss_doctor.app import calibrate
 from gptoss_doctor.app.checks import Check, checks
 from gptoss_doctor.app.feedback import Feedback, Silent
 from gptoss_doctor.errors import UsageError
-from gptoss_doctor.install.verdict import Assessment, assess
+from gptoss_doctor.install.verdict import assess
+from gptoss_doctor.install.verdict_records import Assessment
 from gptoss_doctor.probe import membw, serialize
 from gptoss_doctor.probe import snapshot as take_snapshot
 from gptoss_doctor.probe.model import HardwareSnapshot

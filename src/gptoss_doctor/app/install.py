@@ -23,7 +23,8 @@ from gptoss_doctor.errors import DoctorError
 from gptoss_doctor.install import download, execute, hub, verify
 from gptoss_doctor.install.install_plan import InstallPlan, plan_install
 from gptoss_doctor.install.recipe import build_recipe, write_recipe
-from gptoss_doctor.install.verdict import ModelVerdict, assess
+from gptoss_doctor.install.verdict import assess
+from gptoss_doctor.install.verdict_records import ModelVerdict
 from gptoss_doctor.load_settings import LoadSettings
 from gptoss_doctor.probe import snapshot as take_snapshot
 from gptoss_doctor.probe.model import HardwareSnapshot

@@ -31,7 +31,8 @@ from gptoss_doctor.errors import DoctorError, UsageError
 from gptoss_doctor.install import lmstudio as lms
 from gptoss_doctor.install.estimate import MemorySettings, estimate
 from gptoss_doctor.install.recipe import RECIPE_KIND, RECIPE_SCHEMA_VERSION, write_recipe
-from gptoss_doctor.install.verdict import ModelVerdict, assess
+from gptoss_doctor.install.verdict import assess
+from gptoss_doctor.install.verdict_records import ModelVerdict
 from gptoss_doctor.jsonin import Limits, read_json
 from gptoss_doctor.load_settings import LoadSettings
 from gptoss_doctor.probe import snapshot as take_snapshot
