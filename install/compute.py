@@ -72,8 +72,11 @@ GPU_TFLOPS: dict[str, float] = {
     # at 2.8 GHz, 880M 12 at 2.9, 760M 8 at 2.6 (RDNA3 rate as above); 680M 12 RDNA2 CUs at
     # 2.2 GHz, FP16 vector
     "Radeon 8050S": 45.9, "Radeon 880M": 17.8, "Radeon 760M": 10.6, "Radeon 680M": 6.8,
-    # Intel (vector FP16)
-    "Arc A770": 39, "Arc B580": 27,
+    # Intel (vector FP16: Xe cores x 128 FP32 lanes x 2 x boost clock, twice for FP16; the
+    # A770's 32 cores at 2.4 GHz give 39, the B580's 20 at 2.67 GHz 27): A750 28 cores at
+    # 2.05 GHz, A580 24 at 1.7, A380 8 at 2.0, B570 18 at 2.5 (Intel's specifications).
+    "Arc A770": 39, "Arc B580": 27, "Arc A750": 29.4, "Arc A580": 20.9, "Arc A380": 8.2,
+    "Arc B570": 23.0,
     # Intel, twice the FP32 vector rate (shaders x 2 x boost clock) of the page named beside
     # the card in install/bandwidth.py: A310 1750 MHz (FP16 5.38 listed), Pro A40 1024 shaders
     # at 1700 MHz, Pro A50 at 2350 MHz, Pro A60 2048 at 2050 MHz (FP16 16.79 listed), Pro B50

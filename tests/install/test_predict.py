@@ -198,12 +198,8 @@ def test_the_intel_factor_is_the_scoreboards_and_applies_to_intel_gpus_only() ->
         predict.token_seconds(w)
 
 
-# Bandwidth-table cards without a FLOPS entry yet, each with its reason.
-NO_FLOPS_YET = {
-    # Intel's vector FP16 figures are kept with the Intel entries, which are being extended
-    # separately; until then these cards get no prompt-speed prediction.
-    "Arc A750", "Arc A580", "Arc A380", "Arc B570",
-}
+# Bandwidth-table cards without a FLOPS entry yet, each with its reason (none today).
+NO_FLOPS_YET: set[str] = set()
 
 
 def test_every_gpu_with_a_bandwidth_has_a_flops_figure() -> None:
