@@ -252,47 +252,50 @@ def read_drm_gpus(sources: Sources, nvidia_found: bool = True
     for card in cards:
         if not _CARD.match(card):
             continue  # connectors such as card0-DP-1 and render nodes
-        device = f"/sys/class/drm/{card}/device"
-        vendor = VENDORS.get((sources.read_text(f"{device}/vendor") or "").strip(), "other")
-        if vendor == "nvidia":
-            if not nvidia_found:
-                notes.append(Note("sysfs", f"an NVIDIA GPU ({_name(sources, device, vendor)}) "
-                                  "is installed but its driver cannot be used: install or "
-                                  "repair the NVIDIA driver to run models on it", "warning"))
-            continue
-        name = _name(sources, device, vendor)
-        total = _int(sources.read_text(f"{device}/mem_info_vram_total"))
-        used = _int(sources.read_text(f"{device}/mem_info_vram_used"))
-        if vendor == "amd" and total is not None:
-            apu = total <= APU_VRAM_LIMIT_BYTES
-            bus = None if apu else amd_memory_bus(
-                (sources.read_text(f"{device}/device") or "").strip(), total,
-                parse_pp_dpm_mclk(sources.read_text(f"{device}/pp_dpm_mclk")))
-            gpus.append(
-                GpuInfo(
-                    vendor="amd",
-                    name=name,
-                    source="sysfs",
-                    index=int(card.removeprefix("card")),
-                    vram_total_bytes=None if apu else total,
-                    vram_free_bytes=None if apu or used is None else total - used,
-                    unified_memory=apu,
-                    discrete=not apu,
-                    memory_bus_width_bits=bus[0] if bus else None,
-                    memory_clock_max_mhz=bus[1] if bus else None,
-                )
-            )
-            if apu:
-                notes.append(Note("sysfs", f"{name}: APU with a {total / 1024**2:.0f} MiB "
-                                  "carve-out; it shares system RAM"))
-            continue
-        if vendor == "intel":
-            gpu, note = _intel_gpu(sources, card, device)
-            gpus.append(gpu)
-            notes.extend((note,) if note else ())
-            continue
-        gpus.append(GpuInfo(vendor=vendor, name=name, source="sysfs",
-                            index=int(card.removeprefix("card")), discrete=None))
-        notes.append(Note("sysfs", f"{name}: {vendor} GPU found; gptoss-doctor does not plan "
-                          "for it (llama.cpp's Vulkan build may still use it)"))
+        gpu, note = _card(sources, card, nvidia_found)
+        gpus.extend((gpu,) if gpu else ())
+        notes.extend((note,) if note else ())
     return tuple(gpus), tuple(notes)
+
+
+def _card(sources: Sources, card: str, nvidia_found: bool
+          ) -> tuple[GpuInfo | None, Note | None]:
+    """One ``cardN``: the GPU it is (None for NVIDIA, which NVML reports) and a note."""
+    device = f"/sys/class/drm/{card}/device"
+    vendor = VENDORS.get((sources.read_text(f"{device}/vendor") or "").strip(), "other")
+    if vendor == "nvidia":
+        if nvidia_found:
+            return None, None
+        return None, Note("sysfs", f"an NVIDIA GPU ({_name(sources, device, vendor)}) is "
+                          "installed but its driver cannot be used: install or repair the "
+                          "NVIDIA driver to run models on it", "warning")
+    if vendor == "intel":
+        return _intel_gpu(sources, card, device)
+    name = _name(sources, device, vendor)
+    total = _int(sources.read_text(f"{device}/mem_info_vram_total"))
+    if vendor == "amd" and total is not None:
+        return _amd_gpu(sources, card, device, name, total)
+    return (GpuInfo(vendor=vendor, name=name, source="sysfs",
+                    index=int(card.removeprefix("card")), discrete=None),
+            Note("sysfs", f"{name}: {vendor} GPU found; gptoss-doctor does not plan for it "
+                 "(llama.cpp's Vulkan build may still use it)"))
+
+
+def _amd_gpu(sources: Sources, card: str, device: str, name: str, total: int
+             ) -> tuple[GpuInfo, Note | None]:
+    """An amdgpu device: a discrete card with its VRAM and memory bus, or an APU whose small
+    carve-out is not its memory."""
+    used = _int(sources.read_text(f"{device}/mem_info_vram_used"))
+    apu = total <= APU_VRAM_LIMIT_BYTES
+    bus = None if apu else amd_memory_bus(
+        (sources.read_text(f"{device}/device") or "").strip(), total,
+        parse_pp_dpm_mclk(sources.read_text(f"{device}/pp_dpm_mclk")))
+    gpu = GpuInfo(vendor="amd", name=name, source="sysfs", index=int(card.removeprefix("card")),
+                  vram_total_bytes=None if apu else total,
+                  vram_free_bytes=None if apu or used is None else total - used,
+                  unified_memory=apu, discrete=not apu,
+                  memory_bus_width_bits=bus[0] if bus else None,
+                  memory_clock_max_mhz=bus[1] if bus else None)
+    note = Note("sysfs", f"{name}: APU with a {total / 1024**2:.0f} MiB carve-out; it shares "
+                "system RAM") if apu else None
+    return gpu, note
