@@ -129,6 +129,35 @@ def _software(
     ), notes
 
 
+def _gpus(sources: Sources, system: str, nvml_record: dict[str, Any] | None,
+          win: windows.WindowsFacts | None
+          ) -> tuple[list[GpuInfo], list[Note]]:
+    """NVIDIA through NVML (else nvidia-smi), then Windows' WMI for the rest (and NVIDIA
+    without either), then Linux's sysfs for non-NVIDIA cards."""
+    gpus: list[GpuInfo] = []
+    notes: list[Note] = []
+    if nvml_record is not None:
+        nvml_gpus, nvml_notes = parse_nvml_record(nvml_record)
+        notes.extend(nvml_notes)
+        gpus.extend(nvml_gpus)
+        if not nvml_gpus:  # Method 2 for NVIDIA: the nvidia-smi CLI
+            smi_gpus, smi_notes = read_nvidia_smi(sources)
+            gpus.extend(smi_gpus)
+            notes.extend(smi_notes)
+    if win is not None:  # AMD, Intel, and NVIDIA without NVML or nvidia-smi
+        win_gpus, win_notes = windows.gpus(win, any(g.vendor == "nvidia" for g in gpus))
+        gpus.extend(win_gpus)
+        notes.extend(win_notes)
+    if system == "Linux":
+        nvidia_found = any(g.vendor == "nvidia" for g in gpus)
+        drm_gpus, drm_notes = read_drm_gpus(sources, nvidia_found)
+        # Intel Arc on mainline Linux: its memory size only through Vulkan.
+        drm_gpus, drm_notes = vulkaninfo.fill_missing_vram(sources, drm_gpus, drm_notes)
+        gpus.extend(drm_gpus)
+        notes.extend(drm_notes)
+    return gpus, notes
+
+
 def snapshot(sources: Sources | None = None, settings: Settings | None = None,
              now: dt.datetime | None = None) -> HardwareSnapshot:
     """Probe the machine behind ``sources`` (default: this one)."""
@@ -150,26 +179,9 @@ def snapshot(sources: Sources | None = None, settings: Settings | None = None,
         disk_usage = sources.disk_usage(str(settings.models_dir))
         disk = DiskInfo(str(settings.models_dir), disk_usage[1] if disk_usage else None,
                         disk_usage[0] if disk_usage else None)
-        gpus: list[GpuInfo] = []
-        if nvml_future is not None:
-            nvml_gpus, nvml_notes = parse_nvml_record(nvml_future.result())
-            notes.extend(nvml_notes)
-            gpus.extend(nvml_gpus)
-            if not nvml_gpus:  # Method 2 for NVIDIA: the nvidia-smi CLI
-                smi_gpus, smi_notes = read_nvidia_smi(sources)
-                gpus.extend(smi_gpus)
-                notes.extend(smi_notes)
-        if win is not None:  # AMD, Intel, and NVIDIA without NVML or nvidia-smi
-            win_gpus, win_notes = windows.gpus(win, any(g.vendor == "nvidia" for g in gpus))
-            gpus.extend(win_gpus)
-            notes.extend(win_notes)
-        if system == "Linux":
-            nvidia_found = any(g.vendor == "nvidia" for g in gpus)
-            drm_gpus, drm_notes = read_drm_gpus(sources, nvidia_found)
-            # Intel Arc on mainline Linux: its memory size only through Vulkan.
-            drm_gpus, drm_notes = vulkaninfo.fill_missing_vram(sources, drm_gpus, drm_notes)
-            gpus.extend(drm_gpus)
-            notes.extend(drm_notes)
+        gpus, gpu_notes = _gpus(sources, system, nvml_future.result() if nvml_future else None,
+                                win)
+        notes.extend(gpu_notes)
         mlx_info = mlx_future.result()
         apple = None
         if system == "Darwin":
