@@ -106,52 +106,39 @@ def parse_nvml_record(record: dict[str, Any]) -> tuple[tuple[GpuInfo, ...], tupl
     if status != "ok":
         reason = _STATUS_EXPLAINED.get(status, f"NVML failed: {record.get('error', status)}")
         return (), (Note("nvml", reason),)
-    notes: list[Note] = []
     driver = record.get("driver_version")
     cuda = cuda_version_string(record.get("cuda_driver_version"))
-    gpus: list[GpuInfo] = []
-    for device in record.get("devices", []):
-        name = str(device.get("name") or "NVIDIA GPU")
-        memory = device.get("memory") or {}
-        total = memory.get("total")
-        free = memory.get("free")
-        # GB10 (DGX Spark) and Jetson answer NotSupported or a zero total: their GPU shares
-        # host RAM (NVIDIA DGX Spark known issues: "nvidia-smi reports memory usage Not
-        # Supported").
-        unified = "error" in memory or not total
-        if unified:
-            notes.append(
-                Note(
-                    "nvml",
-                    f"{name}: NVML reports no dedicated memory "
-                    f"({memory.get('error', 'total 0')}); treating it as unified memory "
-                    "sized from host RAM",
-                )
-            )
-        capability = device.get("cuda_compute_capability")
-        gpus.append(
-            GpuInfo(
-                vendor="nvidia",
-                name=name,
-                source="nvml",
-                index=device.get("index"),
-                vram_total_bytes=None if unified or total is None else int(total),
-                vram_free_bytes=None if unified or free is None else int(free),
-                unified_memory=unified,
-                discrete=not unified,
-                driver_version=driver,
-                cuda_driver_version=cuda,
-                compute_capability=(
-                    f"{capability[0]}.{capability[1]}"
-                    if isinstance(capability, list) and len(capability) == 2
-                    else None
-                ),
-                pci_bus_id=device.get("pci_bus_id"),
-                memory_bus_width_bits=device.get("memory_bus_width_bits"),
-                memory_clock_max_mhz=device.get("memory_clock_max_mhz"),
-            )
-        )
-    return tuple(gpus), tuple(notes)
+    found = [_device(device, driver, cuda) for device in record.get("devices", [])]
+    return (tuple(gpu for gpu, _note in found),
+            tuple(note for _gpu, note in found if note is not None))
+
+
+def _device(device: dict[str, Any], driver: str | None, cuda: str | None
+            ) -> tuple[GpuInfo, Note | None]:
+    """One NVML device, and a note where it has no dedicated memory."""
+    name = str(device.get("name") or "NVIDIA GPU")
+    memory = device.get("memory") or {}
+    total = memory.get("total")
+    free = memory.get("free")
+    # GB10 (DGX Spark) and Jetson answer NotSupported or a zero total: their GPU shares host
+    # RAM (NVIDIA DGX Spark known issues: "nvidia-smi reports memory usage Not Supported").
+    unified = "error" in memory or not total
+    note = Note("nvml", f"{name}: NVML reports no dedicated memory "
+                f"({memory.get('error', 'total 0')}); treating it as unified memory sized "
+                "from host RAM") if unified else None
+    capability = device.get("cuda_compute_capability")
+    gpu = GpuInfo(
+        vendor="nvidia", name=name, source="nvml", index=device.get("index"),
+        vram_total_bytes=None if unified or total is None else int(total),
+        vram_free_bytes=None if unified or free is None else int(free),
+        unified_memory=unified, discrete=not unified, driver_version=driver,
+        cuda_driver_version=cuda,
+        compute_capability=(f"{capability[0]}.{capability[1]}"
+                            if isinstance(capability, list) and len(capability) == 2 else None),
+        pci_bus_id=device.get("pci_bus_id"),
+        memory_bus_width_bits=device.get("memory_bus_width_bits"),
+        memory_clock_max_mhz=device.get("memory_clock_max_mhz"))
+    return gpu, note
 
 
 class NvmlSampler:
