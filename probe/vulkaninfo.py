@@ -46,14 +46,15 @@ HEAP_MIN_BYTES = 1 * 1024**3
 HEAP_MAX_BYTES = 256 * 1024**3
 _MAX_DEVICES = 16
 _MAX_HEAPS = 16  # VK_MAX_MEMORY_HEAPS
-_GPU = re.compile(r"^GPU(\d{1,2}):?\s*$", re.MULTILINE)
-_FIELD = re.compile(r"^\s*(vendorID|deviceID|deviceType|deviceName|pciDomain|pciBus|pciDevice"
-                    r"|pciFunction)\s*=\s*(.*?)\s*$", re.MULTILINE)
-_HEAP = re.compile(r"^\s*memoryHeaps\[(\d{1,2})\]\s*:?(.*)$")
-_HEAP_COUNT = re.compile(r"^\s*(?:memoryHeaps:\s*count|memoryHeapCount)\s*=\s*(\d{1,3})\b",
+_GPU = re.compile(r"^GPU([0-9]{1,2}):?[ \t\r]*$", re.MULTILINE)
+_FIELD = re.compile(r"^[ \t]*(vendorID|deviceID|deviceType|deviceName|pciDomain|pciBus|pciDevice"
+                    r"|pciFunction)[ \t]*=(.*)$", re.MULTILINE)
+_HEAP = re.compile(r"^\s*memoryHeaps\[([0-9]{1,2})\]\s*:?(.*)$")
+_HEAP_COUNT = re.compile(r"^[ \t]*(?:memoryHeaps:[ \t]*count|memoryHeapCount)[ \t]*=[ \t]*"
+                         r"([0-9]{1,3})\b",
                          re.MULTILINE)
-_COUNT = re.compile(r"^\s*(size|budget)\s*=\s*(0x[0-9a-fA-F]{1,16}|\d{1,20})\b")
-_ID = re.compile(r"^(0x[0-9a-fA-F]{1,8}|\d{1,10})$")
+_COUNT = re.compile(r"^\s*(size|budget)\s*=\s*(0x[0-9a-fA-F]{1,16}|[0-9]{1,20})\b")
+_ID = re.compile(r"^(0x[0-9a-fA-F]{1,8}|[0-9]{1,10})$")
 _SECTION_END = re.compile(r"^\s*(memoryType|VkPhysicalDevice|VkQueueFamily)")
 
 
@@ -78,10 +79,15 @@ class VulkanDevice:
     heaps: tuple[Heap, ...]
 
 
+def _int(digits: str) -> int:
+    """A count matched as "0x..." hex or ASCII decimal (a leading zero is decimal still)."""
+    return int(digits, 16) if digits[:2].lower() == "0x" else int(digits, 10)
+
+
 def _number(text: str) -> int | None:
     """An id printed as hex or decimal (its first word: "22176 (0x56a0)" reads 22176)."""
     words = text.split()
-    return int(words[0], 0) if words and _ID.match(words[0]) else None
+    return _int(words[0]) if words and _ID.match(words[0]) else None
 
 
 def _fields(block: str) -> dict[str, str]:
@@ -90,7 +96,7 @@ def _fields(block: str) -> dict[str, str]:
     about another implementation)."""
     found: dict[str, str] = {}
     for key, value in _FIELD.findall(block):
-        found.setdefault(key, value[:200])
+        found.setdefault(key, value.strip()[:200])
     return found
 
 
@@ -126,7 +132,7 @@ def _heaps(block: str) -> tuple[Heap, ...] | None:
             continue
         count = _COUNT.match(line)
         if count and count.group(1) not in current:
-            current[count.group(1)] = int(count.group(2), 0)
+            current[count.group(1)] = _int(count.group(2))
         elif "MEMORY_HEAP_DEVICE_LOCAL_BIT" in line:
             current["local"] = 1
     stated = _HEAP_COUNT.search(block)
