@@ -33,9 +33,9 @@ from gptoss_doctor.probe.sources import Sources
 from gptoss_doctor.probe.windows import WindowsFacts
 
 _FIELD = re.compile(r"^\s*([A-Za-z][A-Za-z ]*?):\s*(.*?)\s*$")
-_RATE = re.compile(r"^(\d+)\s*(MT/s|MHz)$")
-_WIDTH = re.compile(r"^(\d+)\s*bits$")
-_SIZE = re.compile(r"^(\d+)\s*(MB|GB|TB|MiB|GiB|TiB)$")
+_RATE = re.compile(r"^([0-9]{1,6})\s*(MT/s|MHz)$")  # ASCII digits, bounded
+_WIDTH = re.compile(r"^([0-9]{1,5})\s*bits$")
+_SIZE = re.compile(r"^([0-9]{1,9})\s*(MB|GB|TB|MiB|GiB|TiB)$")
 _CHANNEL = re.compile(r"(?:channel|chan)[\s_-]*([a-z0-9]+)", re.IGNORECASE)
 _SLOT_LETTER = re.compile(r"DIMM[\s_-]?([A-H])\d", re.IGNORECASE)
 _UNITS = {"MB": 1000**2, "GB": 1000**3, "TB": 1000**4,
