@@ -58,7 +58,7 @@ def parse(text: str) -> WindowsFacts | None:
     """The script's JSON; None when it is not the object the script writes."""
     try:
         data = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # deep nesting overflows the decoder's stack
         return None
     if not isinstance(data, dict):
         return None
