@@ -14,6 +14,7 @@ from gptoss_doctor.app import calibrate
 from gptoss_doctor.app.checks import Check, checks
 from gptoss_doctor.app.feedback import Feedback, Silent
 from gptoss_doctor.errors import UsageError
+from gptoss_doctor.install.corrections import calibration_reason
 from gptoss_doctor.install.verdict import assess
 from gptoss_doctor.install.verdict_records import Assessment
 from gptoss_doctor.probe import membw, serialize
@@ -86,8 +87,11 @@ def doctor(snapshot_file: Path | None, measure_bandwidth: bool | None = None,
 
 def needs_measurement(snap: HardwareSnapshot) -> bool:
     """Whether a verdict's speed depends on a host bandwidth that nothing has read: no
-    memory module figure, and a plan with weights in host RAM (CPU or expert offload)."""
+    memory module figure, and a plan with weights in host RAM (CPU or expert offload) that
+    the user's calibration does not correct (its runs were predicted without a measurement:
+    measuring too would count their shortfall twice)."""
     if snap.memory.host_bandwidth_bytes_per_s:
         return False
     return any(v.can_run and v.placement in ("cpu", "expert-offload")
-               for v in assess(snap).verdicts)
+               and calibration_reason(v) is None
+               for v in calibrate.corrected(assess(snap), snap).verdicts)
