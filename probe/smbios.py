@@ -73,7 +73,7 @@ def _size(raw: bytes, length: int) -> int | None:
         mib = (extended or 0) & 0x7FFFFFFF
         return mib * 1024**2 if mib else None
     if value & 0x8000:
-        return (value & 0x7FFF) * 1024  # granularity bit: kilobytes
+        return (value & 0x7FFF) * 1024 or None  # granularity bit: kilobytes (0: none)
     return value * 1024**2
 
 

@@ -1,15 +1,19 @@
 """Hostile memory-module listings: system_profiler JSON made here from the shape of the
-public Intel Mac output (tests/fixtures/dimm/SOURCE.md), and dmidecode lines. An overlong or
-non-ASCII number gives no figure, never a traceback.
+public Intel Mac output (tests/fixtures/dimm/SOURCE.md), dmidecode lines, and SMBIOS bytes
+edited from the public listing in tests/fixtures/dimm. An overlong or non-ASCII number gives
+no figure, never a traceback; a zero size is no module.
 """
 
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
-from gptoss_doctor.probe import dimm
+from gptoss_doctor.probe import dimm, smbios
+
+from conftest import FIXTURES
 
 ARABIC = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")
 
@@ -48,3 +52,26 @@ def test_overlong_numbers_in_dmidecode_give_no_figure(line: str) -> None:
         [*fields.values(), "\tLocator: DIMM 0", "\tBank Locator: P0 CHANNEL A"]) + "\n"
     found = dimm.bandwidth(dimm.parse_dmidecode(text), "x")
     assert found is None or found.bytes_per_s == 3200e6 * 8
+
+
+_HEX = re.compile(r"^(?:[0-9A-F]{2} )*[0-9A-F]{2}$")
+
+
+def _surface_entries() -> list[bytes]:
+    """The two type 17 structures of tests/fixtures/dimm/surface-laptop-3.dmidecode-u (a
+    public ``dmidecode -u`` listing, SOURCE.md there) as their sysfs ``raw`` bytes."""
+    dump = (FIXTURES / "dimm" / "surface-laptop-3.dmidecode-u").read_text()
+    return [bytes.fromhex(" ".join(line.strip() for line in block.splitlines()
+                                   if _HEX.match(line.strip()))) + b"\x00"
+            for block in dump.split("\n\n") if "DMI type 17," in block]
+
+
+def test_a_zero_size_in_kilobytes_is_an_empty_slot_not_a_module() -> None:
+    first, second = _surface_entries()
+    zero = bytearray(second)
+    zero[0x0C:0x0E] = (0x8000).to_bytes(2, "little")  # granularity bit, 0 KB
+    device = smbios.parse_memory_device(bytes(zero))
+    assert device is not None and device.size_bytes is None
+    read = [smbios.parse_memory_device(raw) for raw in (first, bytes(zero))]
+    modules = dimm.from_devices([d for d in read if d is not None])
+    assert len(modules) == 1  # the populated slot only
