@@ -230,6 +230,15 @@ def memory_for(sources: Sources, gpu: GpuInfo, devices: tuple[VulkanDevice, ...]
     return total, free if len(same) == 1 else None, problem
 
 
+def _drop_one_warning(notes: list[Note], name: str) -> None:
+    """Remove the first sysfs "unknown VRAM" warning about a card called ``name``."""
+    for i, note in enumerate(notes):
+        if note.source == "sysfs" and note.severity == "warning" \
+                and note.message.startswith(f"{name}: "):
+            del notes[i]
+            return
+
+
 def fill_missing_vram(sources: Sources, gpus: tuple[GpuInfo, ...], notes: tuple[Note, ...]
                       ) -> tuple[tuple[GpuInfo, ...], tuple[Note, ...]]:
     """``gpus`` with the VRAM of each card that ``needs_vram`` read from ``vulkaninfo``;
@@ -252,8 +261,7 @@ def fill_missing_vram(sources: Sources, gpus: tuple[GpuInfo, ...], notes: tuple[
             kept.extend((Note("vulkaninfo", f"{gpu.name}: {problem}"),) if problem else ())
             continue
         filled.append(replace(gpu, vram_total_bytes=total, vram_free_bytes=free))
-        kept = [n for n in kept if not (n.source == "sysfs" and n.severity == "warning"
-                                        and n.message.startswith(f"{gpu.name}: "))]
+        _drop_one_warning(kept, gpu.name)  # cards of one model have one warning each
         kept.append(Note("vulkaninfo", f"{gpu.name}: {total / 1024**3:.2f} GiB of VRAM from "
                          "vulkaninfo (its driver publishes no size in sysfs)"))
     return tuple(filled), tuple(kept)

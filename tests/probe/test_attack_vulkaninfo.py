@@ -6,9 +6,15 @@ figure taken from another line.
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import pytest
 
 from gptoss_doctor.probe import vulkaninfo
+from gptoss_doctor.probe.replay import ReplaySources
+from gptoss_doctor.probe.snapshot import snapshot
+from gptoss_doctor.settings import current
 
 from conftest import MACHINES
 
@@ -73,3 +79,23 @@ def test_a_long_run_of_spaces_inside_a_value_is_read_through() -> None:
     name = "Intel(R) Arc(tm) A770 Graphics (DG2)"
     device = _only(LISTING.replace(name, "A" + " " * (vulkaninfo.MAX_TEXT_CHARS // 2) + "B"))
     assert device.name == "A" + " " * 199
+
+
+def test_a_second_card_of_the_same_model_left_unsized_keeps_its_warning(
+        tmp_path: Path) -> None:
+    """Two A770s (sysfs card0 at 0000:03:00.0, card1 added here at 0000:04:00.0); the
+    listing, as the recorded one with a PCI bus info block added, has only card0's."""
+    folder = tmp_path / "machine"
+    shutil.copytree(MACHINES / "linux-arc-a770-mainline", folder)
+    drm = folder / "fs" / "sys" / "class" / "drm"
+    shutil.copytree(drm / "card0", drm / "card1")
+    uevent = drm / "card1" / "device" / "uevent"
+    uevent.write_text(uevent.read_text().replace("0000:03:00.0", "0000:04:00.0"))
+    bus = ("VkPhysicalDevicePCIBusInfoPropertiesEXT:\n-----\n\tpciDomain   = 0\n"
+           "\tpciBus      = 3\n\tpciDevice   = 0\n\tpciFunction = 0\n\n")
+    (folder / "commands" / "vulkaninfo.out").write_text(
+        LISTING.replace("\nVkPhysicalDeviceMemory", "\n" + bus + "VkPhysicalDeviceMemory", 1))
+    snap = snapshot(ReplaySources(folder), current({"HOME": "/home/user"}))
+    assert [g.vram_total_bytes for g in snap.gpus] == [A770_HEAP, None]
+    warnings = [n.message for n in snap.notes if n.severity == "warning"]
+    assert len(warnings) == 1 and "unknown VRAM" in warnings[0]
