@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from gptoss_doctor.probe.gpu_sysfs import INTEL_DISCRETE
 from gptoss_doctor.probe.model import GpuInfo, Note
 from gptoss_doctor.probe.sources import Sources
 
@@ -35,6 +36,7 @@ VENDOR_IDS = {"1002": "amd", "8086": "intel", "10DE": "nvidia"}
 ADAPTER_RAM_CAP = 4293918720
 # Intel's integrated graphics (Iris Xe, UHD, Meteor Lake's "Arc Graphics") share system
 # RAM; the discrete cards carry a model number: "Intel(R) Arc(TM) A770 Graphics", "B580".
+# The name decides only where the PCI id is missing (``_intel_discrete``).
 _INTEL_DISCRETE = re.compile(r"\bArc(\(TM\))?\s+(Pro\s+)?[AB]\d{2,3}", re.IGNORECASE)
 _PCI = re.compile(r"VEN_([0-9A-Fa-f]{4})&DEV_([0-9A-Fa-f]{4})")
 MAX_BYTES = 2**50  # a memory size beyond a petabyte is garbage
@@ -83,6 +85,14 @@ def _registry_size(name: str, pci: str | None, adapters: tuple[dict[str, Any], .
     return None
 
 
+def _intel_discrete(name: str, ids: re.Match[str] | None) -> bool:
+    """An Intel card by PCI device id where there is one (the kernel's discrete lists, as on
+    Linux: Panther Lake's integrated "Arc(TM) B390 GPU" is named like a card), else by name."""
+    if ids is not None:
+        return f"0x{ids.group(2).lower()}" in INTEL_DISCRETE
+    return _INTEL_DISCRETE.search(name) is not None
+
+
 def gpus(facts: WindowsFacts, skip_nvidia: bool) -> tuple[tuple[GpuInfo, ...], tuple[Note, ...]]:
     """Each display controller as a ``GpuInfo`` (NVIDIA ones only when ``skip_nvidia`` is
     false: NVML and nvidia-smi know them better)."""
@@ -103,7 +113,7 @@ def gpus(facts: WindowsFacts, skip_nvidia: bool) -> tuple[tuple[GpuInfo, ...], t
             notes.append(Note("wmi", f"{name}: memory size unknown (WMI's AdapterRAM stops at "
                               "4 GiB and the driver's registry key was not readable)",
                               "warning"))
-        integrated = vendor == "intel" and not _INTEL_DISCRETE.search(name)
+        integrated = vendor == "intel" and not _intel_discrete(name, ids)
         apu = vendor == "amd" and total is not None and total <= 4 * 1024**3
         shared = integrated or apu
         found.append(GpuInfo(vendor=vendor, name=name, source="wmi", index=index,
