@@ -73,7 +73,12 @@ def _vram(gpus: list[GpuInfo]) -> int:
     return sum(g.vram_free_bytes or g.vram_total_bytes or 0 for g in gpus)
 
 
-def _usable_gpus(snap: HardwareSnapshot) -> tuple[Backend, list[GpuInfo]]:
+GpuGroup = tuple[Backend, list[GpuInfo]]
+
+
+def gpu_groups(snap: HardwareSnapshot) -> list[GpuGroup]:
+    """The GPUs one llama.cpp build could drive, one group per vendor, the larger memory
+    first (on a tie NVIDIA, then AMD, then Intel); else an AMD APU, Apple's GPU or none."""
     nvidia = [g for g in snap.gpus if g.vendor == "nvidia"]
     amd = [g for g in snap.gpus if g.vendor == "amd" and g.discrete]
     # Intel Arc cards run llama.cpp's Vulkan build (its SYCL build needs oneAPI). Mainline
@@ -83,22 +88,20 @@ def _usable_gpus(snap: HardwareSnapshot) -> tuple[Backend, list[GpuInfo]]:
     # llama.cpp's Windows builds for AMD are Vulkan ones (ROCm/HIP on Windows covers few
     # cards and needs the HIP SDK).
     amd_backend: Backend = "Vulkan" if snap.os.system == "Windows" else "ROCm"
-    # Mixed vendors: one llama.cpp build drives one of them; take the larger memory (on a
-    # tie, NVIDIA, then AMD).
-    vendors: tuple[tuple[Backend, list[GpuInfo]], ...] = (
-        ("CUDA", nvidia), (amd_backend, amd), ("Vulkan", intel))
+    vendors: tuple[GpuGroup, ...] = (("CUDA", nvidia), (amd_backend, amd), ("Vulkan", intel))
     found = [(b, gpus) for b, gpus in vendors if gpus]
-    if found:
-        return max(found, key=lambda f: (_vram(f[1]), -found.index(f)))
     # An AMD APU whose bandwidth is known (Strix Halo, 890M, 780M...) runs llama.cpp's Vulkan
     # build from GTT, i.e. system RAM; a small iGPU (Raphael's 2 CUs) is not worth planning.
     apus = [g for g in snap.gpus if g.vendor == "amd" and g.unified_memory
             and bandwidth.lookup_gpu(g.name) is not None]
+    if found:
+        ranked = sorted(found, key=lambda f: (-_vram(f[1]), found.index(f)))
+        return ranked + ([("Vulkan", apus[:1])] if apus else [])
     if apus:
-        return "Vulkan", apus[:1]
+        return [("Vulkan", apus[:1])]
     if snap.apple is not None:
-        return "Metal", [g for g in snap.gpus if g.vendor == "apple"]
-    return "CPU", []
+        return [("Metal", [g for g in snap.gpus if g.vendor == "apple"])]
+    return [("CPU", [])]
 
 
 def _ram_budget(snap: HardwareSnapshot) -> int | None:
@@ -131,10 +134,11 @@ class _GpuSide:
     devices: tuple[Device, ...] = ()
 
 
-def resources(snap: HardwareSnapshot) -> Resources:
-    """Derive budgets from the snapshot; every figure carries a reason."""
+def resources(snap: HardwareSnapshot, group: GpuGroup | None = None) -> Resources:
+    """Derive budgets from the snapshot for one GPU group (default: the first of
+    ``gpu_groups``); every figure carries a reason."""
     reasons: list[str] = []
-    backend, gpus = _usable_gpus(snap)
+    backend, gpus = group or gpu_groups(snap)[0]
     ram = _ram_budget(snap)
     if ram is not None and snap.apple is not None:
         reasons.append(f"RAM budget {_gib(ram)} (unified memory minus what macOS keeps: "

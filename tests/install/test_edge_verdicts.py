@@ -11,7 +11,7 @@ from dataclasses import replace
 from gptoss_doctor.app.checks import checks
 from gptoss_doctor.install.resources import resources
 from gptoss_doctor.install.verdict import assess
-from gptoss_doctor.probe.model import HardwareSnapshot
+from gptoss_doctor.probe.model import GpuInfo, HardwareSnapshot
 from gptoss_doctor.probe.replay import ReplaySources
 from gptoss_doctor.probe.snapshot import snapshot
 from gptoss_doctor.settings import current
@@ -66,3 +66,31 @@ def test_with_nvidia_and_amd_cards_the_larger_memory_wins() -> None:
     both = replace(nvidia, gpus=(*nvidia.gpus, *[g for g in amd.gpus if g.discrete]))
     res = resources(both)  # a 12 GB RTX 3060 beside a 16 GB RX 6800
     assert res.backend == "ROCm" and res.gpu_names == (amd.gpus[0].name,)
+
+
+def _arc_a770s(count: int) -> tuple[GpuInfo, ...]:
+    (arc,) = _snap("windows-arc-a770-16gb").gpus
+    return tuple(replace(arc, index=10 + i) for i in range(count))
+
+
+def test_with_mixed_vendors_each_model_runs_on_the_faster_group_not_the_larger_memory() -> None:
+    # An RTX 4090 (24 GB) beside two Arc A770s (32 GB in all): the Arcs have more memory, but
+    # the 4090 holds 20b and runs it far faster.
+    base = _snap("rtx4090-24gb")
+    mixed = replace(base, gpus=(*base.gpus, *_arc_a770s(2)))
+    assert resources(mixed).backend == "Vulkan"  # the larger memory is the first group
+    verdict = assess(mixed).verdict("20b")
+    assert (verdict.backend, verdict.placement) == ("CUDA", "gpu")
+    alone = assess(base).verdict("20b")
+    assert verdict.predicted_tokens_per_s == alone.predicted_tokens_per_s
+    (note,) = [r for r in verdict.reasons if r.startswith("planned on ")]
+    assert "NVIDIA GeForce RTX 4090" in note and "Intel(R) Arc(TM) A770 Graphics" in note
+
+
+def test_a_strix_halo_with_an_arc_card_runs_120b_in_unified_memory_not_offloaded() -> None:
+    base = _snap("strix-halo-128gb")
+    mixed = replace(base, gpus=(*base.gpus, *_arc_a770s(1)))
+    alone = assess(base).verdict("120b")
+    verdict = assess(mixed).verdict("120b")
+    assert verdict.placement == alone.placement != "expert-offload"
+    assert verdict.predicted_tokens_per_s == alone.predicted_tokens_per_s
