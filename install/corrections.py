@@ -155,9 +155,26 @@ def apply(assessment: Assessment, snap: HardwareSnapshot,
     mine = {c.placement: c for c in corrections if c.machine == fingerprint(snap)}
     if not mine:
         return assessment
-    verdicts = tuple(_corrected(v, mine.get(PLACEMENT_GROUP.get(v.placement or "", "")))
-                     for v in assessment.verdicts)
+    found = [(v, mine.get(PLACEMENT_GROUP.get(v.placement or "", "")))
+             for v in assessment.verdicts]
+    verdicts = tuple(_not_applied(v) if c is not None and _measured_host(snap, v)
+                     else _corrected(v, c) for v, c in found)
     return replace(assessment, verdicts=verdicts)
+
+
+HOST_RAM_PLACEMENTS = ("cpu", "expert-offload")
+
+
+def _measured_host(snap: HardwareSnapshot, v: ModelVerdict) -> bool:
+    """A plan reading host RAM at a bandwidth measured now: the stored ratios are against
+    predictions made without a measurement (``bench speed``), so they do not apply."""
+    return snap.memory.host_bandwidth_measured and v.placement in HOST_RAM_PLACEMENTS
+
+
+def _not_applied(v: ModelVerdict) -> ModelVerdict:
+    return replace(v, reasons=(*v.reasons, "your calibration for this machine is not applied "
+                               "to this plan: its host bandwidth was measured now, and the "
+                               "stored runs were predicted without a measurement"))
 
 
 def _scaled(value: float | None, factor: Factor | None, digits: int | None = 1

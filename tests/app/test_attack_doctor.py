@@ -79,3 +79,19 @@ def test_an_uncalibrated_cpu_machine_is_still_measured_by_default(
     calls = _measured(snap, monkeypatch)
     verdict = doctor.doctor(None).assessment.verdict("20b")
     assert len(calls) == 1 and "measured: stand-in" in (verdict.speed_basis or "")
+
+
+def test_an_asked_measurement_replaces_the_host_ram_correction_and_says_so(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    snap = snapshot(ReplaySources(MACHINES / "cpu-only-64gb"), current({"HOME": "/h"}))
+    predicted = assess(snap).verdict("20b").predicted_tokens_per_s
+    assert predicted is not None
+    calibrate.calibrate((_cpu_run(tmp_path, snap, predicted * 0.5),), Silent(), snap)
+    calls = _measured(snap, monkeypatch)
+    report = doctor.doctor(None, measure_bandwidth=True)
+    verdict = report.assessment.verdict("20b")
+    assert calls  # measured as asked
+    measured_only = assess(doctor.with_measured_bandwidth(snap, Silent())).verdict("20b")
+    # The stored ratio is against the unmeasured prediction: it is not applied on top.
+    assert verdict.predicted_tokens_per_s == measured_only.predicted_tokens_per_s
+    assert any("not applied" in r and "measured" in r for r in verdict.reasons)
