@@ -11,6 +11,7 @@ tests/fixtures/results/synthetic-20b-cpu-2threads.json.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -95,3 +96,17 @@ def test_an_asked_measurement_replaces_the_host_ram_correction_and_says_so(
     # The stored ratio is against the unmeasured prediction: it is not applied on top.
     assert verdict.predicted_tokens_per_s == measured_only.predicted_tokens_per_s
     assert any("not applied" in r and "measured" in r for r in verdict.reasons)
+
+
+def test_no_measurement_with_little_free_ram_or_when_memory_runs_out(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    snap = snapshot(ReplaySources(MACHINES / "cpu-only-64gb"), current({"HOME": "/h"}))
+    tight = replace(snap, memory=replace(snap.memory, ram_available_bytes=1024**3))
+    calls = _measured(tight, monkeypatch)
+    assert doctor.with_measured_bandwidth(tight, Silent()) == tight and calls == []
+
+    def out_of_memory(threads: int) -> HostBandwidth:
+        raise MemoryError
+
+    monkeypatch.setattr(doctor.membw, "measure", out_of_memory)
+    assert doctor.with_measured_bandwidth(snap, Silent()) == snap

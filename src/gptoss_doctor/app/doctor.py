@@ -56,12 +56,23 @@ def machine(snapshot_file: Path | None) -> HardwareSnapshot:
     return serialize.load(snapshot_file) if snapshot_file else take_snapshot()
 
 
+# The measurement's two buffers take 512 MiB; below this much free RAM it is not run.
+MEASURE_MIN_AVAILABLE_BYTES = 2 * 1024**3
+
+
 def with_measured_bandwidth(snap: HardwareSnapshot, feedback: Feedback) -> HardwareSnapshot:
     """``snap`` with its host memory bandwidth measured now (about half a second)."""
     threads = snap.cpu.cores_physical or snap.cpu.cores_logical or 1
+    available = snap.memory.ram_available_bytes
+    if available is not None and available < MEASURE_MIN_AVAILABLE_BYTES:
+        feedback.note("host memory bandwidth not measured: less than 2 GiB of RAM is free")
+        return snap
     feedback.note(f"measuring host memory bandwidth ({threads} threads, about half a second; "
                   "--no-measure-bandwidth skips it)")
-    found = membw.measure(threads)
+    try:
+        found = membw.measure(threads)
+    except MemoryError:
+        found = None
     if found is None:
         return snap
     return replace(snap, memory=replace(snap.memory, host_bandwidth_bytes_per_s=found.bytes_per_s,
