@@ -60,17 +60,22 @@ def parse_nvcc_version(text: str) -> str | None:
     return match.group(1) if match else None
 
 
+MAX_MODELS = 256  # ids kept from a server's model list
+MAX_MODEL_ID = 256  # characters of one id
+
+
 def parse_openai_models(text: str | None) -> tuple[str, ...] | None:
     """``GET /v1/models`` JSON -> model ids; ``None`` if it is not such a response."""
     if text is None:
         return None
     try:
         data = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # whatever listens on the port: nested past limits
         return None
     if not isinstance(data, dict) or not isinstance(data.get("data"), list):
         return None
-    return tuple(str(item.get("id")) for item in data["data"] if isinstance(item, dict))
+    return tuple(str(item.get("id"))[:MAX_MODEL_ID] for item in data["data"]
+                 if isinstance(item, dict))[:MAX_MODELS]
 
 
 def _model_of(filename: str) -> str | None:

@@ -160,3 +160,12 @@ def test_nvcc_version_and_openai_models_parsers() -> None:
 def test_llama_cpp_inspection_errors_become_warnings() -> None:
     build, notes = software.parse_llama_cpp_info({"error": "libcudart.so.12: cannot open"})
     assert build is None and "libcudart" in notes[0].message
+
+
+def test_a_hostile_model_list_is_no_list_or_a_bounded_one() -> None:
+    nested = '{"data": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    assert software.parse_openai_models(nested) is None  # RecursionError inside json
+    many = json.dumps({"data": [{"id": "x" * 10_000} for _ in range(1000)]})
+    ids = software.parse_openai_models(many)
+    assert ids is not None and len(ids) == software.MAX_MODELS
+    assert all(len(i) == software.MAX_MODEL_ID for i in ids)
