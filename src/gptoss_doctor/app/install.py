@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from gptoss_doctor.app import calibrate
+from gptoss_doctor.app.doctor import needs_measurement, with_measured_bandwidth
 from gptoss_doctor.app.feedback import Feedback
 from gptoss_doctor.app.served import fit_comparison
 from gptoss_doctor.bench import engines
@@ -150,6 +151,8 @@ def prepare(options: InstallOptions, feedback: Feedback) -> Prepared:
     if options.models_dir is not None:
         settings = dataclasses.replace(settings, models_dir=options.models_dir.resolve())
     snap = take_snapshot(settings=settings)
+    if needs_measurement(snap):  # as the doctor does: the same plan and expected speed
+        snap = with_measured_bandwidth(snap, feedback)
     entry, verdict = _choose(snap, options.model, options.engine)
     if not verdict.can_run:
         raise DoctorError(f"{verdict.model} does not fit this machine: {verdict.reasons[0]}",
