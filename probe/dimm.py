@@ -270,14 +270,15 @@ def _read_linux(sources: Sources) -> tuple[HostBandwidth | None, str | None]:
 
 
 def _read_mac(sources: Sources) -> tuple[Module, ...]:
-    modules: tuple[Module, ...] = ()
-    for form in ("-json", "-xml"):  # -json since macOS 10.15
+    """-json (macOS 10.15 and later), and -xml only where -json was refused as an option:
+    not after an answer (Apple silicon lists no speed) or no answer at all (a timeout)."""
+    for form in ("-json", "-xml"):
         done = sources.run(["system_profiler", form, "SPMemoryDataType"], timeout_s=10.0)
-        if done is not None and done.returncode == 0:
-            modules = parse_system_profiler(done.stdout)
-        if modules:
-            break
-    return modules
+        if done is None:
+            return ()
+        if done.returncode == 0:
+            return parse_system_profiler(done.stdout)
+    return ()
 
 
 def read_with_reason(sources: Sources, system: str, windows: WindowsFacts | None = None

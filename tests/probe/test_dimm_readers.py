@@ -22,6 +22,7 @@ from gptoss_doctor.probe import dimm, smbios
 from gptoss_doctor.probe.replay import ReplaySources
 from gptoss_doctor.probe.serialize import dumps, from_dict
 from gptoss_doctor.probe.snapshot import snapshot
+from gptoss_doctor.probe.sources import CommandResult
 from gptoss_doctor.settings import current
 
 from conftest import FIXTURES, MACHINES
@@ -298,3 +299,27 @@ def test_an_apple_silicon_snapshot_keeps_the_chip_table(tmp_path: Path) -> None:
     folder = _mac(tmp_path, (DIMM / "apple-m1-lpddr4.json").read_text(), "Apple M1")
     snap = snapshot(ReplaySources(folder), current({"HOME": "/h"}))
     assert snap.apple is not None and snap.memory.host_bandwidth_bytes_per_s is None
+
+
+class _Profiler(ReplaySources):
+    """system_profiler answering each form as given (None: no answer), and the calls."""
+
+    def __init__(self, answers: dict[str, CommandResult | None]) -> None:
+        super().__init__(MACHINES / "mac-m1-16gb")
+        self.answers = answers
+        self.calls: list[str] = []
+
+    def run(self, argv: list[str], timeout_s: float = 5.0) -> CommandResult | None:
+        self.calls.append(argv[1])
+        return self.answers.get(argv[1])
+
+
+def test_the_xml_form_is_asked_for_only_where_json_is_refused() -> None:
+    xml = CommandResult(0, (DIMM / "intel-ddr3.xml").read_text())
+    old_macos = _Profiler({"-json": CommandResult(1, "", "unknown option"), "-xml": xml})
+    assert dimm.read(old_macos, "Darwin") is not None and old_macos.calls == ["-json", "-xml"]
+    silicon = _Profiler({"-json": CommandResult(0, (DIMM / "apple-m1-lpddr4.json").read_text()),
+                         "-xml": xml})
+    assert dimm.read(silicon, "Darwin") is None and silicon.calls == ["-json"]
+    hung = _Profiler({"-json": None, "-xml": xml})
+    assert dimm.read(hung, "Darwin") is None and hung.calls == ["-json"]
