@@ -17,7 +17,7 @@ import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from gptoss_doctor.bench import vocab
 from gptoss_doctor.catalog import ARCHITECTURES, Architecture
@@ -235,38 +235,15 @@ def write_synthetic(shape_key: str, output: Path, seed: int = 0,
     if not output.parent.is_dir():
         raise UsageError(f"folder {output.parent} does not exist")
     specs = tensor_specs(shape)
-    total = sum(spec.n_bytes for spec in specs)
-    check_disk(output.parent, total, free_bytes)
+    check_disk(output.parent, sum(spec.n_bytes for spec in specs), free_bytes)
     partial = output.with_name(f".{output.name}.partial")
-    rng = np.random.default_rng(seed)
     writer: gguf.GGUFWriter | None = None
     try:
         writer = gguf.GGUFWriter(str(partial), "gpt-oss")
-        _metadata(writer, shape, seed)
-        for spec in specs:
-            raw = gguf.GGMLQuantizationType[spec.ggml_type]
-            numpy_shape = tuple(reversed(spec.dims))
-            if spec.ggml_type == "F32":
-                writer.add_tensor_info(spec.name, numpy_shape, np.dtype(np.float32), spec.n_bytes)
-            else:  # quantized tensors are described by their byte shape
-                byte_shape = (*numpy_shape[:-1], numpy_shape[-1] // 32
-                              * TYPE_BYTES_PER_BLOCK[spec.ggml_type])
-                writer.add_tensor_info(spec.name, byte_shape, np.dtype(np.uint8), spec.n_bytes,
-                                       raw_dtype=raw)
-        writer.write_header_to_file()
-        writer.write_kv_data_to_file()
-        writer.write_ti_data_to_file()
+        _header(writer, shape, seed, specs)
         assert writer.fout is not None
         handle: IO[bytes] = writer.fout[0]
-        done = 0
-        for spec in specs:
-            _pad(handle, writer.data_alignment)
-            for chunk in _chunks(spec, rng):
-                handle.write(chunk)
-                done += len(chunk)
-                if progress is not None:
-                    progress(done, total)
-        _pad(handle, writer.data_alignment)
+        _tensors(handle, writer.data_alignment, specs, np.random.default_rng(seed), progress)
         handle.flush()
         os.fsync(handle.fileno())
         handle.close()
@@ -280,3 +257,38 @@ def write_synthetic(shape_key: str, output: Path, seed: int = 0,
             raise SynthError(f"cannot write {output}: {exc.strerror or exc}") from exc
         raise
     return SynthResult(output, shape_key, seed, output.stat().st_size, len(specs))
+
+
+def _header(writer: Any, shape: SynthShape, seed: int, specs: tuple[TensorSpec, ...]) -> None:
+    """The metadata and every tensor's description (quantized ones by their byte shape)."""
+    import gguf
+    import numpy as np
+
+    _metadata(writer, shape, seed)
+    for spec in specs:
+        numpy_shape = tuple(reversed(spec.dims))
+        if spec.ggml_type == "F32":
+            writer.add_tensor_info(spec.name, numpy_shape, np.dtype(np.float32), spec.n_bytes)
+        else:
+            byte_shape = (*numpy_shape[:-1], numpy_shape[-1] // 32
+                          * TYPE_BYTES_PER_BLOCK[spec.ggml_type])
+            writer.add_tensor_info(spec.name, byte_shape, np.dtype(np.uint8), spec.n_bytes,
+                                   raw_dtype=gguf.GGMLQuantizationType[spec.ggml_type])
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_ti_data_to_file()
+
+
+def _tensors(handle: IO[bytes], alignment: int, specs: tuple[TensorSpec, ...], rng: object,
+             progress: Callable[[int, int], None] | None) -> None:
+    """Every tensor's data, each aligned, reporting bytes written."""
+    total = sum(spec.n_bytes for spec in specs)
+    done = 0
+    for spec in specs:
+        _pad(handle, alignment)
+        for chunk in _chunks(spec, rng):
+            handle.write(chunk)
+            done += len(chunk)
+            if progress is not None:
+                progress(done, total)
+    _pad(handle, alignment)
