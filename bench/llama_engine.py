@@ -111,16 +111,8 @@ class LlamaEngine:
         threads = settings.n_threads or max(1, (os.cpu_count() or 2))
         defaults = llama_module.llama_cpp.llama_model_default_params
         if settings.n_cpu_moe:
-            self._overrides = (_Override * 2)()
-            self._overrides[0].pattern = expert_pattern(settings.n_cpu_moe).encode()
-            self._overrides[0].buft = _cpu_buffer_type()  # [1] stays NULL: the terminator
-
-            def with_overrides() -> Any:
-                params = defaults()
-                params.tensor_buft_overrides = ctypes.cast(self._overrides, ctypes.c_void_p)
-                return params
-
-            llama_module.llama_cpp.llama_model_default_params = with_overrides
+            llama_module.llama_cpp.llama_model_default_params = \
+                self._with_expert_overrides(defaults, settings.n_cpu_moe)
         try:
             self._llm = llama_cpp.Llama(
                 model_path=str(model_path), n_ctx=settings.n_ctx, n_batch=settings.n_batch,
@@ -135,9 +127,29 @@ class LlamaEngine:
             llama_module.llama_cpp.llama_model_default_params = defaults
             llama_cpp.llama_log_set(_logger.llama_log_callback, ctypes.c_void_p(0))
         self.threads = threads
-        self.load_log = "".join(lines)
-        self.buffers: LoadBuffers = parse_load_log(self.load_log)
-        self.overridden_tensors = parse_overrides(self.load_log)
+        self._read_loaded("".join(lines))
+
+    def _with_expert_overrides(self, defaults: Any, n_cpu_moe: int) -> Any:
+        """llama-cpp-python's default model parameters with the tensor override that keeps
+        the experts of the first ``n_cpu_moe`` layers on the CPU (kept alive on ``self``)."""
+        self._overrides = (_Override * 2)()
+        self._overrides[0].pattern = expert_pattern(n_cpu_moe).encode()
+        self._overrides[0].buft = _cpu_buffer_type()  # [1] stays NULL: the terminator
+
+        def with_overrides() -> Any:
+            params = defaults()
+            params.tensor_buft_overrides = ctypes.cast(self._overrides, ctypes.c_void_p)
+            return params
+
+        return with_overrides
+
+    def _read_loaded(self, load_log: str) -> None:
+        """What llama.cpp said while loading, and the loaded model's facts."""
+        import llama_cpp
+
+        self.load_log = load_log
+        self.buffers: LoadBuffers = parse_load_log(load_log)
+        self.overridden_tensors = parse_overrides(load_log)
         self._ctx = self._llm.ctx
         vocab = llama_cpp.llama_model_get_vocab(self._llm.model)
         self.n_vocab = int(llama_cpp.llama_vocab_n_tokens(vocab))
@@ -145,7 +157,7 @@ class LlamaEngine:
         self.description = _describe(self._llm)
         self.n_params = int(llama_cpp.llama_model_n_params(self._llm.model))
         self.model_size_bytes = int(llama_cpp.llama_model_size(self._llm.model))
-        self.on_gpu = settings.n_gpu_layers > 0
+        self.on_gpu = self.settings.n_gpu_layers > 0
 
     def reset(self) -> None:
         """Empty the KV cache (llama-bench clears memory before every repetition)."""
