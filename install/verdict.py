@@ -19,6 +19,7 @@ from dataclasses import replace
 from gptoss_doctor.catalog import CATALOG, CONTEXT_CHOICES, ModelEntry
 from gptoss_doctor.install import board_power, predict
 from gptoss_doctor.install.estimate import GIB, MemoryEstimate, MemorySettings, estimate
+from gptoss_doctor.install.groups import compared, fastest
 from gptoss_doctor.install.resources import (
     GPU_MARGIN_BYTES,
     MACOS_RESERVE_BYTES,
@@ -365,49 +366,15 @@ def assess(snap: HardwareSnapshot, catalog: tuple[ModelEntry, ...] = CATALOG,
            engine: str = "auto") -> Assessment:
     """Verdicts for every model in ``catalog`` on the machine in ``snap`` (pure). With GPUs
     of several vendors (one llama.cpp build drives one of them), each model is planned on
-    each group and the faster plan is kept (``_fastest``)."""
+    each group and the faster plan is kept (``install.groups``)."""
     options = [resources(snap, group) for group in gpu_groups(snap)]
     verdicts = []
     chosen = []
     for entry in catalog:
         plans = [with_energy(evaluate(entry, res, engine), res) for res in options]
-        best = _fastest(plans)
+        best = fastest(plans)
         chosen.append(best)
-        verdicts.append(_compared(plans, best, options))
+        verdicts.append(compared(plans, best, options))
     res = options[max(set(chosen), key=lambda i: (chosen.count(i), -i))]
     return Assessment(verdicts=tuple(verdicts), resource_reasons=res.reasons,
                       advice=_advice(snap, res))
-
-
-PLACEMENT_RANK = {"gpu": 3, "unified": 3, "expert-offload": 2, "cpu": 1}
-
-
-def _fastest(plans: list[ModelVerdict]) -> int:
-    """The index of the plan to keep: one that runs over one that does not, then the
-    predicted speed, then the placement; the first group (the larger memory) on a tie."""
-    def rank(i: int) -> tuple[bool, bool, float, int, int]:
-        v = plans[i]
-        return (v.can_run, v.status == "runs", v.predicted_tokens_per_s or 0.0,
-                PLACEMENT_RANK.get(v.placement or "", 0), -i)
-    return max(range(len(plans)), key=rank)
-
-
-def _compared(plans: list[ModelVerdict], best: int, options: list[Resources]
-              ) -> ModelVerdict:
-    """The kept plan, with a reason naming the other GPU groups' plans when there were any."""
-    kept = plans[best]
-    others = [f"{', '.join(options[i].gpu_names)}: {_short(v)}"
-              for i, v in enumerate(plans) if i != best and options[i].gpu_names]
-    if not others or not kept.can_run:
-        return kept
-    note = (f"planned on {', '.join(options[best].gpu_names)}, the faster of this machine's "
-            f"GPU groups (one llama.cpp build drives one vendor); the other: "
-            + "; ".join(others))
-    return replace(kept, reasons=(*kept.reasons, note))
-
-
-def _short(v: ModelVerdict) -> str:
-    if not v.can_run:
-        return "does not fit"
-    speed = f", ~{v.predicted_tokens_per_s:g} tok/s" if v.predicted_tokens_per_s else ""
-    return f"{v.placement}{speed}"
