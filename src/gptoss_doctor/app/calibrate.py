@@ -20,12 +20,13 @@ from typing import Any
 from gptoss_doctor import __version__
 from gptoss_doctor.app.feedback import Feedback
 from gptoss_doctor.bench import results
-from gptoss_doctor.errors import SnapshotError, UsageError
+from gptoss_doctor.errors import DoctorError, SnapshotError, UsageError
 from gptoss_doctor.files import write_text
 from gptoss_doctor.install import corrections
 from gptoss_doctor.install.corrections import Correction, Run
 from gptoss_doctor.install.predict import UBATCH
-from gptoss_doctor.install.verdict_records import Assessment
+from gptoss_doctor.install.verdict import assess
+from gptoss_doctor.install.verdict_records import Assessment, ModelVerdict
 from gptoss_doctor.jsonin import MIB, Limits, read_json, shown
 from gptoss_doctor.probe import snapshot as take_snapshot
 from gptoss_doctor.probe.model import HardwareSnapshot
@@ -218,3 +219,19 @@ def corrected(assessment: Assessment, snap: HardwareSnapshot) -> Assessment:
     if not path.exists():
         return assessment
     return corrections.apply(assessment, snap, corrections.fit(stored_runs(path)))
+
+
+def chosen(snap: HardwareSnapshot, model: str, engine: str = "auto") -> ModelVerdict:
+    """The corrected verdict that `install` and the LM Studio plan act on: ``model``, or for
+    ``auto`` the largest model that runs at reading speed (else the largest that runs, else
+    20b); one line with the fix where it does not fit."""
+    assessment = corrected(assess(snap, engine=engine), snap)
+    if model == "auto":
+        fast = [v for v in assessment.verdicts if v.status == "runs"]
+        runnable = fast or [v for v in assessment.verdicts if v.can_run]
+        model = runnable[-1].key if runnable else "20b"
+    verdict = assessment.verdict(model)
+    if not verdict.can_run:
+        raise DoctorError(f"{verdict.model} does not fit this machine: {verdict.reasons[0]}",
+                          verdict.fixes[0] if verdict.fixes else "run `gptoss-doctor`")
+    return verdict

@@ -20,12 +20,9 @@ from gptoss_doctor.app.served import fit_comparison
 from gptoss_doctor.bench import engines
 from gptoss_doctor.bench.engine import serving
 from gptoss_doctor.catalog import CATALOG, ModelEntry
-from gptoss_doctor.errors import DoctorError
 from gptoss_doctor.install import download, execute, hub, verify
 from gptoss_doctor.install.install_plan import InstallPlan, plan_install
 from gptoss_doctor.install.recipe import build_recipe, write_recipe
-from gptoss_doctor.install.verdict import assess
-from gptoss_doctor.install.verdict_records import ModelVerdict
 from gptoss_doctor.load_settings import LoadSettings
 from gptoss_doctor.probe import snapshot as take_snapshot
 from gptoss_doctor.probe.model import HardwareSnapshot
@@ -39,18 +36,6 @@ def _plan_engine(engine: str) -> str:
     """The engine whose verdict applies: an engine that serves runs another's plan."""
     server = serving(engines.adapter(engine)) if engine != engines.AUTO else None
     return server.plan_engine if server is not None else engine
-
-
-def _choose(snap: HardwareSnapshot, model: str, engine: str
-            ) -> tuple[ModelEntry, ModelVerdict]:
-    assessment = calibrate.corrected(assess(snap, engine=_plan_engine(engine)), snap)
-    if model == "auto":
-        fast = [v for v in assessment.verdicts if v.status == "runs"]
-        runnable = fast or [v for v in assessment.verdicts if v.can_run]
-        key = runnable[-1].key if runnable else "20b"
-    else:
-        key = model
-    return next(e for e in CATALOG if e.key == key), assessment.verdict(key)
 
 
 def _repo_and_files(entry: ModelEntry, engine: str | None) -> tuple[str, tuple[str, ...] | None]:
@@ -153,10 +138,8 @@ def prepare(options: InstallOptions, feedback: Feedback) -> Prepared:
     snap = take_snapshot(settings=settings)
     if needs_measurement(snap):  # as the doctor does: the same plan and expected speed
         snap = with_measured_bandwidth(snap, feedback)
-    entry, verdict = _choose(snap, options.model, options.engine)
-    if not verdict.can_run:
-        raise DoctorError(f"{verdict.model} does not fit this machine: {verdict.reasons[0]}",
-                          verdict.fixes[0] if verdict.fixes else "run `gptoss-doctor`")
+    verdict = calibrate.chosen(snap, options.model, _plan_engine(options.engine))
+    entry = next(e for e in CATALOG if e.key == verdict.key)
     repo, wanted = _repo_and_files(entry, verdict.engine)
     if settings.hf_offline:
         remote = _offline_files(entry, repo, wanted, settings, options.model_path)

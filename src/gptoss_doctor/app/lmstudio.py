@@ -27,11 +27,10 @@ from gptoss_doctor.app.feedback import Feedback
 from gptoss_doctor.app.options import EndpointOptions
 from gptoss_doctor.app.served import FIT_TOLERANCE
 from gptoss_doctor.bench import endpoint as ep
-from gptoss_doctor.errors import DoctorError, UsageError
+from gptoss_doctor.errors import UsageError
 from gptoss_doctor.install import lmstudio as lms
 from gptoss_doctor.install.estimate import MemorySettings, estimate
 from gptoss_doctor.install.recipe import RECIPE_KIND, RECIPE_SCHEMA_VERSION, write_recipe
-from gptoss_doctor.install.verdict import assess
 from gptoss_doctor.install.verdict_records import ModelVerdict
 from gptoss_doctor.jsonin import Limits, read_json
 from gptoss_doctor.load_settings import LoadSettings
@@ -105,17 +104,7 @@ def chosen(engine: str, prefer_lmstudio: bool) -> bool:
 
 
 def _verdict(model: str) -> ModelVerdict:
-    snap = take_snapshot(settings=current())
-    assessment = calibrate.corrected(assess(snap), snap)
-    if model == "auto":
-        fast = [v for v in assessment.verdicts if v.status == "runs"]
-        runnable = fast or [v for v in assessment.verdicts if v.can_run]
-        model = runnable[-1].key if runnable else "20b"
-    verdict = assessment.verdict(model)
-    if not verdict.can_run:
-        raise DoctorError(f"{verdict.model} does not fit this machine: {verdict.reasons[0]}",
-                          verdict.fixes[0] if verdict.fixes else "run `gptoss-doctor`")
-    return verdict
+    return calibrate.chosen(take_snapshot(settings=current()), model)
 
 
 def doctor_bytes(key: str, settings: LoadSettings) -> dict[str, int]:
