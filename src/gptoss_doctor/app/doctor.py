@@ -14,7 +14,7 @@ from gptoss_doctor.app import calibrate
 from gptoss_doctor.app.checks import Check, checks
 from gptoss_doctor.app.feedback import Feedback, Silent
 from gptoss_doctor.errors import UsageError
-from gptoss_doctor.install.corrections import calibration_reason
+from gptoss_doctor.install.corrections import HOST_RAM_PLACEMENTS, calibration_reason
 from gptoss_doctor.install.verdict import assess
 from gptoss_doctor.install.verdict_records import Assessment
 from gptoss_doctor.probe import membw, serialize
@@ -103,6 +103,6 @@ def needs_measurement(snap: HardwareSnapshot) -> bool:
     measuring too would count their shortfall twice)."""
     if snap.memory.host_bandwidth_bytes_per_s:
         return False
-    return any(v.can_run and v.placement in ("cpu", "expert-offload")
+    return any(v.can_run and v.placement in HOST_RAM_PLACEMENTS
                and calibration_reason(v) is None
                for v in calibrate.corrected(assess(snap), snap).verdicts)
